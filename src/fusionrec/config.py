@@ -65,18 +65,21 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def validate(cls: type[C], data: dict[str, Any], where: str = "config") -> C:
-    """Build ``cls`` from ``data``; on failure raise one readable ConfigError."""
+def validate(cls: type[C], data: dict[str, Any], where: str = "config", section: str | None = None) -> C:
+    """Build ``cls`` from ``data``; on failure raise one readable ConfigError.
+
+    ``section`` prefixes key paths in the message (``model`` -> ``model.num_layers``).
+    """
     try:
         return cls.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(f"{where}: {format_validation_error(cls, exc)}") from None
+        raise ConfigError(f"{where}: {format_validation_error(cls, exc, section)}") from None
 
 
-def format_validation_error(cls: type[BaseModel], exc: ValidationError) -> str:
+def format_validation_error(cls: type[BaseModel], exc: ValidationError, section: str | None = None) -> str:
     problems = []
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"])
+        loc = ".".join(str(p) for p in ((section,) if section else ()) + tuple(err["loc"]))
         if err["type"] == "extra_forbidden":
             valid = _valid_keys(cls, err["loc"][:-1])
             problems.append(f"unknown key {loc!r}; valid keys: {', '.join(valid)}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
@@ -24,6 +24,12 @@ class SplitConfig(StrictConfig):
       (user, item) pairs (tab- or comma-separated, with a header) assigning every interaction.
     - ``cold_item``: a ``cold_item_ratio`` share of items is held out entirely, half of them for
       valid and half for test; the remaining items' interactions are training.
+
+    ``cold_users`` says what happens to valid/test rows of users without any training interaction:
+    ``drop`` them (counted in the manifest's ``meta.split``), or ``error``. ``auto`` drops for
+    ``global_time`` and ``cold_item`` (where it is part of the protocol) and errors for ``column``
+    and ``files`` (a given split should not be changed silently); the per-user methods never
+    produce such rows.
     """
 
     method: SplitMethod = "random"
@@ -31,6 +37,7 @@ class SplitConfig(StrictConfig):
     seed: int = 2024
     path: str | None = None
     cold_item_ratio: float = Field(0.2, gt=0.0, lt=1.0)
+    cold_users: Literal["auto", "drop", "error"] = "auto"
 
     @field_validator("ratios")
     @classmethod
@@ -55,3 +62,4 @@ class DataConfig(StrictConfig):
     duplicates: Literal["error", "first", "last"] = "error"
     columns: dict[str, str] = Field(default_factory=dict)
     modalities: dict[str, str] = Field(default_factory=dict)
+    options: dict[str, Any] = Field(default_factory=dict, description="options of a built-in data set")

@@ -25,7 +25,7 @@ from fusionrec.data.filters import k_core, to_implicit
 from fusionrec.data.paths import home
 from fusionrec.data.readers import read_mmrec, read_recbole, read_table
 from fusionrec.data.splits import apply_split
-from fusionrec.data.store import MANIFEST, load_dataset_dir, save_dataset
+from fusionrec.data.store import MANIFEST, load_dataset_dir, quick_check, save_dataset
 from fusionrec.data.validate import validate_dataset
 from fusionrec.errors import DataError
 from fusionrec.registry import DATASETS
@@ -35,15 +35,25 @@ PIPELINE_VERSION = 1
 
 def prepare(config: DataConfig, options: dict[str, Any] | None = None, *, force: bool = False) -> Path:
     """Prepare (or find in the cache) the data set folder for ``config``; return its path."""
+    options = options if options is not None else (config.options or None)
     source = Path(config.name)
     if _is_prepared_folder(source):
         return source
-    folder = home() / "datasets" / _safe_name(config.name) / cache_key(config, options)
+    folder = cache_dir(config, options)
     if (folder / MANIFEST).exists() and not force:
-        return folder
+        try:
+            quick_check(folder)
+            return folder
+        except DataError:
+            pass  # a damaged cache entry is rebuilt below, atomically replacing it
     dataset = build(config, options)
     save_dataset(dataset, folder)
     return folder
+
+
+def cache_dir(config: DataConfig, options: dict[str, Any] | None = None) -> Path:
+    """Where :func:`prepare` keeps the folder for ``config``: ``$FUSIONREC_HOME/datasets/<name>/<key>``."""
+    return home() / "datasets" / _safe_name(config.name) / cache_key(config, options)
 
 
 def load_dataset(name: str | DataConfig = "ml-100k", options: dict[str, Any] | None = None, **config: Any) -> Dataset:
@@ -53,6 +63,7 @@ def load_dataset(name: str | DataConfig = "ml-100k", options: dict[str, Any] | N
 
 
 def build(config: DataConfig, options: dict[str, Any] | None = None) -> Dataset:
+    options = options if options is not None else (config.options or None)
     dataset = read_source(config, options)
     dataset = to_implicit(dataset, config.implicit_threshold)
     dataset = k_core(dataset, config.kcore, config.kcore)
@@ -84,7 +95,8 @@ def read_source(config: DataConfig, options: dict[str, Any] | None) -> Dataset:
     elif fmt == "csv":
         dataset = read_table(path, config.columns, config.duplicates)
     else:
-        raise DataError(f"{path}: already a prepared fusionrec folder; use it directly")
+        raise DataError(f"{path}: data.format=fusionrec needs a prepared folder (with {MANIFEST}); "
+                        "use data.format=auto, mmrec, recbole or csv to read raw files")
     return dataset
 
 
@@ -105,9 +117,7 @@ def review_modality(dataset: Dataset, dim: int) -> Any:
     inter = dataset.interactions
     train = inter[inter["split"].to_numpy() == TRAIN]
     texts = train.groupby("item")["review"].agg(" ".join)
-    per_item = [""] * dataset.num_items
-    for item, text in texts.items():
-        per_item[int(item)] = text
+    per_item = texts.reindex(range(dataset.num_items), fill_value="").tolist()
     return text_modality(per_item, dim, "training reviews")
 
 
@@ -135,4 +145,4 @@ def _safe_name(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(name).name or name) or "data"
 
 
-__all__ = ["prepare", "load_dataset", "build", "read_source"]
+__all__ = ["prepare", "load_dataset", "build", "read_source", "cache_dir", "cache_key"]

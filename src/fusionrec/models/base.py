@@ -1,0 +1,80 @@
+"""The thin base every model subclasses."""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar
+
+from torch import Tensor, nn
+
+from fusionrec.config import StrictConfig
+from fusionrec.data.batches import UserBatch
+
+Scorer = Callable[[Tensor, "Tensor | None"], Tensor]
+
+
+@dataclass
+class LossOutput:
+    """A model's training loss and its named parts (logged per epoch)."""
+
+    loss: Tensor
+    parts: dict[str, Tensor] = field(default_factory=dict)
+
+
+class ModelConfig(StrictConfig):
+    """Base of model configs; ``name`` selects the model in the registry."""
+
+    name: str
+
+
+class Recommender(nn.Module, abc.ABC):
+    """A model: ``loss(batch) -> LossOutput`` for training and ``score(batch) -> (B, C)`` for ranking.
+
+    Models are built by ``from_dataset(config, dataset)``, which reads what they need (sizes,
+    features, graphs) and passes tensors to ``__init__``: no file I/O inside modules.
+    """
+
+    task: ClassVar[str] = "topk"
+
+    @classmethod
+    @abc.abstractmethod
+    def from_dataset(cls, config: Any, dataset: Any) -> "Recommender":
+        """Build the model from its config and a prepared Dataset."""
+
+    @abc.abstractmethod
+    def loss(self, batch: Any) -> LossOutput:
+        """Training loss of one batch."""
+
+    @abc.abstractmethod
+    def score(self, batch: UserBatch) -> Tensor:
+        """Scores ``(B, C)`` of ``batch.users`` against ``batch.items`` (all items when None)."""
+
+    def scorer(self) -> Scorer:
+        """A function ``(users, items | None) -> (B, C)`` for one evaluation pass.
+
+        Models whose scores come from precomputable representations (graph propagation) override
+        this to compute them once per evaluation rather than once per user batch.
+        """
+        return lambda users, items: self.score(UserBatch(users, items))
+
+    def on_epoch_start(self, epoch: int) -> None:
+        """Called before each training epoch (e.g. to resample a graph); nothing by default."""
+
+    def explain(self, users: Tensor, items: Tensor) -> dict[str, Tensor] | None:
+        """Attention weights behind the scores of (user, item) pairs, for models that have them."""
+        return None
+
+
+def embedding_scorer(user_emb: Tensor, item_emb: Tensor, item_bias: Tensor | None = None) -> Scorer:
+    """Scorer for models whose score is ``<u, i> (+ b_i)``. Shapes: user_emb (U, D), item_emb (I, D), item_bias (I,)."""
+
+    def score(users: Tensor, items: Tensor | None) -> Tensor:
+        u = user_emb[users]  # (B, D)
+        it = item_emb if items is None else item_emb[items]  # (C, D)
+        scores = u @ it.T  # (B, C)
+        if item_bias is not None:
+            scores = scores + (item_bias if items is None else item_bias[items])
+        return scores
+
+    return score

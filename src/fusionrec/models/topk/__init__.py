@@ -1,0 +1,1 @@
+"""Top-K recommenders from implicit feedback."""

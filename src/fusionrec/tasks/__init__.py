@@ -1,0 +1,5 @@
+"""Tasks own the loaders and the evaluation protocol of one family of recommendation problems."""
+
+from fusionrec.tasks.topk import TopKTask
+
+__all__ = ["TopKTask"]

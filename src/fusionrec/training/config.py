@@ -1,0 +1,65 @@
+"""Typed configuration of training and of a whole run."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from fusionrec.config import StrictConfig
+from fusionrec.data.config import DataConfig
+
+METRIC_NAMES = ("recall", "ndcg", "precision", "hit_rate", "mrr", "map")
+
+
+class TrainConfig(StrictConfig):
+    """Optimisation, early stopping and evaluation settings.
+
+    Early stopping watches ``metric`` on the validation split every ``eval_every`` epochs and stops
+    after ``patience`` evaluations without improvement; the best state is restored before the
+    single test evaluation.
+    """
+
+    epochs: int = Field(300, gt=0)
+    batch_size: int = Field(2048, gt=0)
+    num_negatives: int = Field(1, gt=0)
+    optimizer: Literal["adam", "adamw", "sgd", "adagrad"] = "adam"
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    scheduler: Literal["none", "step", "cosine"] = "none"
+    step_size: int = Field(50, gt=0)
+    gamma: float = Field(0.5, gt=0)
+    grad_clip: float | None = Field(None, gt=0)
+    patience: int = Field(30, gt=0)
+    eval_every: int = Field(1, gt=0)
+    metric: str = "ndcg@20"
+    ks: list[int] = [10, 20]
+    metrics: list[str] = list(METRIC_NAMES)
+    eval_batch_size: int = Field(1024, gt=0)
+    seed: int = 2024
+    num_threads: int | None = Field(None, gt=0)
+    device: str = "cpu"
+
+    @field_validator("metrics")
+    @classmethod
+    def _known_metrics(cls, value: list[str]) -> list[str]:
+        unknown = [m for m in value if m not in METRIC_NAMES]
+        if unknown:
+            raise ValueError(f"unknown metric(s) {unknown}; choose from {', '.join(METRIC_NAMES)}")
+        return value
+
+    @field_validator("metric")
+    @classmethod
+    def _metric_form(cls, value: str) -> str:
+        name, _, k = value.partition("@")
+        if name not in METRIC_NAMES or not k.isdigit():
+            raise ValueError(f"metric must look like ndcg@20 with one of {', '.join(METRIC_NAMES)}")
+        return value
+
+
+class RunConfig(StrictConfig):
+    """A whole run: ``model`` (validated by the model's own config class), ``data`` and ``train``."""
+
+    model: dict[str, Any]
+    data: DataConfig = DataConfig()
+    train: TrainConfig = TrainConfig()

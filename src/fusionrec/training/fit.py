@@ -1,0 +1,158 @@
+"""``fit()``: the training loop, with early stopping on validation, checkpoints and exact resume.
+
+No trainer class: one function with a small state object. Every epoch writes ``last.pt`` (model,
+optimiser, scheduler, RNG state, history) atomically, so ``--resume`` continues exactly where a run
+stopped; the best validation state goes to ``best.pt``. Ctrl-C stops after the current batch and
+keeps both. Only rank 0 writes files, so data-parallel training can reuse this loop.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from fusionrec.data.io import write_with
+from fusionrec.models.base import Recommender
+from fusionrec.training.config import TrainConfig
+from fusionrec.training.record import BEST, LAST
+
+
+@dataclass
+class FitState:
+    """Where training stands; saved in every checkpoint."""
+
+    epoch: int = 0
+    best_epoch: int = 0
+    best_value: float = -math.inf
+    best_valid: dict[str, float] = field(default_factory=dict)
+    bad_evals: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    stopped: str = "running"
+
+
+def build_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    kinds = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD, "adagrad": torch.optim.Adagrad}
+    return kinds[cfg.optimizer](params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr_scheduler.LRScheduler | None:
+    if cfg.scheduler == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, cfg.step_size, cfg.gamma)
+    if cfg.scheduler == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
+    return None
+
+
+def fit(model: Recommender, task: Any, cfg: TrainConfig, *, run_dir: Path | None = None,
+        resume: dict[str, Any] | None = None, progress: bool = True, rank: int = 0,
+        on_epoch_end: Callable[[FitState], None] | None = None) -> FitState:
+    """Train ``model`` on ``task`` until ``cfg.epochs`` or early stopping; restore the best state."""
+    device = torch.device(cfg.device)
+    model.to(device)
+    optimizer = build_optimizer(model, cfg)
+    scheduler = build_scheduler(optimizer, cfg)
+    state = FitState()
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+        optimizer.load_state_dict(resume["optimizer"])
+        if scheduler is not None and resume.get("scheduler"):
+            scheduler.load_state_dict(resume["scheduler"])
+        torch.set_rng_state(resume["torch_rng"])
+        state = FitState(**resume["state"])
+        state.stopped = "running"
+    is_main = rank == 0
+    best_state = _load_best(run_dir, model) if resume is not None else None
+    console = Console(stderr=True, quiet=not (progress and is_main))
+    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   TextColumn("{task.fields[info]}"), console=console, transient=True, disable=not (progress and is_main))
+    try:
+        with bar:
+            epochs_bar = bar.add_task("epochs", total=cfg.epochs, completed=state.epoch, info="")
+            batches_bar = bar.add_task("batches", total=task.num_batches, info="")
+            for epoch in range(state.epoch + 1, cfg.epochs + 1):
+                model.train()
+                model.on_epoch_start(epoch)
+                bar.reset(batches_bar, total=task.num_batches)
+                start = time.perf_counter()
+                totals: dict[str, float] = {}
+                steps = 0
+                for batch in task.train_batches(epoch):
+                    out = model.loss(batch.to(device))
+                    optimizer.zero_grad(set_to_none=True)
+                    out.loss.backward()
+                    if cfg.grad_clip is not None:
+                        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                    optimizer.step()
+                    totals["loss"] = totals.get("loss", 0.0) + float(out.loss.detach())
+                    for name, part in out.parts.items():
+                        totals[name] = totals.get(name, 0.0) + float(part)
+                    steps += 1
+                    bar.advance(batches_bar)
+                if not math.isfinite(totals.get("loss", 0.0)):
+                    state.stopped = "diverged"
+                    console.print(f"[red]epoch {epoch}: loss is not finite; stopping (lower train.lr)")
+                    break
+                if scheduler is not None:
+                    scheduler.step()
+                train_s = time.perf_counter() - start
+                entry: dict[str, Any] = {"epoch": epoch, "train_s": round(train_s, 4),
+                                         **{k: v / max(steps, 1) for k, v in totals.items()}}
+                state.epoch = epoch
+                if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
+                    result = task.evaluate(model, "valid", device)
+                    value = result.metrics[cfg.metric]
+                    entry.update(valid=result.metrics, eval_s=round(result.seconds, 4))
+                    if value > state.best_value:
+                        state.best_value, state.best_epoch, state.best_valid = value, epoch, result.metrics
+                        state.bad_evals = 0
+                        best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                        if run_dir is not None and is_main:
+                            write_with(run_dir / BEST, lambda p: torch.save(best_state, p))
+                    else:
+                        state.bad_evals += 1
+                state.history.append(entry)
+                info = f"loss {entry['loss']:.4f}  {cfg.metric} {state.best_value:.4f} (best @ {state.best_epoch})"
+                bar.update(epochs_bar, advance=1, info=info)
+                if run_dir is not None and is_main:
+                    _save_last(run_dir, model, optimizer, scheduler, state)
+                if on_epoch_end is not None and is_main:
+                    on_epoch_end(state)
+                if state.bad_evals >= cfg.patience:
+                    state.stopped = "early_stopping"
+                    break
+            else:
+                state.stopped = "max_epochs"
+    except KeyboardInterrupt:
+        state.stopped = "interrupted"
+        console.print(f"[yellow]interrupted after epoch {state.epoch}; best checkpoint kept (epoch {state.best_epoch})")
+    if state.stopped == "running":
+        state.stopped = "max_epochs"
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return state
+
+
+def _save_last(run_dir: Path, model: Recommender, optimizer: torch.optim.Optimizer,
+               scheduler: Any, state: FitState) -> None:
+    checkpoint = {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "torch_rng": torch.get_rng_state(),
+        "state": asdict(state),
+    }
+    write_with(run_dir / LAST, lambda p: torch.save(checkpoint, p))
+
+
+def _load_best(run_dir: Path | None, model: Recommender) -> dict[str, Any] | None:
+    if run_dir is None or not (run_dir / BEST).exists():
+        return None
+    return torch.load(run_dir / BEST, map_location="cpu", weights_only=True)

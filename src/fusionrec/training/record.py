@@ -1,0 +1,68 @@
+"""Run directories and ``record.json``: everything needed to trust and reproduce a result."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import resource
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from fusionrec.data.io import write_json
+from fusionrec.errors import FusionrecError
+
+RECORD = "record.json"
+BEST = "best.pt"
+LAST = "last.pt"
+
+
+def default_run_dir(model: str, data: str, root: str | Path = "runs") -> Path:
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    safe_data = "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(data).name)
+    base = Path(root) / f"{stamp}-{model}-{safe_data}"
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
+
+
+def environment() -> dict[str, Any]:
+    versions = {}
+    for pkg in ("fusionrec", "torch", "numpy", "scipy", "pandas", "pydantic"):
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            versions[pkg] = None
+    return {
+        "versions": {"python": sys.version.split()[0], **versions},
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(),
+            "hostname": platform.node(),
+        },
+    }
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def write_record(run_dir: Path, record: dict[str, Any]) -> None:
+    write_json(run_dir / RECORD, record)
+
+
+def read_record(run_dir: str | Path) -> dict[str, Any]:
+    path = Path(run_dir) / RECORD
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FusionrecError(f"{run_dir}: not a run directory (no {RECORD}); pass a folder made by `fusionrec train`") from None
+    except json.JSONDecodeError as exc:
+        raise FusionrecError(f"{path}: damaged record ({exc.msg} at line {exc.lineno})") from None

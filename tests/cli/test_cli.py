@@ -1,0 +1,65 @@
+"""The command line: user errors are one line and exit 2; the main commands work end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+TINY = ["-d", "synthetic", "data.options.num_users=100", "data.options.num_items=60",
+        "data.options.num_interactions=2000", "model.embedding_dim=8", "train.epochs=2"]
+
+
+def cli(*args, env_home, check=True):
+    env = {**os.environ, "FUSIONREC_HOME": str(env_home), "COLUMNS": "200"}
+    proc = subprocess.run([sys.executable, "-m", "fusionrec.cli.main", *args], capture_output=True, text=True, env=env)
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["train", "-m", "nope", "-d", "synthetic"], "unknown model 'nope'; choose one of:"),
+    (["train", "-m", "bpr", "-d", "no-such-data"], "unknown data set 'no-such-data'"),
+    (["train", "-m", "bpr", "-d", "synthetic", "train.lrr=1"], "unknown key 'train.lrr'; valid keys:"),
+    (["train", "-m", "bpr", "-d", "synthetic", "trainlr"], "is not key=value"),
+    (["data", "info", "/definitely/not/here"], "unknown data set '/definitely/not/here'"),
+    (["evaluate", "/definitely/not/here"], "not a run directory"),
+])
+def test_user_errors_are_one_line_and_exit_2(args, needle, tmp_path):
+    proc = cli(*args, env_home=tmp_path, check=False)
+    assert proc.returncode == 2
+    assert needle in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_train_evaluate_recommend_compare(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = cli("train", "-m", "bpr", *TINY, "--run-dir", str(run_dir), "-q", env_home=tmp_path)
+    assert "recall@20" in proc.stdout and str(run_dir) in proc.stdout.replace("\n", "")
+    record = json.loads((run_dir / "record.json").read_text())
+    evaluated = cli("evaluate", str(run_dir), env_home=tmp_path).stdout
+    assert f"{record['metrics']['test']['ndcg@20']:.4f}" in evaluated
+    recs = cli("recommend", str(run_dir), "--user", "0", "-k", "5", env_home=tmp_path).stdout
+    assert sum(1 for line in recs.splitlines() if line.strip().startswith("│")) == 5
+    assert "unknown user" in cli("recommend", str(run_dir), "--user", "zz", env_home=tmp_path, check=False).stderr
+    compared = cli("compare", str(run_dir), str(run_dir), env_home=tmp_path).stdout
+    assert compared.count("bpr") >= 2
+
+
+def test_list_models_and_datasets(tmp_path):
+    models = cli("list", "models", env_home=tmp_path).stdout
+    for name in ("bpr", "lightgcn", "vbpr"):
+        assert name in models
+    datasets = cli("list", "datasets", env_home=tmp_path).stdout
+    assert "ml-100k" in datasets and "synthetic" in datasets
+
+
+def test_data_prepare_and_info(tmp_path):
+    out = cli("data", "prepare", "synthetic", "-o", "num_users=50", "-o", "num_items=40", "-o",
+              "num_interactions=800", "--split", "loo", env_home=tmp_path).stdout
+    assert "users" in out and "prepared:" in out

@@ -1,0 +1,23 @@
+"""Shared fixtures: an isolated cache and a tiny synthetic data set."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory, monkeypatch):
+    """Every test writes its caches under a temporary FUSIONREC_HOME, never the user's."""
+    monkeypatch.setenv("FUSIONREC_HOME", str(tmp_path_factory.getbasetemp() / "fusionrec-home"))
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory):
+    """A 120-user, 80-item synthetic set with visual and text modalities, random 80/10/10 split."""
+    import os
+
+    os.environ["FUSIONREC_HOME"] = str(tmp_path_factory.getbasetemp() / "fusionrec-home")
+    from fusionrec.data import load_dataset
+
+    return load_dataset("synthetic", options={"num_users": 120, "num_items": 80, "num_interactions": 3000,
+                                              "visual_dim": 12, "text_dim": 10, "seed": 3})

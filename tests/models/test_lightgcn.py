@@ -1,0 +1,36 @@
+import pytest
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from fusionrec.models.topk.lightgcn import LightGCN
+from fusionrec.nn.graph import bipartite_adjacency, mean_propagate, sym_normalize, to_torch_sparse
+
+
+def test_sym_normalize_hand_case():
+    # user 0 - item 0, user 0 - item 1, user 1 - item 1: degrees u0 2, u1 1, i0 1, i1 2
+    adj = sym_normalize(bipartite_adjacency(sp.csr_matrix(np.array([[1, 1], [0, 1]]))))
+    dense = adj.toarray()
+    assert dense[0, 2] == pytest.approx(1 / np.sqrt(2 * 1))
+    assert dense[0, 3] == pytest.approx(1 / np.sqrt(2 * 2))
+    assert dense[1, 3] == pytest.approx(1 / np.sqrt(1 * 2))
+    np.testing.assert_allclose(dense, dense.T)
+
+
+def test_zero_layers_is_matrix_factorisation_and_layers_mix_neighbours():
+    r = sp.csr_matrix(np.array([[1, 0], [0, 1]]))
+    adj = to_torch_sparse(sym_normalize(bipartite_adjacency(r)))
+    emb = torch.eye(4)
+    torch.testing.assert_close(mean_propagate(adj, emb, 0), emb)
+    one = mean_propagate(adj, emb, 1)
+    # user 0 only touches item 0 (node 2): its row mixes itself and node 2 equally
+    torch.testing.assert_close(one[0], torch.tensor([0.5, 0.0, 0.5, 0.0]))
+
+
+def test_scores_depend_on_graph_neighbours_only_through_training_graph():
+    r = sp.csr_matrix(np.array([[1, 0, 0], [0, 1, 0]]))
+    adj = to_torch_sparse(sym_normalize(bipartite_adjacency(r)))
+    model = LightGCN(2, 3, adj, embedding_dim=4, num_layers=2)
+    users, items = model.propagate()
+    # item 2 has no training edge: its final embedding is its own ego embedding / (K + 1)
+    torch.testing.assert_close(items[2], model.embedding.weight[4] / 3)
