@@ -34,3 +34,18 @@ def test_scores_depend_on_graph_neighbours_only_through_training_graph():
     users, items = model.propagate()
     # item 2 has no training edge: its final embedding is its own ego embedding / (K + 1)
     torch.testing.assert_close(items[2], model.embedding.weight[4] / 3)
+
+
+def test_symmetric_spmm_gradient_matches_dense():
+    from fusionrec.nn.graph import symmetric_spmm
+
+    r = sp.random(5, 7, density=0.4, random_state=0, format="csr")
+    adj_sp = sym_normalize(bipartite_adjacency(r))
+    adj = to_torch_sparse(adj_sp)
+    dense = torch.from_numpy(adj_sp.toarray())
+    x = torch.randn(12, 3, requires_grad=True)
+    w = torch.randn(12, 3)
+    (symmetric_spmm(adj, symmetric_spmm(adj, x)) * w).sum().backward()
+    expected = x.detach().clone().requires_grad_(True)
+    (dense @ (dense @ expected) * w).sum().backward()
+    torch.testing.assert_close(x.grad, expected.grad)

@@ -42,11 +42,36 @@ def to_torch_sparse(matrix: sp.spmatrix) -> Tensor:
         )
 
 
+class _SymmetricSpMM(torch.autograd.Function):
+    """``A @ X`` for a symmetric sparse ``A``: the gradient ``A^T G`` is ``A G``.
+
+    torch's own backward for ``sparse_csr @ dense`` transposes ``A`` on every call; with the
+    symmetry known this is about three times faster on CPU (benchmarks/perf notes).
+    """
+
+    @staticmethod
+    def forward(ctx, adj: Tensor, x: Tensor) -> Tensor:  # type: ignore[override]
+        ctx.adj = adj
+        return adj @ x
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[None, Tensor]:  # type: ignore[override]
+        return None, ctx.adj @ grad
+
+
+def symmetric_spmm(adj: Tensor, x: Tensor) -> Tensor:
+    """``adj @ x`` for a symmetric sparse ``adj`` (N, N) and dense ``x`` (N, D), with a cheap backward."""
+    return _SymmetricSpMM.apply(adj, x)
+
+
 def mean_propagate(adj: Tensor, embeddings: Tensor, num_layers: int) -> Tensor:
-    """LightGCN propagation: the mean of ``A^k E`` for ``k = 0..num_layers``. Shapes: adj (N, N), E (N, D)."""
-    layers = [embeddings]
+    """LightGCN propagation: the mean of ``A^k E`` for ``k = 0..num_layers``.
+
+    Shapes: adj (N, N) sparse and symmetric, embeddings (N, D) -> (N, D).
+    """
+    total = embeddings
     current = embeddings
     for _ in range(num_layers):
-        current = adj @ current  # (N, D)
-        layers.append(current)
-    return torch.stack(layers).mean(dim=0)
+        current = symmetric_spmm(adj, current)  # (N, D)
+        total = total + current
+    return total / (num_layers + 1)
