@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
+from typing import Any, Mapping, Protocol
 
 from torch import Tensor
 
@@ -20,3 +22,89 @@ class FusionOutput:
 
     out: Tensor
     weights: Tensor | dict[str, Tensor] | None = None
+
+
+@dataclass
+class PairFusionOutput(FusionOutput):
+    """What a two-stream block returns (co-attention, cross-modal transformer, ...).
+
+    Attributes:
+        out: stream a's fused representation (the first input of ``forward``).
+        weights: the attention maps of both streams, as a dict of named tensors.
+        out_b: stream b's fused representation (the second input of ``forward``).
+    """
+
+    out_b: Tensor | None = None
+
+
+# --------------------------------------------------------------------------------------------------
+# The "modality fusor" contract
+# --------------------------------------------------------------------------------------------------
+#
+# Models choose how to fuse their M modality vectors by name (``model.fusion=gated``), so every
+# fusion registered with ``modality_fusor=True`` is interchangeable:
+#
+#   construct:  cls(dim: int, num_modalities: int, **opts)      # opts: keyword-only, block-specific
+#   call:       fusion(xs, mask=None, query=None) -> FusionOutput
+#       xs:     Mapping[str, Tensor (B, D)] (stacked in iteration order) or Tensor (B, M, D)
+#       mask:   BoolTensor (B, M), True = modality present; None = all present
+#       query:  Tensor (B, D) or None, e.g. the user (or user ⊙ item) embedding; fusors that have no
+#               use for a query ignore it, so a model can always pass it
+#       out:    Tensor (B, D); all zeros for a row whose modalities are all missing
+#       weights: Tensor (B, M) (or a dict holding a "pool" entry (B, M)) with zeros on missing
+#               modalities, or None for fusors without attention (sum, product, concat)
+#
+# ``build_modality_fusion(name, dim, num_modalities, **opts)`` builds one by name and fails with the
+# valid names (or the valid options) as a ``ConfigError``.
+
+
+class ModalityFusion(Protocol):
+    """Structural type of an interchangeable modality fusor (see the contract above)."""
+
+    dim: int
+    num_modalities: int
+
+    def __call__(
+        self,
+        xs: Mapping[str, Tensor] | Tensor,
+        mask: Tensor | None = None,
+        query: Tensor | None = None,
+    ) -> FusionOutput: ...
+
+
+def modality_fusion_names() -> list[str]:
+    """Names of the registered fusions that follow the modality fusor contract."""
+    from fusionrec.registry import FUSIONS
+
+    return [entry.name for entry in FUSIONS if entry.meta.get("modality_fusor", False)]
+
+
+def build_modality_fusion(name: str, dim: int, num_modalities: int, **opts: Any) -> ModalityFusion:
+    """Build the modality fusor registered as ``name``.
+
+    Args:
+        name: a registry key among :func:`modality_fusion_names` (``concat``, ``gated``, ...).
+        dim: D, the dim of every modality vector and of the output.
+        num_modalities: M.
+        **opts: the block's own keyword options (e.g. ``hidden_dim`` for ``modality_attention``).
+
+    Raises:
+        ConfigError: unknown name (lists the modality fusors) or unknown option (lists the valid ones).
+    """
+    import fusionrec.nn.fusion  # noqa: F401  (fills the registry)
+    from fusionrec.errors import ConfigError
+    from fusionrec.registry import FUSIONS
+
+    choices = modality_fusion_names()
+    if name not in choices:
+        raise ConfigError(f"unknown modality fusion {name!r}; choose one of: {', '.join(choices)}")
+    cls = FUSIONS.get(name)
+    params = inspect.signature(cls).parameters
+    valid = [p for p in params if p not in ("dim", "num_modalities")]
+    unknown = sorted(set(opts) - set(valid))
+    if unknown:
+        raise ConfigError(
+            f"modality fusion {name!r} has no option {', '.join(map(repr, unknown))}; "
+            f"valid options: {', '.join(valid) or '(none)'}"
+        )
+    return cls(dim, num_modalities, **opts)

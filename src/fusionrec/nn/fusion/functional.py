@@ -121,6 +121,7 @@ def attention_mask(
     query_mask: Tensor | None = None,
     causal: bool = False,
     num_queries: int | None = None,
+    device: torch.device | None = None,
 ) -> Tensor | None:
     """Combine padding and causal masks into one ``(B or 1, 1, Lq, Lk)`` boolean mask (or ``None``).
 
@@ -143,7 +144,7 @@ def attention_mask(
             if source is None:
                 raise ValueError("a causal mask needs num_queries when no padding mask is given")
             length = source.shape[1]
-        device = None if mask is None else mask.device
+        device = device if mask is None else mask.device
         lower = torch.ones(length, length, dtype=torch.bool, device=device).tril()  # (L, L)
         mask = lower[None, None] if mask is None else mask & lower
     return mask

@@ -91,7 +91,7 @@ class MultiHeadAttention(nn.Module):
         q = split_heads(self.query(query), self.num_heads)  # (B, H, Lq, D/H)
         k = split_heads(self.key(key), self.num_heads)  # (B, H, Lk, D/H)
         v = split_heads(self.value(value), self.num_heads)  # (B, H, Lk, D/H)
-        mask = attention_mask(key_mask, query_mask, causal, num_queries=query.shape[1])
+        mask = attention_mask(key_mask, query_mask, causal, query.shape[1], query.device)
         context, weights = dot_product_attention(q, k, v, mask, self.dropout, self.training)
         out = self.out(merge_heads(context))  # (B, Lq, D)
         if query_mask is not None:

@@ -1,0 +1,85 @@
+"""Modality attention pooling: a query attends over M modality vectors.
+
+Shapes:
+    B batch, M modalities, D dim.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Mapping
+
+import torch
+from torch import Tensor, nn
+
+from fusionrec.nn.fusion.base import FusionOutput
+from fusionrec.nn.fusion.functional import masked_softmax, stack_modalities
+from fusionrec.nn.fusion.layers import AdditiveScore
+from fusionrec.registry import FUSIONS
+
+
+@FUSIONS.register(
+    "modality_attention",
+    equation="a_m = softmax_m(h^T tanh(W x_m + U q + b)); out = sum_m a_m x_m",
+    used_by=("MARIO", "MCPTR", "MML"),
+    family="modality",
+    modality_fusor=True,
+)
+class ModalityAttention(nn.Module):
+    """Query-conditioned attention pooling over modality vectors.
+
+    Paper: Kim et al., "MARIO: Modality-Aware Attention and Modality-Preserving Decoders for
+    Multimedia Recommendation", CIKM 2022 (modality-aware attention: the influence ``a^m_ij`` of each
+    modality on each user-item interaction). Also the inter-modal aggregation of MCPTR (Liu et al.,
+    ICMR 2022) and the adaptive score-level fusion of MML (Pan et al., CIKM 2022).
+
+    ``a_m = softmax_m(hᵀ tanh(W x_m + U q + b))`` (``interaction="additive"``) or
+    ``a_m = softmax_m(hᵀ tanh(W (q ⊙ x_m) + b))`` (``interaction="product"``, MARIO's ``u ⊙ v^m``);
+    ``out = Σ_m a_m x_m``. Without a query the score is ``hᵀ tanh(W x_m + b)``.
+
+    Args:
+        dim: D, the dim of each modality, of the query and of the output.
+        num_modalities: M.
+        hidden_dim: width of the scoring layer; default ``dim``.
+        interaction: ``"additive"`` (default) or ``"product"``, how the query meets each modality.
+
+    Shapes:
+        xs: (B, M, D) or {name: (B, D)}; mask: (B, M); query: (B, D) or None
+        -> out (B, D), weights (B, M).
+
+    Note:
+        MARIO's exact attention and whether it pools ``v^m`` or ``u ⊙ v^m`` are unverified (paper
+        body not read); this block pools the modality vectors themselves. MML scores its modality
+        models with one MLP over their concatenation; here each modality is scored by a shared
+        layer (pass e.g. the mean of the modalities as ``query`` to condition on all of them), which
+        also makes the block permutation invariant over modalities.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        num_modalities: int,
+        *,
+        hidden_dim: int | None = None,
+        interaction: Literal["additive", "product"] = "additive",
+    ) -> None:
+        super().__init__()
+        if interaction not in ("additive", "product"):
+            raise ValueError(f"unknown interaction {interaction!r}; choose one of: additive, product")
+        self.dim = dim
+        self.num_modalities = num_modalities
+        self.interaction = interaction
+        query_dim = dim if interaction == "additive" else None
+        self.scorer = AdditiveScore(dim, query_dim, hidden_dim, activation="tanh")
+
+    def forward(
+        self, xs: Mapping[str, Tensor] | Tensor, mask: Tensor | None = None, query: Tensor | None = None
+    ) -> FusionOutput:
+        x, mask = stack_modalities(xs, mask, self.num_modalities, "modality_attention")  # (B, M, D)
+        if self.interaction == "product":
+            keys = x if query is None else x * query[:, None, :]  # (B, M, D)
+            scores = self.scorer(keys)  # (B, M)
+        else:
+            scores = self.scorer(x, query)  # (B, M)
+        weights = masked_softmax(scores, mask, dim=1)  # (B, M)
+        out = torch.einsum("bm,bmd->bd", weights, x)  # (B, D)
+        return FusionOutput(out, weights)
