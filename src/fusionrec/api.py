@@ -17,8 +17,8 @@ from fusionrec.data.store import load_dataset_dir, read_manifest
 from fusionrec.errors import ConfigError, FusionrecError
 from fusionrec.metrics.full_ranking import top_k_items
 from fusionrec.models.base import Recommender
-from fusionrec.registry import MODELS
-from fusionrec.tasks.topk import TopKTask
+from fusionrec import tasks as _tasks  # noqa: F401  (fills the TASKS registry)
+from fusionrec.registry import MODELS, TASKS
 from fusionrec.training.config import RunConfig
 from fusionrec.training.fit import FitState, fit
 from fusionrec.training.record import BEST, LAST, default_run_dir, environment, peak_rss_mb, read_record, write_record
@@ -65,10 +65,10 @@ def build_model(model_config: Any, dataset: Dataset, seed: int) -> Recommender:
     return MODELS.get(model_config.name).from_dataset(model_config, dataset)
 
 
-def build_task(run_config: RunConfig, dataset: Dataset) -> TopKTask:
-    t = run_config.train
-    return TopKTask(dataset, batch_size=t.batch_size, num_negatives=t.num_negatives, seed=t.seed, ks=t.ks,
-                    metrics=t.metrics, eval_batch_size=t.eval_batch_size)
+def build_task(run_config: RunConfig, dataset: Dataset, model_config: Any = None) -> Any:
+    """The task of the run's model (``Recommender.task``), which owns loaders and the protocol."""
+    model_cls = MODELS.get(run_config.model["name"])
+    return TASKS.get(model_cls.task).from_config(run_config.train, dataset, model_config)
 
 
 def train(model: str | None = None, data: str | None = None, config: str | Path | dict | None = None,
@@ -97,10 +97,10 @@ def train(model: str | None = None, data: str | None = None, config: str | Path 
     data_dir = prepare(run_config.data)
     dataset = load_dataset_dir(data_dir)
     net = build_model(model_config, dataset, t.seed)
-    task = build_task(run_config, dataset)
+    task = build_task(run_config, dataset, model_config)
     run_path.mkdir(parents=True, exist_ok=True)
 
-    record = _new_record(run_config, data_dir, dataset, net)
+    record = _new_record(run_config, data_dir, dataset, net, task)
     record_writer = lambda state: write_record(run_path, _with_state(record, state))  # noqa: E731
     state = fit(net, task, t, run_dir=run_path, resume=checkpoint, progress=progress, on_epoch_end=record_writer)
 
@@ -118,19 +118,18 @@ def train(model: str | None = None, data: str | None = None, config: str | Path 
     return Run(run_path, record, net, dataset)
 
 
-def _new_record(run_config: RunConfig, data_dir: Path, dataset: Dataset, net: Recommender) -> dict[str, Any]:
+def _new_record(run_config: RunConfig, data_dir: Path, dataset: Dataset, net: Recommender, task: Any) -> dict[str, Any]:
     manifest = read_manifest(data_dir)
     return {
         "model": run_config.model["name"],
-        "task": "topk",
+        "task": net.task,
         "status": "running",
         "config": run_config.model_dump(mode="json"),
         "data": {"name": dataset.name, "path": str(data_dir), "fingerprint": manifest["fingerprint"],
                  "split": dataset.meta.get("split"), "sizes": manifest["split"],
                  "users": dataset.num_users, "items": dataset.num_items},
         "parameters": sum(p.numel() for p in net.parameters()),
-        "evaluation": {"protocol": "full ranking over all items; valid masks train items; test masks train and "
-                                   "valid items; ties ranked pessimistically",
+        "evaluation": {"protocol": task.protocol,
                        "selection": f"best epoch by valid {run_config.train.metric}"},
         "metrics": {"valid": {}, "test": None},
         "timings": {},
@@ -181,8 +180,8 @@ def evaluate(run_dir: str | Path, split: str = "test") -> dict[str, float]:
     if split not in ("valid", "test"):
         raise ConfigError(f"split must be valid or test, got {split!r}")
     run = load_run(run_dir)
-    run_config, _ = resolve_config(config=run.record["config"])
-    return build_task(run_config, run.dataset).evaluate(run.model, split).metrics
+    run_config, model_config = resolve_config(config=run.record["config"])
+    return build_task(run_config, run.dataset, model_config).evaluate(run.model, split).metrics
 
 
 def recommend(run_dir: str | Path, user: str, k: int = 10, include_seen: bool = False) -> list[dict[str, Any]]:

@@ -8,7 +8,7 @@ items. Tied scores are ranked pessimistically (see :mod:`fusionrec.metrics.ranki
 
 from __future__ import annotations
 
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import torch
 
@@ -24,6 +24,16 @@ EXCLUDED = {"valid": ("train",), "test": ("train", "valid")}
 
 @TASKS.register("topk", description="full-ranking top-K from implicit feedback")
 class TopKTask:
+    """Loaders and the full-ranking protocol for top-K models (``Recommender.task == "topk"``)."""
+
+    protocol = ("full ranking over all items; valid masks train items; test masks train and valid items; "
+                "ties ranked pessimistically")
+
+    @classmethod
+    def from_config(cls, train: Any, dataset: Dataset, model_config: Any = None) -> "TopKTask":
+        return cls(dataset, batch_size=train.batch_size, num_negatives=train.num_negatives, seed=train.seed,
+                   ks=train.ks, metrics=train.metrics, eval_batch_size=train.eval_batch_size)
+
     def __init__(self, dataset: Dataset, *, batch_size: int = 2048, num_negatives: int = 1, seed: int = 0,
                  ks: Sequence[int] = (10, 20), metrics: Sequence[str] = ("recall", "ndcg"),
                  eval_batch_size: int = 1024, rank: int = 0, world_size: int = 1) -> None:
