@@ -184,6 +184,24 @@ def recommend_cmd(run_dir: Path, user: str = typer.Option(..., "--user", "-u"), 
     _table(["rank", "item", "title", "score"], [[r["rank"], r["item"], r["title"] or "", f"{r['score']:.4f}"] for r in recs])
 
 
+@app.command("explain")
+def explain_cmd(run_dir: Path, user: str = typer.Option(..., "--user", "-u"), item: str = typer.Option(..., "--item", "-i"),
+                out_dir: Path = typer.Option(Path("."), "--out", help="where region heat maps (PNG) go")) -> None:
+    """Attention weights behind one (user, item) score: modality weights, regions as a PNG."""
+    from fusionrec.api import load_run
+    from fusionrec.explain import explain_pair
+
+    result = explain_pair(load_run(run_dir), user, item, out_dir)
+    out.print(f"user {user}, item {item}: score {result['score']:.4f}")
+    for name, weights in result["weights"].items():
+        if isinstance(weights, dict):
+            _table([name, "weight"], [[k, v] for k, v in sorted(weights.items(), key=lambda kv: -kv[1])])
+        else:
+            out.print(f"{name}: {weights}")
+    if result["image"]:
+        out.print(f"region attention over the item image: [bold]{result['image']}[/]")
+
+
 @app.command("compare")
 def compare_cmd(run_dirs: List[Path], metric: List[str] = typer.Option(["recall@20", "ndcg@20"], "--metric")) -> None:
     """Side-by-side test metrics and timings of several runs."""
