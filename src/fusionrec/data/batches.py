@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 
 import torch
 from torch import Tensor
@@ -33,3 +33,46 @@ class UserBatch(_Batch):
 
     users: Tensor
     items: Tensor | None = None
+
+
+@dataclass(frozen=True)
+class SequenceBatch(_Batch):
+    """Left-padded item sequences (most recent item last) with aligned side information.
+
+    Tokens in ``items``: an item index ``0..I-1``, :data:`PAD_ITEM` (-1) before the sequence starts,
+    or the mask token ``I`` (Cloze training; the slot to predict at inference for BERT-style models).
+
+    Attributes:
+        users: (B,) user indices.
+        items: (B, L) input tokens.
+        positions: (B, L) distance from the end of the sequence (0 = last slot), -1 at padding, so
+            a sequence's positions do not depend on how much padding the batch adds.
+        targets: (B, L) item to predict at each slot, -1 where there is none (None when scoring).
+        negatives: (B, L, N) sampled negative items for sampled losses, else None.
+        side: side information of each slot, by name: ``(B, L)`` int64 codes (0 = missing, padded
+            or masked) or ``(B, L, F)`` float features (zeros there). Item side information (genre,
+            year, text) belongs to the slot's item; behaviour side information (rating, time gap)
+            to the interaction.
+        candidates: (C,) items to score, or None for all items.
+    """
+
+    users: Tensor
+    items: Tensor
+    positions: Tensor
+    targets: Tensor | None = None
+    negatives: Tensor | None = None
+    side: dict[str, Tensor] = field(default_factory=dict)
+    candidates: Tensor | None = None
+
+    @property
+    def mask(self) -> Tensor:
+        """(B, L) bool, True at real (non-padded) slots."""
+        return self.items != PAD_ITEM
+
+    def to(self, device: torch.device | str) -> "SequenceBatch":
+        moved = super().to(device)
+        return replace(moved, side={name: value.to(device) for name, value in self.side.items()})
+
+
+PAD_ITEM = -1
+"""Padding token of :class:`SequenceBatch` sequences."""

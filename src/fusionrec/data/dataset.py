@@ -211,27 +211,37 @@ def build_dataset(
         kg: ``head``, ``relation``, ``tail`` triples; item_entities: raw ``item`` -> ``entity``.
         item_universe: raw item ids to index even without interactions (default: items interacted with).
     """
-    inter = interactions.copy()
-    inter["user"] = inter["user"].astype(str)
-    inter["item"] = inter["item"].astype(str)
-    user_ids = _sorted_ids(inter["user"])
-    item_ids = _sorted_ids(inter["item"] if item_universe is None else pd.Series(np.asarray(item_universe).astype(str)))
+    missing = [c for c in ("user", "item") if c not in interactions.columns]
+    if missing:
+        raise DataError(f"{name}: interactions lack the column(s) {missing}; columns are {list(interactions.columns)}")
+    user_ids, user_codes = _index_ids(interactions["user"])
+    if item_universe is None:
+        item_ids, item_codes = _index_ids(interactions["item"])
+    else:
+        universe = np.asarray(item_universe)
+        raw_items = interactions["item"].to_numpy()
+        if (np.issubdtype(universe.dtype, np.integer) and np.issubdtype(raw_items.dtype, np.integer)
+                and (len(universe) == 0 or universe.min() >= 0)):
+            uniq = np.sort(universe)
+            uniq = uniq[np.concatenate([[True], uniq[1:] != uniq[:-1]])] if len(uniq) else uniq
+            item_ids = uniq.astype(str).astype(object)
+            pos = np.minimum(np.searchsorted(uniq, raw_items), max(len(uniq) - 1, 0))
+            item_codes = np.where(uniq[pos] == raw_items, pos, -1) if len(uniq) else np.full(len(raw_items), -1)
+        else:
+            item_ids = _sorted_ids(pd.Series(universe.astype(str)))
+            item_codes = pd.Index(item_ids).get_indexer(interactions["item"].astype(str))
+        if (item_codes < 0).any():
+            bad = interactions["item"].iloc[int(np.flatnonzero(item_codes < 0)[0])]
+            raise DataError(f"{name}: interaction item {bad!r} is not in the item table; "
+                            "add it there or drop its interactions")
     user_index = pd.Index(user_ids)
     item_index = pd.Index(item_ids)
-    out = pd.DataFrame(
-        {
-            "user": user_index.get_indexer(inter["user"]).astype(np.int32),
-            "item": item_index.get_indexer(inter["item"]).astype(np.int32),
-        }
-    )
-    if (out["item"] < 0).any():
-        bad = inter["item"][out["item"].to_numpy() < 0].iloc[0]
-        raise DataError(f"{name}: interaction item {bad!r} is not in the item table")
-    if "rating" in inter:
-        out["rating"] = pd.to_numeric(inter["rating"], errors="raise").astype(np.float32).to_numpy()
-    if "timestamp" in inter:
-        out["timestamp"] = pd.to_numeric(inter["timestamp"], errors="raise").astype(np.int64).to_numpy()
-    out["split"] = _split_codes(inter["split"]) if "split" in inter else np.int8(UNSPLIT)
+    out = pd.DataFrame({"user": user_codes.astype(np.int32), "item": item_codes.astype(np.int32)})
+    if "rating" in interactions:
+        out["rating"] = _numeric(interactions["rating"], name, "rating").astype(np.float32)
+    if "timestamp" in interactions:
+        out["timestamp"] = _numeric(interactions["timestamp"], name, "timestamp").astype(np.int64)
+    out["split"] = _split_codes(interactions["split"], name) if "split" in interactions else np.int8(UNSPLIT)
 
     return Dataset(
         name=name,
@@ -250,27 +260,78 @@ def build_dataset(
     )
 
 
+def _index_ids(raw: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct raw ids (as ``str``, in natural order) and the index of each row's id.
+
+    Non-negative integer columns take a fast path (no string conversion); anything else is compared as text.
+    """
+    values = raw.to_numpy()
+    if np.issubdtype(values.dtype, np.integer) and len(values) and values.min() >= 0:
+        top = int(values.max())
+        if top < max(4 * len(values), 1 << 20):  # dense ids: a presence table, no sort or hash
+            present = np.zeros(top + 1, dtype=bool)
+            present[values] = True
+            uniq = np.flatnonzero(present)
+            rank = np.cumsum(present, dtype=np.int64) - 1
+            return uniq.astype(str).astype(object), rank[values]
+        codes, uniq = pd.factorize(values, sort=True)
+        return np.asarray(uniq).astype(str).astype(object), codes
+    text = raw.astype(str)
+    ids = _sorted_ids(text)
+    return ids, pd.Index(ids).get_indexer(text)
+
+
 def _sorted_ids(raw: pd.Series) -> np.ndarray:
-    """Distinct raw ids in natural order: numerically when every id is an integer, else as text."""
-    ids = pd.unique(raw.to_numpy())
-    if len(ids) and all(s.isdigit() for s in ids):
-        order = np.argsort(np.array([int(s) for s in ids]), kind="stable")
+    """Distinct raw ids in natural order: numerically when every id is a non-negative integer
+    written without leading zeros (so it round-trips through ``int``), else as text."""
+    ids = pd.unique(raw.astype(str).to_numpy()).astype(object)
+    as_text = pd.Series(ids, dtype=object)
+    if len(ids) and bool(as_text.str.fullmatch(r"0|[1-9][0-9]{0,17}").all()):
+        order = np.argsort(as_text.astype(np.int64).to_numpy(), kind="stable")
     else:
         order = np.argsort(ids.astype(str), kind="stable")
     return np.asarray(ids[order], dtype=object)
 
 
-def _split_codes(column: pd.Series) -> np.ndarray:
+def _numeric(column: pd.Series, source: str, what: str) -> np.ndarray:
+    parsed = pd.to_numeric(column, errors="coerce")
+    values = parsed.to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise DataError(f"{source}: {locate_row(column, row)} {what} is {show_value(column.iloc[row])}, "
+                        "not a finite number; fix or drop that row")
+    if what == "timestamp" and np.issubdtype(parsed.dtype, np.integer):
+        return parsed.to_numpy()
+    return values
+
+
+def show_value(value: Any) -> str:
+    """A cell value for an error message: ``'abc'``, ``3.5``, ``inf`` (no numpy reprs)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    return repr(value)
+
+
+def locate_row(frame: pd.Series | pd.DataFrame, position: int) -> str:
+    """``line N`` / ``row N`` of the original file for the row at ``position`` (see readers.table)."""
+    label = frame.index[position]
+    kind = frame.index.name if frame.index.name in ("line", "row") else "row"
+    return f"{kind} {label}"
+
+
+def _split_codes(column: pd.Series, source: str = "split column") -> np.ndarray:
     if column.dtype == object or isinstance(column.dtype, pd.StringDtype):
         codes = column.map(lambda v: SPLIT_CODES.get(str(v).strip().lower(), v))
-        column = pd.to_numeric(codes, errors="coerce")
-    values = column.to_numpy()
+        parsed = pd.to_numeric(codes, errors="coerce")
+    else:
+        parsed = column
+    values = parsed.to_numpy(dtype=np.float64, na_value=np.nan)
     bad = ~np.isin(values, [TRAIN, VALID, TEST])
     if bad.any():
-        raise DataError(
-            f"split column: row {int(np.flatnonzero(bad)[0])} has {column.iloc[int(np.flatnonzero(bad)[0])]!r}; "
-            "use 0/1/2 or train/valid/test"
-        )
+        row = int(np.flatnonzero(bad)[0])
+        raise DataError(f"{source}: {locate_row(column, row)} split is {show_value(column.iloc[row])}; "
+                        "use 0/1/2 or train/valid/test")
     return values.astype(np.int8)
 
 
@@ -290,8 +351,16 @@ def _align_modality(name: str, ids: np.ndarray, values: np.ndarray, opts: dict[s
     values = np.asarray(values, dtype=np.float32)
     if len(ids) != len(values):
         raise DataError(f"modality {name!r}: {len(values)} feature rows for {len(ids)} item ids")
+    dup = pd.Index(ids).duplicated()
+    if dup.any():
+        first = show_value(ids[int(np.flatnonzero(dup)[0])])
+        raise DataError(f"modality {name!r}: item id {first} has two feature rows; give each item one row")
     rows = index.get_indexer(ids)
     keep = rows >= 0
+    if len(ids) and len(index) and not keep.any():
+        raise DataError(f"modality {name!r}: none of its {len(ids)} feature ids match an item id (feature id "
+                        f"{show_value(ids[0])}, item id {show_value(index[0])}); the features belong to other data "
+                        "or use other ids")
     aligned = np.zeros((len(index),) + values.shape[1:], dtype=np.float32)
     aligned[rows[keep]] = values[keep]
     mask = np.zeros(len(index), dtype=bool)

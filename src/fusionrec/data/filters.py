@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from fusionrec.data.dataset import Dataset
+from fusionrec.data.dataset import Dataset, locate_row, show_value
 from fusionrec.errors import DataError
 
 
@@ -25,11 +25,14 @@ def deduplicate(frame: pd.DataFrame, policy: str, source: str) -> pd.DataFrame:
     if not dup.any():
         return frame
     if policy == "error":
-        row = int(np.flatnonzero(dup.to_numpy())[0])
-        pair = frame.iloc[row]
+        first = frame.duplicated(["user", "item"], keep="first").to_numpy()
+        pos = int(np.flatnonzero(first)[0])
+        pair = frame.iloc[pos]
+        same = np.flatnonzero(((frame["user"] == pair["user"]) & (frame["item"] == pair["item"])).to_numpy())
         raise DataError(
-            f"{source}: {int(dup.sum())} rows repeat a (user, item) pair, first at row {row} "
-            f"(user {pair['user']!r}, item {pair['item']!r}); set data.duplicates=first or last to keep one"
+            f"{source}: {locate_row(frame, pos)} repeats the (user {show_value(pair['user'])}, item "
+            f"{show_value(pair['item'])}) pair of {locate_row(frame, int(same[0]))} ({int(first.sum())} repeated "
+            "rows in all); set data.duplicates=first or last to keep one of each"
         )
     if "timestamp" in frame:
         frame = frame.sort_values("timestamp", kind="stable")
@@ -58,8 +61,9 @@ def k_core(dataset: Dataset, user_k: int, item_k: int) -> Dataset:
 def subset(dataset: Dataset, keep: np.ndarray, *, keep_all_items: bool = False) -> Dataset:
     """Keep the interactions where ``keep`` is True and re-index users and items densely."""
     inter = dataset.interactions[keep]
-    used_users = np.unique(inter["user"].to_numpy())
-    used_items = np.arange(dataset.num_items) if keep_all_items else np.unique(inter["item"].to_numpy())
+    used_users = np.flatnonzero(np.bincount(inter["user"].to_numpy(), minlength=dataset.num_users))
+    used_items = (np.arange(dataset.num_items) if keep_all_items
+                  else np.flatnonzero(np.bincount(inter["item"].to_numpy(), minlength=dataset.num_items)))
     user_map = np.full(dataset.num_users, -1, dtype=np.int32)
     user_map[used_users] = np.arange(len(used_users), dtype=np.int32)
     item_map = np.full(dataset.num_items, -1, dtype=np.int32)

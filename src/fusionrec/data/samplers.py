@@ -9,6 +9,7 @@ import scipy.sparse as sp
 import torch
 
 from fusionrec.data.batches import PairBatch
+from fusionrec.errors import DataError
 
 
 class PairSampler:
@@ -33,7 +34,9 @@ class PairSampler:
         self.positive_keys = np.sort(self.users * self.num_items + self.items)
         full = np.bincount(self.users, minlength=self.num_users)
         if (full >= self.num_items).any():
-            raise ValueError("a user has interacted with every item: no negative can be sampled")
+            user = int(np.flatnonzero(full >= self.num_items)[0])
+            raise DataError(f"user index {user} has a training interaction with every item, so no negative can be "
+                            "sampled; drop such users (or use a data set with more items)")
         self.batch_size = batch_size
         self.num_negatives = num_negatives
         self.seed = seed

@@ -11,7 +11,6 @@ from collections import Counter
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse.linalg import svds
 
 _TOKEN = re.compile(r"[a-z0-9]+")
 
@@ -35,15 +34,31 @@ def tfidf_matrix(texts: list[str], min_df: int = 2) -> sp.csr_matrix:
 
 
 def lsa_embeddings(texts: list[str], dim: int = 64, seed: int = 0) -> np.ndarray:
-    """Unit-norm ``(len(texts), dim)`` float32 LSA vectors (fewer columns if the vocabulary is tiny)."""
+    """Unit-norm ``(len(texts), dim)`` float32 LSA vectors (fewer columns if the vocabulary is tiny).
+
+    The truncated SVD is a seeded randomized SVD (Halko et al., 2011, with power iterations):
+    deterministic, and a few sparse products instead of an ARPACK run.
+    """
     mat = tfidf_matrix(texts)
     k = max(1, min(dim, min(mat.shape) - 1))
-    v0 = np.random.default_rng(seed).standard_normal(min(mat.shape))
-    u, s, _ = svds(mat, k=k, v0=v0)
-    order = np.argsort(-s)
-    emb = u[:, order] * s[order]
+    u, s = _randomized_svd(mat, k, seed)
+    emb = u * s
     emb = emb * np.sign(emb[np.abs(emb).argmax(axis=0), np.arange(emb.shape[1])])  # deterministic sign
     emb /= np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
     out = np.zeros((len(texts), dim), dtype=np.float32)
     out[:, : emb.shape[1]] = emb
     return out
+
+
+def _randomized_svd(mat: sp.spmatrix, k: int, seed: int, oversample: int = 10,
+                    n_iter: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """Top-``k`` left singular vectors and values of ``mat`` (rows x cols), largest first."""
+    rng = np.random.default_rng(seed)
+    width = min(k + oversample, min(mat.shape))
+    q, _ = np.linalg.qr(mat @ rng.standard_normal((mat.shape[1], width)))
+    for _ in range(n_iter):
+        q, _ = np.linalg.qr(mat.T @ q)
+        q, _ = np.linalg.qr(mat @ q)
+    small = np.asarray((mat.T @ q).T)  # (width, cols)
+    u_small, s, _ = np.linalg.svd(small, full_matrices=False)
+    return (q @ u_small)[:, :k], s[:k]

@@ -41,9 +41,14 @@ def raw_dir() -> Path:
     with tempfile.TemporaryDirectory() as tmp:
         if not wheel:
             wheel = _download_wheel(Path(tmp))
-        with atomic_dir(target) as out, zipfile.ZipFile(wheel) as archive:
-            for name in FILES:
-                (out / name).write_bytes(archive.read(MEMBER_PREFIX + name))
+        try:
+            with zipfile.ZipFile(wheel) as archive, atomic_dir(target) as out:
+                for name in FILES:
+                    (out / name).write_bytes(archive.read(MEMBER_PREFIX + name))
+        except (OSError, zipfile.BadZipFile, KeyError) as exc:
+            what = f"has no {exc.args[0]}" if isinstance(exc, KeyError) else f"is unreadable ({exc})"
+            raise DataError(f"{wheel}: the recbole wheel {what}; point FUSIONREC_RECBOLE_WHEEL at "
+                            "recbole-1.2.1-py3-none-any.whl, or unset it to download the wheel") from None
     return target
 
 

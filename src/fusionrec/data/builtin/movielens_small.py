@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 
 import numpy as np
-import pandas as pd
 
 from fusionrec.config import StrictConfig
 from fusionrec.data.content import category_modality, text_modality
