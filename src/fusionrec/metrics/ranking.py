@@ -23,11 +23,15 @@ Definitions (``n`` = number of the user's targets, ``r_1 < r_2 < ...`` their sor
 - ``ndcg@k``      = sum_{r < k} 1/log2(r + 2)  /  sum_{i < min(n, k)} 1/log2(i + 2)
 - ``mrr``         = 1 / (r_1 + 1);  ``mrr@k`` the same, but 0 when r_1 >= k
 - ``map@k``       = sum_{j: r_j < k} (j / (r_j + 1))  /  min(n, k)   (j 1-based). Note: the
-  denominator is min(n, k) (RecBole, Cornac, most recommender papers); ranx and trec_eval divide
-  by n instead, so ``ranx map@k = ours * min(n, k) / n``.
+  denominator is min(n, k), as in RecBole's MAP@N, so AP@k can reach 1 when a user has more
+  than k targets; ranx and trec_eval divide by n instead: ``ranx map@k = ours * min(n, k) / n``.
 - ``auc``         = fraction of (target, non-target candidate) pairs in which the target scores
   strictly higher: ties count as losses (pessimistic, consistent with the rank rule). NaN for a user
   with no non-target candidate (undefined); such users are left out of the AUC mean.
+
+Inputs may be NumPy arrays or tensors (moved to the CPU); outputs are NumPy float64 arrays: the
+(B, T) work is tiny, and NumPy keeps it single-threaded (small multi-threaded torch ops can stall
+for milliseconds on a busy machine).
 
 Shapes:
     ranks: (B, T) int64, -1 padded.  num_candidates: (B,).  Every metric returns (B,) float64.
@@ -38,31 +42,35 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence
+from typing import Callable, Iterable, Sequence, Union
 
 import numpy as np
-import torch
 from torch import Tensor
 
 from fusionrec.errors import ConfigError
 from fusionrec.registry import Registry
 
 PAD_RANK = -1
-"""Padding value in ``ranks`` (and in padded target-index tensors)."""
+"""Padding value in ``ranks`` (and in padded target-index arrays)."""
 
-METRICS: Registry[Callable[..., Tensor]] = Registry("metric")
+METRICS: Registry[Callable[..., np.ndarray]] = Registry("metric")
 """Ranking metrics by base name; ``meta["k"]`` is ``"required"``, ``"optional"`` or ``"none"``."""
 
-_INF_RANK = torch.iinfo(torch.int64).max
+_INF_RANK = np.iinfo(np.int64).max
+ArrayLike = Union[Tensor, np.ndarray, Sequence[Sequence[int]]]
 
 
-def _as_ranks(ranks: Tensor | np.ndarray | Sequence[Sequence[int]]) -> Tensor:
-    r = torch.as_tensor(ranks)
-    if r.dim() == 1:
-        r = r.unsqueeze(0)
-    if r.dim() != 2 or r.dtype.is_floating_point or r.dtype == torch.bool:
-        raise ConfigError(f"ranks must be a (B, T) integer tensor padded with -1, got {tuple(r.shape)} {r.dtype}")
-    return r.long()
+def _np(x: ArrayLike) -> np.ndarray:
+    return x.detach().cpu().numpy() if isinstance(x, Tensor) else np.asarray(x)
+
+
+def _as_ranks(ranks: ArrayLike) -> np.ndarray:
+    r = _np(ranks)
+    if r.ndim == 1:
+        r = r[None, :]
+    if r.ndim != 2 or not np.issubdtype(r.dtype, np.integer):
+        raise ConfigError(f"ranks must be a (B, T) integer array padded with -1, got shape {r.shape} {r.dtype}")
+    return r.astype(np.int64, copy=False)
 
 
 def _check_k(k: int) -> int:
@@ -71,109 +79,108 @@ def _check_k(k: int) -> int:
     return int(k)
 
 
-def _num_targets(r: Tensor) -> Tensor:
+def _num_targets(r: np.ndarray) -> np.ndarray:
     return (r >= 0).sum(1)  # (B,)
 
 
-def _div(num: Tensor, den: Tensor) -> Tensor:
+def _div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     """num / den in float64 with NaN where den == 0."""
-    num = num.double()
-    den = den.double()
-    return torch.where(den > 0, num / den.clamp(min=1), torch.full_like(num, math.nan))
+    num = np.asarray(num, dtype=np.float64)
+    den = np.asarray(den, dtype=np.float64)
+    return np.where(den > 0, num / np.maximum(den, 1.0), np.nan)
 
 
-def _sorted_ranks(r: Tensor) -> Tensor:
-    """Ascending ranks with padding moved to the end as a huge value."""
-    return torch.where(r >= 0, r, torch.full_like(r, _INF_RANK)).sort(dim=1).values  # (B, T)
+def _nan_if_empty(values: np.ndarray, r: np.ndarray) -> np.ndarray:
+    return np.where(_num_targets(r) > 0, values, np.nan)
 
 
-def hits_at_k(ranks: Tensor, k: int) -> Tensor:
+def _sorted_ranks(r: np.ndarray) -> np.ndarray:
+    """Ascending ranks with padding moved to the end as a huge value. (B, T)"""
+    return np.sort(np.where(r >= 0, r, _INF_RANK), axis=1)
+
+
+def hits_at_k(ranks: ArrayLike, k: int) -> np.ndarray:
     """Number of targets ranked in the top k. Shapes: (B, T) -> (B,) float64."""
     r = _as_ranks(ranks)
     k = _check_k(k)
-    return ((r >= 0) & (r < k)).sum(1).double()
+    return ((r >= 0) & (r < k)).sum(1).astype(np.float64)
 
 
 @METRICS.register("recall", k="required")
-def recall_at_k(ranks: Tensor, k: int) -> Tensor:
+def recall_at_k(ranks: ArrayLike, k: int) -> np.ndarray:
     """Recall@k = hits in the top k / number of the user's targets."""
     r = _as_ranks(ranks)
     return _div(hits_at_k(r, k), _num_targets(r))
 
 
 @METRICS.register("precision", k="required")
-def precision_at_k(ranks: Tensor, k: int) -> Tensor:
+def precision_at_k(ranks: ArrayLike, k: int) -> np.ndarray:
     """Precision@k = hits in the top k / k (k even when fewer than k candidates exist)."""
     r = _as_ranks(ranks)
-    h = hits_at_k(r, k) / _check_k(k)
-    return torch.where(_num_targets(r) > 0, h, torch.full_like(h, math.nan))
+    return _nan_if_empty(hits_at_k(r, k) / _check_k(k), r)
 
 
 @METRICS.register("hit_rate", k="required")
-def hit_rate_at_k(ranks: Tensor, k: int) -> Tensor:
+def hit_rate_at_k(ranks: ArrayLike, k: int) -> np.ndarray:
     """HitRate@k = 1 if at least one target is in the top k, else 0."""
     r = _as_ranks(ranks)
-    h = (hits_at_k(r, k) > 0).double()
-    return torch.where(_num_targets(r) > 0, h, torch.full_like(h, math.nan))
+    return _nan_if_empty((hits_at_k(r, k) > 0).astype(np.float64), r)
 
 
-def _discounts(n: int) -> Tensor:
-    return 1.0 / torch.log2(torch.arange(n, dtype=torch.float64) + 2.0)  # (n,)
+def _discounts(n: int) -> np.ndarray:
+    return 1.0 / np.log2(np.arange(n, dtype=np.float64) + 2.0)  # (n,)
 
 
 @METRICS.register("ndcg", k="required")
-def ndcg_at_k(ranks: Tensor, k: int) -> Tensor:
+def ndcg_at_k(ranks: ArrayLike, k: int) -> np.ndarray:
     """NDCG@k with binary gains; the ideal DCG places min(#targets, k) hits at the top."""
     r = _as_ranks(ranks)
     k = _check_k(k)
     disc = _discounts(k)  # (k,)
     hit = (r >= 0) & (r < k)  # (B, T)
-    dcg = torch.where(hit, disc[r.clamp(0, k - 1)], torch.zeros((), dtype=torch.float64)).sum(1)  # (B,)
-    ideal = torch.cat([torch.zeros(1, dtype=torch.float64), disc.cumsum(0)])  # (k + 1,)
-    idcg = ideal[_num_targets(r).clamp(max=k)]  # (B,)
-    return _div(dcg, idcg)
+    dcg = np.where(hit, disc[np.clip(r, 0, k - 1)], 0.0).sum(1)  # (B,)
+    ideal = np.concatenate([[0.0], np.cumsum(disc)])  # (k + 1,)
+    return _div(dcg, ideal[np.minimum(_num_targets(r), k)])
 
 
 @METRICS.register("mrr", k="optional")
-def mrr(ranks: Tensor, k: int | None = None) -> Tensor:
+def mrr(ranks: ArrayLike, k: int | None = None) -> np.ndarray:
     """Reciprocal rank of the first target, 1 / (min rank + 1); with k, 0 when it is not in the top k."""
     r = _as_ranks(ranks)
-    first = torch.where(r >= 0, r, torch.full_like(r, _INF_RANK)).min(1).values  # (B,)
-    rr = 1.0 / (first.double() + 1.0)
+    first = np.where(r >= 0, r, _INF_RANK).min(1, initial=_INF_RANK)  # (B,)
+    rr = 1.0 / (first.astype(np.float64) + 1.0)
     if k is not None:
-        rr = torch.where(first < _check_k(k), rr, torch.zeros_like(rr))
-    return torch.where(_num_targets(r) > 0, rr, torch.full_like(rr, math.nan))
+        rr = np.where(first < _check_k(k), rr, 0.0)
+    return _nan_if_empty(rr, r)
 
 
 @METRICS.register("map", k="required")
-def map_at_k(ranks: Tensor, k: int) -> Tensor:
+def map_at_k(ranks: ArrayLike, k: int) -> np.ndarray:
     """Average precision at k with denominator min(#targets, k) (ranx/trec_eval use #targets)."""
     r = _as_ranks(ranks)
     k = _check_k(k)
     s = _sorted_ranks(r)  # (B, T)
-    j = torch.arange(1, s.shape[1] + 1, dtype=torch.float64)  # (T,)
-    hit = s < k
-    prec = torch.where(hit, j / (s.clamp(max=k).double() + 1.0), torch.zeros((), dtype=torch.float64))
-    return _div(prec.sum(1), _num_targets(r).clamp(max=k))
+    j = np.arange(1, s.shape[1] + 1, dtype=np.float64)  # (T,)
+    prec = np.where(s < k, j / (np.minimum(s, k).astype(np.float64) + 1.0), 0.0)
+    return _div(prec.sum(1), np.minimum(_num_targets(r), k))
 
 
 @METRICS.register("auc", k="none", needs_candidates=True)
-def auc(ranks: Tensor, num_candidates: Tensor | np.ndarray | Sequence[int]) -> Tensor:
+def auc(ranks: ArrayLike, num_candidates: Tensor | np.ndarray | Sequence[int]) -> np.ndarray:
     """Fraction of (target, non-target candidate) pairs where the target scores strictly higher.
 
     With pessimistic ranks, the j-th best target (0-based) has exactly ``r_j - j`` non-target
     candidates scoring at least as high as it, so ties count as losses. NaN without negatives.
     """
     r = _as_ranks(ranks)
-    c = torch.as_tensor(num_candidates).long().reshape(-1)  # (B,)
+    c = _np(num_candidates).astype(np.int64).reshape(-1)  # (B,)
     if c.shape[0] != r.shape[0]:
         raise ConfigError(f"num_candidates has {c.shape[0]} rows, ranks has {r.shape[0]}")
     n = _num_targets(r)  # (B,)
     neg = c - n  # (B,)
     s = _sorted_ranks(r)  # (B, T)
-    j = torch.arange(s.shape[1])  # (T,)
-    ahead = s - j  # non-targets at or above each target
-    wins = torch.where(s != _INF_RANK, neg[:, None] - ahead, torch.zeros((), dtype=torch.long)).sum(1)
+    ahead = s - np.arange(s.shape[1])  # non-targets at or above each target
+    wins = np.where(s != _INF_RANK, neg[:, None] - ahead, 0).sum(1)
     return _div(wins, n * neg)
 
 
@@ -193,7 +200,7 @@ class MetricSpec:
         return self.base if self.k is None else f"{self.base}@{self.k}"
 
 
-_NAME = re.compile(r"^([a-z_]+)(?:@(\d+))?$")
+_NAME = re.compile(r"^([a-z_][a-z0-9_]*)(?:@(\d+))?$")
 
 
 def parse_metric(name: str | MetricSpec) -> MetricSpec:
@@ -202,7 +209,10 @@ def parse_metric(name: str | MetricSpec) -> MetricSpec:
         return name
     m = _NAME.match(str(name).strip().lower().replace("-", "_"))
     if m is None:
-        raise ConfigError(f"cannot parse metric name {name!r}; use e.g. recall@20, ndcg@10, mrr, auc")
+        raise ConfigError(
+            f"cannot parse metric name {name!r}; use <name> or <name>@<k> with name one of: "
+            f"{', '.join(METRICS.names())} (e.g. recall@20, ndcg@10, mrr, auc)"
+        )
     base, k = m.group(1), m.group(2)
     if base == "hitrate" or base == "hr" or base == "hit":
         base = "hit_rate"
@@ -240,7 +250,7 @@ def expand_metric_names(metrics: Iterable[str | MetricSpec], ks: Iterable[int] =
     return out
 
 
-def compute_metric(spec: str | MetricSpec, ranks: Tensor, num_candidates: Tensor | None = None) -> Tensor:
+def compute_metric(spec: str | MetricSpec, ranks: ArrayLike, num_candidates: ArrayLike | None = None) -> np.ndarray:
     """Per-user values of one named metric. Shapes: (B, T) -> (B,) float64."""
     s = parse_metric(spec)
     entry = METRICS.entry(s.base)
@@ -257,21 +267,22 @@ def compute_metric(spec: str | MetricSpec, ranks: Tensor, num_candidates: Tensor
 # Ranks from scores (reference implementation; the evaluators compute the same ranks in chunks)
 
 
-def target_order_ranks(target_scores: Tensor, valid: Tensor) -> Tensor:
+def target_order_ranks(target_scores: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """Rank of each target among the user's targets: #(targets strictly higher) + #(earlier equal).
 
-    Shapes: target_scores (B, T), valid (B, T) bool, padding at the end of each row -> (B, T) int64.
+    Shapes: target_scores (B, T) float, valid (B, T) bool, padding at the end of each row
+    -> (B, T) int64 (padding positions get the last places).
     """
-    ts = target_scores.masked_fill(~valid, -math.inf)
-    order = ts.sort(dim=1, descending=True, stable=True).indices  # (B, T), stable keeps target order
-    pos = torch.empty_like(order)
-    pos.scatter_(1, order, torch.arange(ts.shape[1], device=ts.device).expand_as(order))
+    ts = np.where(valid, -np.asarray(target_scores, dtype=np.float64), np.inf)
+    order = np.argsort(ts, axis=1, kind="stable")  # ascending -score; stable keeps target order
+    pos = np.empty_like(order)
+    np.put_along_axis(pos, order, np.broadcast_to(np.arange(ts.shape[1]), order.shape), axis=1)
     return pos
 
 
 def pessimistic_ranks(
-    scores: Tensor, target_idx: Tensor, candidate_mask: Tensor | None = None
-) -> tuple[Tensor, Tensor]:
+    scores: Tensor | np.ndarray, target_idx: ArrayLike, candidate_mask: Tensor | np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Pessimistic 0-based ranks of targets given dense scores (O(B x T x C); for small inputs).
 
     Args:
@@ -283,20 +294,24 @@ def pessimistic_ranks(
     Returns:
         ranks (B, T) int64, -1 padded, and num_candidates (B,) int64.
     """
-    B, C = scores.shape
-    t = torch.as_tensor(target_idx, device=scores.device).long()
+    S = _np(scores).astype(np.float64)
+    B, C = S.shape
+    t = _as_ranks(target_idx)
     valid = t >= 0  # (B, T)
-    cand = torch.ones(B, C, dtype=torch.bool, device=scores.device) if candidate_mask is None else candidate_mask.bool()
-    is_target = torch.zeros(B, C, dtype=torch.bool, device=scores.device)
-    rows = torch.arange(B, device=scores.device)[:, None].expand_as(t)
+    if candidate_mask is None:
+        cand = np.ones((B, C), dtype=bool)
+    else:
+        cand = _np(candidate_mask).astype(bool)
+    rows = np.broadcast_to(np.arange(B)[:, None], t.shape)
+    is_target = np.zeros((B, C), dtype=bool)
     is_target[rows[valid], t[valid]] = True
-    if not bool(cand[rows[valid], t[valid]].all()):
+    if not cand[rows[valid], t[valid]].all():
         raise ConfigError("a target item is masked out (not a candidate); drop it from the targets first")
-    ts = scores.gather(1, t.clamp(min=0))  # (B, T)
+    ts = np.take_along_axis(S, np.maximum(t, 0), axis=1)  # (B, T)
     nontarget = cand & ~is_target  # (B, C)
-    ge = (scores[:, None, :] >= ts[:, :, None]) & nontarget[:, None, :]  # (B, T, C)
+    ge = (S[:, None, :] >= ts[:, :, None]) & nontarget[:, None, :]  # (B, T, C)
     ranks = ge.sum(-1) + target_order_ranks(ts, valid)
-    return ranks.masked_fill(~valid, PAD_RANK), cand.sum(1)
+    return np.where(valid, ranks, PAD_RANK), cand.sum(1)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -311,7 +326,7 @@ class RankingMetrics:
 
     Example:
         >>> acc = RankingMetrics(["recall@2", "auc"])
-        >>> acc.update(torch.tensor([[0, 3]]), num_candidates=torch.tensor([5]))
+        >>> acc.update(np.array([[0, 3]]), num_candidates=np.array([5]))
         >>> acc.compute()["recall@2"]
         0.5
     """
@@ -330,28 +345,31 @@ class RankingMetrics:
 
     def update(
         self,
-        ranks: Tensor,
-        num_candidates: Tensor | np.ndarray | None = None,
-        users: Tensor | np.ndarray | Sequence[int] | None = None,
+        ranks: ArrayLike,
+        num_candidates: ArrayLike | None = None,
+        users: ArrayLike | None = None,
     ) -> None:
         """Add a batch. Shapes: ranks (B, T) -1 padded, num_candidates (B,), users (B,)."""
-        r = _as_ranks(ranks).cpu()
+        r = _as_ranks(ranks)
         has = (r >= 0).any(1)  # (B,)
         self.num_skipped += int((~has).sum())
         if users is None:
             u = np.arange(self._count, self._count + r.shape[0])
         else:
-            u = np.asarray(torch.as_tensor(users).cpu()).reshape(-1)
+            u = _np(users).reshape(-1)
             if u.shape[0] != r.shape[0]:
                 raise ConfigError(f"users has {u.shape[0]} entries, ranks has {r.shape[0]} rows")
         self._count += r.shape[0]
         if self.needs_candidates and num_candidates is None:
             raise ConfigError("auc needs num_candidates (number of candidate items per user)")
-        c = None if num_candidates is None else torch.as_tensor(num_candidates).cpu().reshape(-1)[has]
+        if num_candidates is None:
+            c = None
+        else:
+            c = _np(num_candidates).reshape(-1)[has]
         r = r[has]
-        self._users.append(u[has.numpy()])
+        self._users.append(u[has])
         for s in self.specs:
-            self._values[s.name].append(compute_metric(s, r, c).numpy())
+            self._values[s.name].append(compute_metric(s, r, c))
 
     @property
     def users(self) -> np.ndarray:
