@@ -3,6 +3,17 @@
 from __future__ import annotations
 
 import pytest
+import torch
+
+# `make test` runs two pytest workers on two cores: one thread each avoids oversubscription, which
+# slows small BLAS and sparse kernels down by an order of magnitude.
+torch.set_num_threads(1)
+try:
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+except ImportError:  # pragma: no cover
+    pass
 
 
 @pytest.fixture(autouse=True)
