@@ -101,10 +101,12 @@ def train(model: str | None = None, data: str | None = None, config: str | Path 
     run_path.mkdir(parents=True, exist_ok=True)
 
     record = _new_record(run_config, data_dir, dataset, net, task)
-    record_writer = lambda state: write_record(run_path, _with_state(record, state))  # noqa: E731
+    if resume is not None and previous.get("model_extra"):
+        record["model_extra"] = previous["model_extra"]
+    record_writer = lambda state: write_record(run_path, _with_state(record, state, net))  # noqa: E731
     state = fit(net, task, t, run_dir=run_path, resume=checkpoint, progress=progress, on_epoch_end=record_writer)
 
-    record = _with_state(record, state)
+    record = _with_state(record, state, net)
     if state.stopped != "interrupted" and state.best_epoch > 0:
         start = time.perf_counter()
         test = task.evaluate(net, "test", t.device)
@@ -138,7 +140,7 @@ def _new_record(run_config: RunConfig, data_dir: Path, dataset: Dataset, net: Re
     }
 
 
-def _with_state(record: dict[str, Any], state: FitState) -> dict[str, Any]:
+def _with_state(record: dict[str, Any], state: FitState, net: Recommender | None = None) -> dict[str, Any]:
     history = state.history
     train_times = [h["train_s"] for h in history]
     eval_times = [h["eval_s"] for h in history if "eval_s" in h]
@@ -152,6 +154,9 @@ def _with_state(record: dict[str, Any], state: FitState) -> dict[str, Any]:
                  "train_s_total": round(sum(train_times), 2)},
         peak_rss_mb=round(peak_rss_mb(), 1),
     )
+    extra = net.extra_record() if net is not None else {}
+    if extra:  # e.g. MCPTR's pre-training losses; kept from the previous record when resuming
+        record["model_extra"] = extra
     return record
 
 

@@ -52,12 +52,23 @@ def deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+SHIPPED = Path(__file__).parent / "configs"
+
+
+def shipped_configs() -> list[str]:
+    """Names of the configs shipped with fusionrec (``ml100k/lightgcn``, ...), usable as ``-c NAME``."""
+    return sorted(str(p.relative_to(SHIPPED).with_suffix("")) for p in SHIPPED.rglob("*.yaml"))
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML config file; a name like ``ml100k/lightgcn`` that is not a file means a shipped config."""
     path = Path(path)
+    if not path.exists() and (SHIPPED / path).with_suffix(".yaml").exists():
+        path = (SHIPPED / path).with_suffix(".yaml")
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
+        raise ConfigError(f"{path}: config file not found (shipped configs: {', '.join(shipped_configs())})") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({exc.__class__.__name__}: {exc})") from None
     if not isinstance(data, dict):

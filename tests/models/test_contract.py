@@ -8,28 +8,55 @@ import pytest
 import torch
 
 from fusionrec import models  # noqa: F401
+from fusionrec import tasks  # noqa: F401
 from fusionrec.data.batches import UserBatch
-from fusionrec.data.samplers import PairSampler
-from fusionrec.registry import MODELS
+from fusionrec.data.config import SplitConfig
+from fusionrec.data.splits import apply_split
+from fusionrec.registry import MODELS, TASKS
+from fusionrec.training.config import TrainConfig
 
 TINY = {"bpr": {"embedding_dim": 8}, "lightgcn": {"embedding_dim": 8, "num_layers": 2},
-        "vbpr": {"embedding_dim": 8, "content_dim": 4, "modalities": ["visual", "text"]}}
+        "mgat": {"embedding_dim": 8, "hidden_dim": 8, "num_layers": 2}, "mario": {"embedding_dim": 8},
+        "hcgcn": {"embedding_dim": 8, "num_clusters": 3, "knn_k": 4},
+        "vbpr": {"embedding_dim": 8, "content_dim": 4, "modalities": ["visual", "text"]},
+        "mcptr": {"embedding_dim": 8, "num_layers": 1, "num_neighbors": 4, "pretrain_epochs": 1},
+        "uvcan": {"embedding_dim": 8, "num_steps": 2},
+        "sasrec": {"hidden_dim": 16, "num_layers": 2, "max_length": 12},
+        "bert4rec": {"hidden_dim": 16, "num_layers": 2, "max_length": 12},
+        "nova_bert": {"hidden_dim": 16, "num_layers": 2, "max_length": 12, "item_side": ["text", "cluster"],
+                      "behaviour_side": ["position", "time_gap"]}}
+
+
+def config(name):
+    entry = MODELS.entry(name)
+    return entry.config(name=name, **TINY.get(name, {}))
 
 
 def build(name, dataset):
-    entry = MODELS.entry(name)
     torch.manual_seed(0)
-    return entry.obj.from_dataset(entry.config(name=name, **TINY.get(name, {})), dataset)
+    return MODELS.get(name).from_dataset(config(name), dataset)
 
 
-def first_batch(dataset, num_negatives=2):
-    return next(PairSampler(dataset.matrix("train"), 32, num_negatives, seed=0).epoch(1))
+def task_for(name, dataset, num_negatives=2):
+    """The model's own task (top-K: pair batches; sequential: sequence batches), tiny batches."""
+    if MODELS.get(name).task == "sequential":  # the sequential protocol needs a per-user temporal split
+        dataset = apply_split(dataset, SplitConfig(method="loo"))
+    train = TrainConfig(batch_size=32, num_negatives=num_negatives, seed=0)
+    return TASKS.get(MODELS.get(name).task).from_config(train, dataset, config(name))
+
+
+def first_batch(name, dataset, num_negatives=2):
+    return next(iter(task_for(name, dataset, num_negatives).train_batches(1)))
+
+
+def score_batch(task, users, items=None):
+    return task.score_batch(users, items) if hasattr(task, "score_batch") else UserBatch(users, items)
 
 
 @pytest.mark.parametrize("name", MODELS.names())
 def test_loss_is_finite_scalar_and_reaches_every_parameter(name, tiny_dataset):
     model = build(name, tiny_dataset)
-    out = model.loss(first_batch(tiny_dataset))
+    out = model.loss(first_batch(name, tiny_dataset))
     assert out.loss.dim() == 0 and torch.isfinite(out.loss)
     out.loss.backward()
     for pname, param in model.named_parameters():
@@ -39,12 +66,13 @@ def test_loss_is_finite_scalar_and_reaches_every_parameter(name, tiny_dataset):
 @pytest.mark.parametrize("name", MODELS.names())
 def test_score_shapes_and_agreement_with_scorer(name, tiny_dataset):
     model = build(name, tiny_dataset).eval()
+    task = task_for(name, tiny_dataset)
     users = torch.tensor([0, 5, 7])
     items = torch.tensor([3, 1, 4, 1])
     with torch.no_grad():
-        full = model.score(UserBatch(users))
-        subset = model.score(UserBatch(users, items))
-        via_scorer = model.scorer()(users, None)
+        full = model.score(score_batch(task, users))
+        subset = model.score(score_batch(task, users, items))
+        via_scorer = (task.scorer(model) if hasattr(task, "scorer") else model.scorer())(users, None)
     assert full.shape == (3, tiny_dataset.num_items)
     assert subset.shape == (3, 4)
     torch.testing.assert_close(subset, full[:, items])
@@ -54,7 +82,7 @@ def test_score_shapes_and_agreement_with_scorer(name, tiny_dataset):
 @pytest.mark.parametrize("name", MODELS.names())
 def test_training_steps_lower_the_loss(name, tiny_dataset):
     model = build(name, tiny_dataset)
-    batch = first_batch(tiny_dataset)
+    batch = first_batch(name, tiny_dataset)
     opt = torch.optim.Adam(model.parameters(), lr=0.05)
     before = float(model.loss(batch).loss.detach())
     for _ in range(20):

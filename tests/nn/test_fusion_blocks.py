@@ -135,6 +135,31 @@ def test_co_attention_one_parallel_step_is_nors_mutual_attention():
     close(out.out_b, (alpha_b[..., None] * b).sum(1))
 
 
+def test_co_attention_pairwise_equals_forward_on_expanded_pairs():
+    torch.manual_seed(0)
+    for parallel, residual in ((False, True), (True, False)):
+        block = StackedCoAttention(8, num_steps=3, parallel=parallel, residual=residual)
+        a, b = torch.randn(3, 4, 8), torch.randn(5, 2, 8)
+        mask_a = torch.tensor([[1, 1, 0, 1], [0, 0, 0, 0], [1, 0, 0, 0]], dtype=torch.bool)
+        mask_b = torch.tensor([[1, 1], [1, 0], [0, 0], [0, 1], [1, 1]], dtype=torch.bool)
+        qa, qb = torch.randn(3, 8), torch.randn(5, 8)
+        pairs = block.pairwise(a, b, mask_a, mask_b, qa, qb)
+        ia, ib = torch.arange(3).repeat_interleave(5), torch.arange(5).repeat(3)
+        flat = block(a[ia], b[ib], mask_a[ia], mask_b[ib], qa[ia], qb[ib])
+        close(pairs.out.reshape(15, 8), flat.out)
+        close(pairs.out_b.reshape(15, 8), flat.out_b)
+        close(pairs.weights["a"].reshape(15, 3, 4), flat.weights["a"])
+        close(pairs.weights["b"].reshape(15, 3, 2), flat.weights["b"])
+        without_queries = block.pairwise(a, b, mask_a, mask_b)
+        close(without_queries.out.reshape(15, 8), block(a[ia], b[ib], mask_a[ia], mask_b[ib]).out)
+        ia, ib = torch.tensor([2, 0, 0, 1, 2, 2]), torch.tensor([4, 4, 1, 0, 2, 3])
+        indexed = block.indexed(a, b, ia, ib, mask_a, mask_b, qa, qb)
+        flat = block(a[ia], b[ib], mask_a[ia], mask_b[ib], qa[ia], qb[ib])
+        close(indexed.out, flat.out)
+        close(indexed.out_b, flat.out_b)
+        close(indexed.weights["b"], flat.weights["b"])
+
+
 # ------------------------------------------------------------------------- cross-modal transformer
 
 

@@ -8,7 +8,7 @@ from pydantic import Field, field_validator
 
 from fusionrec.config import StrictConfig
 
-SplitMethod = Literal["random", "loo", "temporal", "global_time", "column", "files", "cold_item"]
+SplitMethod = Literal["random", "loo", "temporal", "global_time", "column", "files", "cold_item", "cold_user"]
 
 
 class SplitConfig(StrictConfig):
@@ -24,6 +24,9 @@ class SplitConfig(StrictConfig):
       (user, item) pairs (tab- or comma-separated, with a header) assigning every interaction.
     - ``cold_item``: a ``cold_item_ratio`` share of items is held out entirely, half of them for
       valid and half for test; the remaining items' interactions are training.
+    - ``cold_user``: users with 2 to ``cold_user_max_interactions`` interactions are held out
+      entirely as new users, half of them (seeded) for valid and half for test; the other users'
+      interactions are training. For sequential models, whose input is a new user's earlier items.
 
     ``cold_users`` says what happens to valid/test rows of users without any training interaction:
     ``drop`` them (counted in the manifest's ``meta.split``), or ``error``. ``auto`` drops for
@@ -37,6 +40,7 @@ class SplitConfig(StrictConfig):
     seed: int = 2024
     path: str | None = None
     cold_item_ratio: float = Field(0.2, gt=0.0, lt=1.0)
+    cold_user_max_interactions: int = Field(10, ge=2)
     cold_users: Literal["auto", "drop", "error"] = "auto"
 
     @field_validator("ratios")

@@ -44,14 +44,16 @@ def apply_split(dataset: Dataset, config: SplitConfig) -> Dataset:
         codes = global_time_split(_timestamps(dataset, method), config.ratios)
     elif method == "cold_item":
         codes = cold_item_split(inter["item"].to_numpy(), dataset.num_items, config.cold_item_ratio, config.seed)
+    elif method == "cold_user":
+        codes = cold_user_split(inter["user"].to_numpy(), config.cold_user_max_interactions, config.seed)
     elif method == "files":
         codes = files_split(dataset, config.path)
     else:  # pragma: no cover - the config's Literal forbids it
         raise DataError(f"unknown split method {method!r}")
 
     users, items = inter["user"].to_numpy(), inter["item"].to_numpy()
-    codes, unseen_users, unseen_items = drop_unseen_in_train(users, items, codes,
-                                                             drop_unseen_items=method == "global_time")
+    codes, unseen_users, unseen_items = (codes, 0, 0) if method == "cold_user" else drop_unseen_in_train(
+        users, items, codes, drop_unseen_items=method == "global_time")  # cold_user: unseen users by design
     policy = config.cold_users
     if policy == "auto":
         policy = "error" if method in ("column", "files") else "drop"
@@ -134,6 +136,21 @@ def cold_item_split(items: np.ndarray, num_items: int, ratio: float, seed: int) 
     item_code[perm[: num_cold // 2]] = VALID
     item_code[perm[num_cold // 2: num_cold]] = TEST
     return item_code[items]
+
+
+def cold_user_split(users: np.ndarray, max_interactions: int, seed: int) -> np.ndarray:
+    """Hold out users with 2..``max_interactions`` interactions entirely: half valid, half test."""
+    counts = np.bincount(users)
+    cold = np.flatnonzero((counts >= 2) & (counts <= max_interactions))
+    if len(cold) < 2:
+        raise DataError(f"split.method=cold_user: {len(cold)} user(s) have 2 to {max_interactions} interactions "
+                        f"(users have {counts[counts > 0].min()} to {counts.max()}); raise "
+                        "data.split.cold_user_max_interactions")
+    cold = np.random.default_rng(seed).permutation(cold)
+    user_code = np.full(len(counts), TRAIN, dtype=np.int8)
+    user_code[cold[: len(cold) // 2]] = VALID
+    user_code[cold[len(cold) // 2:]] = TEST
+    return user_code[users]
 
 
 def files_split(dataset: Dataset, path: str | None) -> np.ndarray:

@@ -61,6 +61,11 @@ class Recommender(nn.Module, abc.ABC):
     def on_epoch_start(self, epoch: int) -> None:
         """Called before each training epoch (e.g. to resample a graph); nothing by default."""
 
+    def extra_record(self) -> dict[str, Any]:
+        """Model-specific facts for the run record (``record["model_extra"]``, e.g. a pre-training
+        history); nothing by default."""
+        return {}
+
     def explain(self, users: Tensor, items: Tensor) -> dict[str, Tensor] | None:
         """Attention weights behind the scores of (user, item) pairs, for models that have them."""
         return None

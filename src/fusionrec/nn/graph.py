@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -75,3 +76,208 @@ def mean_propagate(adj: Tensor, embeddings: Tensor, num_layers: int) -> Tensor:
         current = symmetric_spmm(adj, current)  # (N, D)
         total = total + current
     return total / (num_layers + 1)
+
+
+# --------------------------------------------------------------------------------------------------
+# Edge-valued sparse ops: attention over graph edges without (E, D) intermediates
+# --------------------------------------------------------------------------------------------------
+
+
+class CSRGraph(torch.nn.Module):
+    """A fixed directed graph in CSR form (row = target i, column = source j) and its transpose.
+
+    Holds only index buffers (non-persistent, so they follow ``.to(device)`` and stay out of
+    checkpoints). Edge ``k`` runs from ``col[k]`` to ``row[k]``; edges are in CSR order (sorted by
+    target, then source). ``t_perm`` lists the edges in transposed (source-major) order, so that
+    ``values[t_perm]`` are the values of ``A^T`` on ``(t_crow, t_col)``.
+
+    Shapes:
+        crow (N_dst + 1,), col (E,), row (E,), t_crow (N_src + 1,), t_col (E,), t_perm (E,),
+        source_degree (N_src,) (out-degree of each source node, float), edge_source_degree (E,)
+        (the out-degree of each edge's source).
+    """
+
+    def __init__(self, row: Tensor, col: Tensor, num_dst: int, num_src: int) -> None:
+        super().__init__()
+        row, col = row.long(), col.long()
+        order = torch.argsort(row * num_src + col)
+        row, col = row[order], col[order]
+        t_perm = torch.argsort(col * num_dst + row)
+        self.num_dst, self.num_src, self.num_edges = int(num_dst), int(num_src), int(len(row))
+        for name, value in {
+            "row": row, "col": col, "crow": _compressed(row, num_dst), "t_perm": t_perm, "t_col": row[t_perm],
+            "t_crow": _compressed(col, num_src), "source_degree": torch.bincount(col, minlength=num_src).float(),
+        }.items():
+            self.register_buffer(name, value, persistent=False)
+        self.register_buffer("edge_source_degree", self.source_degree[col], persistent=False)
+
+    @classmethod
+    def from_edge_index(cls, edge_index: Tensor, num_nodes: int, remove_self_loops: bool = False) -> "CSRGraph":
+        """From a PyG-style ``(2, E)`` edge index (row 0 = source j, row 1 = target i) on ``num_nodes`` nodes."""
+        src, dst = edge_index[0], edge_index[1]
+        if remove_self_loops:
+            keep = src != dst
+            src, dst = src[keep], dst[keep]
+        return cls(dst, src, num_nodes, num_nodes)
+
+    @classmethod
+    def from_scipy(cls, matrix: sp.spmatrix) -> "CSRGraph":
+        """From a scipy matrix whose nonzero ``(i, j)`` is an edge ``j -> i`` (values are ignored)."""
+        coo = sp.coo_matrix(matrix)
+        return cls(torch.from_numpy(coo.row.astype(np.int64)), torch.from_numpy(coo.col.astype(np.int64)),
+                   coo.shape[0], coo.shape[1])
+
+    def matrix(self, values: Tensor) -> Tensor:
+        """The sparse CSR ``(N_dst, N_src)`` matrix with ``values`` (E,) on the edges (CSR order)."""
+        return _csr(self.crow, self.col, values, (self.num_dst, self.num_src))
+
+    def transpose_matrix(self, values: Tensor) -> Tensor:
+        """The sparse CSR ``(N_src, N_dst)`` transpose of ``matrix(values)``."""
+        return _csr(self.t_crow, self.t_col, values.index_select(0, self.t_perm), (self.num_src, self.num_dst))
+
+    def extra_repr(self) -> str:
+        return f"num_dst={self.num_dst}, num_src={self.num_src}, num_edges={self.num_edges}"
+
+
+def _compressed(sorted_index: Tensor, size: int) -> Tensor:
+    counts = torch.bincount(sorted_index, minlength=size)
+    return torch.cat([counts.new_zeros(1), counts.cumsum(0)])
+
+
+def _csr(crow: Tensor, col: Tensor, values: Tensor, shape: tuple[int, int]) -> Tensor:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
+        return torch.sparse_csr_tensor(crow, col, values, size=shape)
+
+
+def _sddmm(graph: CSRGraph, a: Tensor, b: Tensor) -> Tensor:
+    pattern = graph.matrix(a.new_zeros(graph.num_edges))
+    return torch.sparse.sampled_addmm(pattern, a, b.T, beta=0.0).values()
+
+
+class _EdgeDot(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, graph: CSRGraph, a: Tensor, b: Tensor) -> Tensor:  # type: ignore[override]
+        ctx.graph = graph
+        ctx.save_for_backward(a, b)
+        return _sddmm(graph, a, b)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):  # type: ignore[override]
+        graph: CSRGraph = ctx.graph
+        a, b = ctx.saved_tensors
+        grad = grad.contiguous()
+        grad_a = graph.matrix(grad) @ b if ctx.needs_input_grad[1] else None  # (N_dst, F)
+        grad_b = graph.transpose_matrix(grad) @ a if ctx.needs_input_grad[2] else None  # (N_src, F)
+        return None, grad_a, grad_b
+
+
+class _EdgeSpMM(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, graph: CSRGraph, values: Tensor, x: Tensor) -> Tensor:  # type: ignore[override]
+        ctx.graph = graph
+        ctx.save_for_backward(values, x)
+        return graph.matrix(values) @ x
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):  # type: ignore[override]
+        graph: CSRGraph = ctx.graph
+        values, x = ctx.saved_tensors
+        grad = grad.contiguous()
+        grad_values = _sddmm(graph, grad, x) if ctx.needs_input_grad[1] else None  # (E,)
+        grad_x = graph.transpose_matrix(values) @ grad if ctx.needs_input_grad[2] else None  # (N_src, F)
+        return None, grad_values, grad_x
+
+
+def edge_dot(graph: CSRGraph, a: Tensor, b: Tensor) -> Tensor:
+    """``<a_i, b_j>`` for every edge ``j -> i`` (a sampled dense-dense product, SDDMM).
+
+    Fused in C++ (``torch.sparse.sampled_addmm``) forward and backward, so no ``(E, F)`` tensor is
+    ever built. Shapes: a (N_dst, F), b (N_src, F) -> (E,) in CSR edge order.
+    """
+    return _EdgeDot.apply(graph, a, b)
+
+
+def edge_spmm(graph: CSRGraph, values: Tensor, x: Tensor) -> Tensor:
+    """``out_i = Σ_{j -> i} values_ij x_j``: sparse-dense product, differentiable in ``values`` and ``x``.
+
+    Shapes: values (E,) in CSR edge order, x (N_src, F) -> (N_dst, F).
+    """
+    return _EdgeSpMM.apply(graph, values, x)
+
+
+def segment_softmax(scores: Tensor, index: Tensor, num_segments: int) -> Tensor:
+    """Softmax of edge ``scores`` over the edges sharing ``index`` (e.g. each target's incoming edges).
+
+    Shapes: scores (E,), index (E,) in ``[0, num_segments)`` -> (E,), summing to 1 per non-empty segment.
+    """
+    maxes = scores.detach().new_full((num_segments,), -math.inf)
+    maxes = maxes.scatter_reduce(0, index, scores.detach(), "amax", include_self=True)  # (S,)
+    exp = (scores - maxes.index_select(0, index)).exp()  # (E,); the shift cancels in the ratio: no gradient
+    sums = exp.new_zeros(num_segments).index_add(0, index, exp)  # (S,)
+    return exp / sums.index_select(0, index)
+
+
+def knn_graph(features: Tensor, k: int, chunk_size: int = 1024, mask: Tensor | None = None) -> sp.csr_matrix:
+    """Sparse cosine kNN graph of the rows of ``features``, built ``chunk_size`` rows at a time.
+
+    Row ``i`` holds its ``k`` most similar other rows (self excluded) with their cosine similarity
+    (negative similarities clipped to zero); memory stays O(chunk_size x N), never N x N. Rows with
+    ``mask`` False (a missing modality) neither get nor give neighbours.
+
+    Shapes: features (N, F), mask (N,) -> scipy CSR (N, N) with at most k entries per row (not symmetric).
+    """
+    num = features.shape[0]
+    k = min(k, num - 1)
+    if k <= 0:
+        return sp.csr_matrix((num, num), dtype=np.float32)
+    x = torch.nn.functional.normalize(features.float(), dim=-1)
+    valid = torch.ones(num, dtype=torch.bool) if mask is None else mask.bool()
+    rows, cols, vals = [], [], []
+    for start in range(0, num, chunk_size):
+        stop = min(start + chunk_size, num)
+        sim = x[start:stop] @ x.T  # (C, N)
+        sim[:, ~valid] = -math.inf
+        sim[torch.arange(stop - start), torch.arange(start, stop)] = -math.inf  # no self-loops
+        top, idx = sim.topk(k, dim=1)  # (C, k)
+        keep = torch.isfinite(top) & valid[start:stop, None]
+        rows.append(torch.arange(start, stop)[:, None].expand(-1, k)[keep])
+        cols.append(idx[keep])
+        vals.append(top[keep].clamp_min(0.0))
+    r, c, v = (torch.cat(t).numpy() for t in (rows, cols, vals))
+    graph = sp.csr_matrix((v.astype(np.float32), (r, c)), shape=(num, num))
+    graph.eliminate_zeros()
+    return graph
+
+
+def co_interaction_knn(interactions: sp.spmatrix, num_neighbors: int, budget: int = 1 << 24) -> sp.csr_matrix:
+    """Binary symmetric kNN graph of the rows of ``interactions`` by co-interaction counts.
+
+    Row ``r`` is linked to the ``num_neighbors`` other rows that share the most columns with it
+    (only rows sharing at least one; ties go to the lower index), then the graph is symmetrised (an
+    edge where either end chose the other). For users x items this is the user-user graph; pass the
+    transpose for the item-item graph. Built in row blocks of at most ``budget`` dense entries,
+    never as a dense N x N matrix.
+
+    Shapes: interactions (N, K) -> (N, N).
+    """
+    r = sp.csr_matrix(interactions, dtype=np.float32, copy=True)
+    r.data[:] = 1.0
+    n = r.shape[0]
+    k = min(num_neighbors, n - 1)
+    if k <= 0:
+        return sp.csr_matrix((n, n), dtype=np.float32)
+    rt = r.T.tocsr()
+    chunk = max(1, budget // max(n, 1))
+    rows, cols = [], []
+    for start in range(0, n, chunk):  # row blocks, not rows
+        counts = (r[start:start + chunk] @ rt).toarray()  # (c, N)
+        local = np.arange(counts.shape[0])
+        counts[local, start + local] = 0  # no self loops
+        top = np.argsort(-counts, axis=1, kind="stable")[:, :k]  # (c, k)
+        keep = np.take_along_axis(counts, top, axis=1) > 0  # (c, k)
+        rows.append(np.broadcast_to((start + local)[:, None], top.shape)[keep])
+        cols.append(top[keep])
+    row, col = np.concatenate(rows), np.concatenate(cols)
+    knn = sp.csr_matrix((np.ones(len(row), dtype=np.float32), (row, col)), shape=(n, n))
+    return knn.maximum(knn.T).tocsr()

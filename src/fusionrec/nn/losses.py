@@ -29,3 +29,92 @@ def info_nce(a: Tensor, b: Tensor, temperature: float = 0.1) -> Tensor:
     logits = a @ b.T / temperature  # (B, B)
     target = torch.arange(len(a), device=a.device)
     return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+
+
+def item_prediction_loss(hidden: Tensor, item_weight: Tensor, targets: Tensor, negatives: Tensor | None = None,
+                         kind: str = "ce", item_bias: Tensor | None = None) -> Tensor:
+    """Loss of predicting ``targets`` from ``hidden`` with item scores ``h · e_i (+ b_i)``.
+
+    ``ce``: softmax cross-entropy over all I items. With sampled ``negatives``: ``bce``
+    (``-log σ(s_pos) - Σ_n log(1 - σ(s_neg))``, SASRec's loss), ``bpr`` (``-log σ(s_pos - s_neg)``,
+    averaged over negatives) or ``sampled_ce`` (softmax over the positive and its negatives).
+
+    Shapes: hidden (T, D), item_weight (I, D), targets (T,), negatives (T, N), item_bias (I,) -> ().
+    """
+    if kind == "ce":
+        return linear_cross_entropy(hidden, item_weight, targets, item_bias)
+    if negatives is None:
+        raise ValueError(f"loss {kind!r} needs sampled negatives")
+    pos = (hidden * item_weight[targets]).sum(-1)  # (T,)
+    neg = torch.einsum("td,tnd->tn", hidden, item_weight[negatives])  # (T, N)
+    if item_bias is not None:
+        pos, neg = pos + item_bias[targets], neg + item_bias[negatives]
+    if kind == "bce":
+        return -(F.logsigmoid(pos) + F.logsigmoid(-neg).sum(-1)).mean()
+    if kind == "bpr":
+        return bpr_loss(pos, neg)
+    if kind == "sampled_ce":
+        logits = torch.cat([pos[:, None], neg], dim=1)  # (T, 1 + N)
+        return F.cross_entropy(logits, torch.zeros(len(logits), dtype=torch.long, device=logits.device))
+    raise ValueError(f"unknown loss {kind!r}; choose one of: ce, bce, bpr, sampled_ce")
+
+
+CE_CHUNK_SCORES = 1 << 18
+"""Scores per chunk of :func:`linear_cross_entropy` (1 MiB in float32: the chunk stays in cache)."""
+
+
+def linear_cross_entropy(hidden: Tensor, weight: Tensor, targets: Tensor, bias: Tensor | None = None,
+                         chunk_size: int | None = None) -> Tensor:
+    """``F.cross_entropy(hidden @ weight.T + bias, targets)`` without materialising the (T, I) scores.
+
+    The scores are computed in chunks of ``chunk_size`` rows (default: about 2**18 scores per
+    chunk) for the log-sum-exp, and again in the backward pass for the softmax gradient, so memory
+    is O(chunk x I) instead of O(T x I) and each chunk stays in cache. One extra matmul buys a
+    1.5-2x faster loss on CPU for catalogues of a few thousand items, and makes catalogues of
+    millions of items fit at all. Same value and gradients as the plain form (float rounding).
+
+    Shapes: hidden (T, D), weight (I, D), targets (T,) int64, bias (I,) -> () mean over T.
+    """
+    if chunk_size is None:
+        chunk_size = max(16, CE_CHUNK_SCORES // max(weight.shape[0], 1))
+    return _LinearCrossEntropy.apply(hidden, weight, bias, targets, int(chunk_size))
+
+
+class _LinearCrossEntropy(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, hidden, weight, bias, targets, chunk):  # type: ignore[override]
+        T = hidden.shape[0]
+        lse = hidden.new_empty(T)  # (T,)
+        for s in range(0, T, chunk):
+            scores = hidden[s:s + chunk] @ weight.T  # (chunk, I)
+            if bias is not None:
+                scores += bias
+            lse[s:s + chunk] = torch.logsumexp(scores, dim=-1)
+        target_scores = (hidden * weight[targets]).sum(-1)  # (T,)
+        if bias is not None:
+            target_scores = target_scores + bias[targets]
+        ctx.save_for_backward(hidden, weight, bias, targets, lse)
+        ctx.chunk = chunk
+        return (lse - target_scores).mean()
+
+    @staticmethod
+    def backward(ctx, grad):  # type: ignore[override]
+        hidden, weight, bias, targets, lse = ctx.saved_tensors
+        T, chunk = hidden.shape[0], ctx.chunk
+        grad_hidden = torch.empty_like(hidden)
+        grad_weight = torch.zeros_like(weight)
+        grad_bias = None if bias is None else torch.zeros_like(bias)
+        scale = grad / max(T, 1)
+        for s in range(0, T, chunk):
+            h = hidden[s:s + chunk]  # (c, D)
+            scores = h @ weight.T  # (c, I)
+            if bias is not None:
+                scores += bias
+            p = scores.sub_(lse[s:s + chunk, None]).exp_()  # softmax
+            p[torch.arange(len(h), device=p.device), targets[s:s + chunk]] -= 1.0
+            p.mul_(scale)  # d loss / d scores
+            grad_hidden[s:s + chunk] = p @ weight
+            grad_weight.addmm_(p.T, h)
+            if grad_bias is not None:
+                grad_bias += p.sum(0)
+        return grad_hidden, grad_weight, grad_bias, None, None

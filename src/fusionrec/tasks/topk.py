@@ -15,6 +15,7 @@ import torch
 from fusionrec.data.batches import PairBatch
 from fusionrec.data.dataset import Dataset
 from fusionrec.data.samplers import PairSampler
+from fusionrec.errors import ConfigError
 from fusionrec.metrics.full_ranking import EvalResult, evaluate_full_ranking
 from fusionrec.models.base import Recommender
 from fusionrec.registry import TASKS
@@ -31,6 +32,9 @@ class TopKTask:
 
     @classmethod
     def from_config(cls, train: Any, dataset: Dataset, model_config: Any = None) -> "TopKTask":
+        if not getattr(train, "mask_history", True):
+            raise ConfigError("train.mask_history=false is not part of the top-K protocol (training items are "
+                              "always masked); it applies to sequential models")
         return cls(dataset, batch_size=train.batch_size, num_negatives=train.num_negatives, seed=train.seed,
                    ks=train.ks, metrics=train.metrics, eval_batch_size=train.eval_batch_size)
 

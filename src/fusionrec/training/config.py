@@ -36,6 +36,8 @@ class TrainConfig(StrictConfig):
     ks: list[int] = [10, 20]
     metrics: list[str] = list(METRIC_NAMES)
     eval_batch_size: int = Field(1024, gt=0)
+    mask_history: bool = Field(True, description="rank only items outside the user's input history (sequential "
+                                                 "task; the top-K protocol always masks training items)")
     seed: int = 2024
     num_threads: int | None = Field(None, gt=0)
     device: str = "cpu"

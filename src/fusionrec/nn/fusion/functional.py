@@ -47,7 +47,9 @@ def masked_mean(x: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
         mask = torch.ones(x.shape[:-1], dtype=torch.bool, device=x.device)
     valid = mask.to(x.dtype)  # (..., L)
     weights = valid / valid.sum(-1, keepdim=True).clamp_min(1.0)  # (..., L)
-    return torch.einsum("...l,...ld->...d", weights, x), weights
+    # a broadcast multiply-sum, not einsum: einsum becomes a bmm of tiny (1, L) x (L, D) blocks,
+    # about 5x slower on CPU for the few-modality, many-row inputs that graph models pass
+    return (weights.unsqueeze(-1) * x).sum(-2), weights
 
 
 def last_valid(x: Tensor, mask: Tensor | None = None) -> Tensor:

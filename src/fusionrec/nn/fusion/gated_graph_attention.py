@@ -10,6 +10,8 @@ import torch
 from torch import Tensor, nn
 
 from fusionrec.nn.fusion.base import FusionOutput
+from fusionrec.nn.graph import CSRGraph, edge_dot
+from fusionrec.nn.graph import segment_softmax as csr_segment_softmax
 from fusionrec.registry import FUSIONS
 
 try:  # torch_geometric is the optional "graph" extra
@@ -32,6 +34,46 @@ def gated_scores(x_i: Tensor, x_j: Tensor, deg_j: Tensor, negative_slope: float 
     inner = (x_i * nn.functional.leaky_relu(x_j, negative_slope)).sum(-1)  # (E,)
     gate = torch.sigmoid(inner * deg_j.clamp_min(1.0).pow(-0.5))  # (E,)
     return inner * gate
+
+
+class _GatedAttention(torch.autograd.Function):
+    """``α = segment_softmax_i(s_ij σ(s_ij / sqrt(deg_j)))`` with ``s = <h_i, LReLU(h_j)>``, and ``Σ_j α_ij h_j``.
+
+    Forward and backward are sparse kernels on the CSR graph (one SDDMM and one SpMM forward, one
+    SDDMM and three SpMMs backward) plus a handful of (E,) vector ops; the softmax and gate
+    gradients are written out by hand so autograd keeps no chain of (E,) intermediates.
+    Shapes: h_dst (N_dst, F), h_src (N_src, F) -> out (N_dst, F), alpha (E,) in CSR edge order.
+    """
+
+    @staticmethod
+    def forward(ctx, graph: CSRGraph, h_dst: Tensor, h_src: Tensor, negative_slope: float):  # type: ignore[override]
+        src_act = nn.functional.leaky_relu(h_src, negative_slope)  # (N_src, F)
+        inner = edge_dot(graph, h_dst, src_act)  # (E,)
+        z = inner * graph.edge_source_degree.rsqrt()  # (E,)
+        gate = torch.sigmoid(z)  # (E,)
+        alpha = csr_segment_softmax(inner * gate, graph.row, graph.num_dst)  # (E,)
+        out = graph.matrix(alpha) @ h_src  # (N_dst, F)
+        ctx.graph, ctx.negative_slope = graph, negative_slope
+        ctx.save_for_backward(h_dst, h_src, src_act, z, gate, alpha)
+        ctx.mark_non_differentiable(alpha)
+        return out, alpha
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor, _grad_alpha: Tensor | None):  # type: ignore[override]
+        graph: CSRGraph = ctx.graph
+        h_dst, h_src, src_act, z, gate, alpha = ctx.saved_tensors
+        grad_out = grad_out.contiguous()
+        grad_alpha = edge_dot(graph, grad_out, h_src)  # (E,) <g_i, h_j>
+        # softmax: de_ij = α_ij (dα_ij - Σ_k α_ik dα_ik)
+        row_sums = alpha.new_zeros(graph.num_dst).index_add_(0, graph.row, alpha * grad_alpha)  # (N_dst,)
+        grad_e = alpha * (grad_alpha - row_sums.index_select(0, graph.row))  # (E,)
+        # gate: e = s σ(z), z = s c  ->  de/ds = σ(z) (1 + z (1 - σ(z)))
+        grad_inner = grad_e * gate * (1 + z * (1 - gate))  # (E,)
+        grad_dst = graph.matrix(grad_inner) @ src_act  # (N_dst, F)
+        grad_src_act = graph.transpose_matrix(grad_inner) @ h_dst  # (N_src, F)
+        slope = torch.where(h_src > 0, 1.0, ctx.negative_slope).to(h_src.dtype)  # LeakyReLU'
+        grad_src = graph.transpose_matrix(alpha) @ grad_out + grad_src_act * slope  # (N_src, F)
+        return None, grad_dst, grad_src, None
 
 
 @FUSIONS.register(
@@ -66,7 +108,13 @@ class GatedGraphAttentionConv(MessagePassing):
     Shapes:
         x: (N, F_in) or a pair ((N_src, F_in), (N_dst, F_in)); edge_index: (2, E), row 0 = source
         j, row 1 = target i -> out (N_dst, F_out), weights (E,) (sums to 1 over each target's
-        incoming edges; 0 on removed self-loops).
+        incoming edges; 0 on removed self-loops). ``edge_index`` may instead be a
+        :class:`~fusionrec.nn.graph.CSRGraph` (a fixed graph, e.g. a model's training graph):
+        the same math runs as fused sparse kernels (SDDMM for the scores, SpMM for the
+        aggregation, no (E, F) messages; about 15x faster per MGAT training step on CPU than
+        message passing on ml-100k's user-item graph, benchmarks/mgat_speed.py), and ``weights``
+        are in the graph's CSR edge order (targets ``graph.row``, sources ``graph.col``);
+        self-loops are kept as given there.
 
     Note:
         The dossier writes the gate with the target degree ``deg_i``; the official code uses
@@ -97,7 +145,9 @@ class GatedGraphAttentionConv(MessagePassing):
         self.lin = nn.Linear(in_channels, out_channels, bias=False)
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
 
-    def forward(self, x: Tensor | tuple[Tensor, Tensor], edge_index: Tensor) -> FusionOutput:
+    def forward(self, x: Tensor | tuple[Tensor, Tensor], edge_index: Tensor | CSRGraph) -> FusionOutput:
+        if isinstance(edge_index, CSRGraph):
+            return self._fused(x, edge_index)
         keep = torch.ones(edge_index.shape[1], dtype=torch.bool, device=edge_index.device)  # (E,)
         if self.remove_self_loops and isinstance(x, Tensor):  # a bipartite pair has no self-loops
             keep = edge_index[0] != edge_index[1]
@@ -118,6 +168,19 @@ class GatedGraphAttentionConv(MessagePassing):
             out = nn.functional.normalize(out, p=2.0, dim=-1)
         weights = alpha.new_zeros(edge_index.shape[1]).masked_scatter(keep, alpha)  # (E,)
         return FusionOutput(out, weights)
+
+    def _fused(self, x: Tensor | tuple[Tensor, Tensor], graph: CSRGraph) -> FusionOutput:
+        """The same layer on a fixed CSR graph, with fused sparse kernels instead of (E, F) messages."""
+        if isinstance(x, Tensor):
+            h_src = h_dst = self.lin(x)  # (N, F_out)
+        else:
+            h_src, h_dst = self.lin(x[0]), self.lin(x[1])  # (N_src, F_out), (N_dst, F_out)
+        out, alpha = _GatedAttention.apply(graph, h_dst, h_src, self.negative_slope)  # (N_dst, F_out), (E,)
+        if self.bias is not None:
+            out = out + self.bias
+        if self.normalize:
+            out = nn.functional.normalize(out, p=2.0, dim=-1)
+        return FusionOutput(out, alpha)
 
     def edge_update(
         self, x_i: Tensor, x_j: Tensor, deg_j: Tensor, index: Tensor, ptr: Tensor | None, size_i: int | None

@@ -1,0 +1,1 @@
+"""Sequential next-item models (``task = "sequential"``): SASRec, BERT4Rec, NOVA-BERT."""

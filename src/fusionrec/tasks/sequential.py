@@ -1,0 +1,152 @@
+"""Sequential next-item recommendation.
+
+Protocol: each user's interactions are ordered by time (``data.split.method=loo``: the last is the
+test target and the one before it the validation target; ``temporal`` / ``global_time``: the
+per-user or global tail; ``cold_user``: users with few interactions are held out as new users,
+whose earlier interactions are the input and whose last is the target). The model reads the user's
+sequence before the target: the training sequence when validating, training + validation items
+when testing (a new user: its own earlier items), truncated to the model's ``max_length`` most
+recent items, and ranks *all* items. With ``train.mask_history`` (default) the items of the user's
+whole input history are not candidates; without it they are ranked too (RecBole's sequential
+convention). Every target of the split counts (one under leave-one-out; several under a temporal
+split, where Recall and NDCG average over them). Ties are ranked pessimistically.
+
+Training: one sample per user sequence per epoch (not one per prefix): next-item (SASRec: every
+slot predicts the item after it) or Cloze (BERT4Rec: a random share of slots is masked and
+predicted), chosen by the model config's ``objective``.
+
+A sequential model's config tells the task what to build through these attributes: ``objective``
+(``"next"`` or ``"cloze"``), ``max_length``, ``mask_ratio`` (Cloze), ``loss`` and
+``num_negatives`` (negatives are sampled for any loss but ``"ce"``), ``item_side`` and
+``behaviour_side`` (side information carried in the batch, see :func:`fusionrec.data.sequences.side_info`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import Tensor
+
+from fusionrec.data.batches import SequenceBatch
+from fusionrec.data.dataset import Dataset
+from fusionrec.data.sequences import SequenceSampler, side_info, user_sequences, view
+from fusionrec.errors import ConfigError
+from fusionrec.metrics.full_ranking import EvalResult, Scorer, evaluate_full_ranking
+from fusionrec.models.base import Recommender
+from fusionrec.registry import TASKS
+
+
+@TASKS.register("sequential", description="next-item ranking over all items from time-ordered user sequences")
+class SequentialTask:
+    """Loaders and the full-ranking next-item protocol for ``Recommender.task == "sequential"``."""
+
+    @classmethod
+    def from_config(cls, train: Any, dataset: Dataset, model_config: Any = None) -> "SequentialTask":
+        loss = getattr(model_config, "loss", "ce")
+        return cls(dataset, objective=getattr(model_config, "objective", "next"),
+                   max_length=getattr(model_config, "max_length", 50),
+                   mask_ratio=getattr(model_config, "mask_ratio", 0.2),
+                   num_negatives=0 if loss == "ce" else getattr(model_config, "num_negatives", 1),
+                   item_side=tuple(getattr(model_config, "item_side", ())),
+                   behaviour_side=tuple(getattr(model_config, "behaviour_side", ())),
+                   batch_size=train.batch_size, seed=train.seed, ks=train.ks, metrics=train.metrics,
+                   eval_batch_size=train.eval_batch_size, mask_history=getattr(train, "mask_history", True))
+
+    def __init__(self, dataset: Dataset, *, objective: str = "next", max_length: int = 50, mask_ratio: float = 0.2,
+                 num_negatives: int = 0, item_side: Sequence[str] = (), behaviour_side: Sequence[str] = (),
+                 batch_size: int = 128, seed: int = 0, ks: Sequence[int] = (10, 20),
+                 metrics: Sequence[str] = ("hit_rate", "ndcg", "mrr", "recall"), eval_batch_size: int = 1024,
+                 mask_history: bool = True) -> None:
+        self.dataset = dataset
+        self.ks = tuple(ks)
+        self.metrics = tuple(metrics)
+        self.eval_batch_size = eval_batch_size
+        self.mask_history = mask_history
+        self.sequences = user_sequences(dataset)
+        self.sampler = SequenceSampler(
+            self.sequences, dataset.num_items, objective=objective, max_length=max_length, mask_ratio=mask_ratio,
+            num_negatives=num_negatives, side=side_info(dataset, tuple(item_side), tuple(behaviour_side)),
+            batch_size=batch_size, seed=seed)
+        if not len(self.sampler.train_users):
+            raise ConfigError(f"{dataset.name}: no user has a training sequence to learn from "
+                              f"({'two items' if objective == 'next' else 'one item'} needed)")
+        self.protocol = (
+            f"next-item full ranking over all items; input = the last {max_length} items before the target "
+            f"(valid: train items; test: train + valid items; new users: their earlier items); "
+            + ("the input history's items are masked" if mask_history else "history items are not masked")
+            + "; ties ranked pessimistically")
+
+    @property
+    def num_batches(self) -> int:
+        return len(self.sampler)
+
+    def train_batches(self, epoch: int) -> Iterator[SequenceBatch]:
+        return self.sampler.epoch(epoch)
+
+    def score_batch(self, users: Tensor, items: Tensor | None = None, split: str = "valid") -> SequenceBatch:
+        """The input sequences of ``users`` for predicting their ``split`` targets (``valid``,
+        ``test``, or ``next``: after all their interactions), scored against ``items`` (all if None)."""
+        rows = np.asarray(torch.as_tensor(users).cpu(), dtype=np.int64).reshape(-1)
+        return self.sampler.score_batch(rows, split, items)
+
+    def scorer(self, model: Recommender, split: str = "valid") -> Scorer:
+        """``(users, items | None) -> (B, C)`` scores of ``model`` from each user's ``split`` input."""
+        device = next((p.device for p in model.parameters()), torch.device("cpu"))
+
+        def score(users: Tensor, items: Tensor | None) -> Tensor:
+            return model.score(self.score_batch(users, items, split).to(device))
+
+        return score
+
+    @torch.no_grad()
+    def explain(self, model: Recommender, users: Tensor, split: str = "next") -> dict[str, Tensor]:
+        """The model's attention maps over each user's ``split`` input sequence (default: all its
+        interactions, i.e. the sequence behind its next recommendation), in eval mode, plus
+        ``items`` (B, L): the tokens the maps refer to (-1 padding, ``num_items`` = the slot to predict)."""
+        was_training = model.training
+        model.eval()
+        try:
+            batch = self.score_batch(users, None, split)
+            device = next((p.device for p in model.parameters()), torch.device("cpu"))
+            maps = model.explain(batch.to(device))
+        finally:
+            model.train(was_training)
+        return {"items": batch.items, **(maps or {})}
+
+    def targets(self, split: str) -> sp.csr_matrix:
+        """(U, I) binary matrix of each user's ``split`` targets."""
+        _, _, begin, end = view(self.sequences, split)
+        return self._ranges_matrix(begin, end)
+
+    def history(self, split: str) -> sp.csr_matrix:
+        """(U, I) binary matrix of the items in each user's whole (untruncated) ``split`` input."""
+        begin, end, _, _ = view(self.sequences, split)
+        return self._ranges_matrix(begin, end)
+
+    def _ranges_matrix(self, begin: np.ndarray, end: np.ndarray) -> sp.csr_matrix:
+        lengths = end - begin
+        users = np.repeat(np.arange(len(begin)), lengths)
+        offsets = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        rows = np.repeat(begin, lengths) + offsets  # every row of every range
+        data = np.ones(len(rows), dtype=np.float32)
+        m = sp.csr_matrix((data, (users, self.sequences.items[rows])), shape=(len(begin), self.dataset.num_items))
+        m.sum_duplicates()
+        m.data[:] = 1.0
+        return m
+
+    @torch.no_grad()
+    def evaluate(self, model: Recommender, split: str = "valid", device: str | torch.device = "cpu") -> EvalResult:
+        """Full ranking of each user's ``split`` targets (``valid`` or ``test``) from its input sequence."""
+        if split not in ("valid", "test"):
+            raise ConfigError(f"split must be valid or test, got {split!r}")
+        was_training = model.training
+        model.eval()
+        try:
+            return evaluate_full_ranking(
+                self.scorer(model, split), self.targets(split), self.history(split) if self.mask_history else None,
+                ks=self.ks, metrics=self.metrics, user_batch_size=self.eval_batch_size, device=device)
+        finally:
+            model.train(was_training)

@@ -1,0 +1,144 @@
+"""MCPTR: multimodal contrastive pre-training (stage 1) then fine-tuning a base recommender (stage 2)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+from fusionrec import models  # noqa: F401
+from fusionrec.api import train
+from fusionrec.errors import ConfigError
+from fusionrec.models.topk.mcptr import MCPTR, MCPTRConfig, contrastive_views, sample_negatives
+from fusionrec.nn.graph import co_interaction_knn
+
+TINY = dict(embedding_dim=8, num_layers=1, num_neighbors=4, pretrain_epochs=3, pretrain_batch_size=256)
+
+
+def build(dataset, **overrides) -> MCPTR:
+    torch.manual_seed(0)
+    return MCPTR.from_dataset(MCPTRConfig(**{**TINY, **overrides}), dataset)
+
+
+def test_co_interaction_knn_hand_case():
+    # users 0 and 1 share items 0 and 1; user 2 shares item 1 with both; user 3 shares nothing
+    r = sp.csr_matrix(np.array([[1, 1, 0, 0], [1, 1, 1, 0], [0, 1, 0, 0], [0, 0, 0, 1]]))
+    one = co_interaction_knn(r, 1).toarray()
+    # 0 -> 1 (2 shared), 1 -> 0 (2 shared), 2 -> 0 (tie of 1 with 0 and 1: lower index); 3 -> nobody
+    expected = np.zeros((4, 4), dtype=np.float32)
+    for a, b in ((0, 1), (2, 0)):
+        expected[a, b] = expected[b, a] = 1
+    np.testing.assert_array_equal(one, expected)
+    # blocks of one row give the same graph
+    np.testing.assert_array_equal(co_interaction_knn(r, 2, budget=1).toarray(), co_interaction_knn(r, 2).toarray())
+    assert np.all(np.diag(co_interaction_knn(r, 3).toarray()) == 0)
+
+
+@pytest.mark.parametrize("base", ["bpr", "lightgcn"])
+def test_stage_two_starts_from_stage_one_embeddings(tiny_dataset, base):
+    model = build(tiny_dataset, base=base, init_std=None)
+    users, items = model.pretrain()
+    torch.testing.assert_close(model.user_emb.weight.detach(), users)
+    torch.testing.assert_close(model.item_emb.weight.detach(), items)
+    # the default rescales to the base model's initial std without changing directions
+    scaled = build(tiny_dataset, base=base)
+    users, items = scaled.pretrain()
+    weight = scaled.item_emb.weight.detach()
+    assert float(weight.std()) == pytest.approx(0.1, rel=1e-4)
+    torch.testing.assert_close(weight / weight.norm(dim=1, keepdim=True), items / items.norm(dim=1, keepdim=True))
+
+
+def test_stage_one_runs_once_before_the_first_epoch(tiny_dataset):
+    model = build(tiny_dataset, pretrain_epochs=1)
+    before = model.item_emb.weight.detach().clone()
+    model.on_epoch_start(1)
+    assert len(model.pretrain_history) == 1
+    after = model.item_emb.weight.detach().clone()
+    assert not torch.allclose(before, after)
+    model.on_epoch_start(2)
+    torch.testing.assert_close(model.item_emb.weight.detach(), after)
+    # no stage-1 network stays in the model: checkpoints hold the base recommender only
+    assert set(model.state_dict()) == {"user_emb.weight", "item_emb.weight"}
+
+
+def test_contrastive_and_bce_losses_decrease_in_stage_one(tiny_dataset):
+    model = build(tiny_dataset, pretrain_epochs=6)
+    model.pretrain()
+    first, last = model.pretrain_history[0], model.pretrain_history[-1]
+    assert model.contrastive == ("visual", "text")
+    assert last["contrastive"] < first["contrastive"]
+    assert last["bce"] < first["bce"]
+
+
+def test_pretrained_item_ignores_the_features_of_a_modality_it_lacks(tiny_dataset):
+    model = build(tiny_dataset)
+    missing = int(torch.nonzero(~model.masks_0)[0])  # an item without the first modality (visual)
+    net = model.pretrainer().eval()
+    items = torch.tensor([missing])
+    before = net(items=items)[1]
+    net.features[0][missing] += 5.0  # garbage in the missing row
+    after = net(items=items)[1]
+    torch.testing.assert_close(before, after)
+
+
+def test_review_attention_is_a_softmax_over_the_users_items(tiny_dataset):
+    model = build(tiny_dataset)
+    net = model.pretrainer()
+    x = torch.randn(tiny_dataset.num_items, 8)
+    with torch.no_grad():
+        got = net.aggregate_reviews(1, x)  # text
+        scores = net.review_attention[1](x)
+        history = tiny_dataset.matrix("train")
+        user = 3
+        items = torch.tensor([i for i in history[user].indices if bool(model.masks_1[i])])
+        weights = torch.softmax(scores[items], 0)
+    torch.testing.assert_close(got[user], (weights[:, None] * x[items]).sum(0))
+
+
+def test_contrastive_views_default_to_text_and_image():
+    assert contrastive_views(["genre", "image", "text"], []) == ("text", "image")
+    assert contrastive_views(["text", "genre"], []) == ("text", "genre")
+    assert contrastive_views(["text"], []) == ("text", "graph")
+    assert contrastive_views([], []) is None
+    with pytest.raises(ConfigError, match="graph"):
+        contrastive_views(["text", "genre"], ["text", "image"])
+
+
+def test_negatives_avoid_training_items():
+    seen = torch.tensor([0 * 5 + 1, 0 * 5 + 2, 1 * 5 + 0]).sort().values
+    torch.manual_seed(0)
+    negatives = sample_negatives(torch.tensor([0, 0, 1]), 5, 20, seen)
+    assert not torch.isin(negatives[:2], torch.tensor([1, 2])).any()
+    assert not (negatives[2] == 0).any()
+
+
+def test_gated_fusion_is_an_ablation(tiny_dataset):
+    model = build(tiny_dataset, fusion="gated", pretrain_epochs=1)
+    model.pretrain()
+    assert np.isfinite(model.pretrain_history[0]["loss"])
+    with pytest.raises(ConfigError, match="gated"):
+        build(tiny_dataset, fusion="nope")
+
+
+def test_single_modality_contrasts_with_the_graph_view(tiny_dataset):
+    only_text = replace(tiny_dataset, modalities={"text": tiny_dataset.modalities["text"]})
+    model = build(only_text, pretrain_epochs=2)
+    model.pretrain()
+    assert model.contrastive == ("text", "graph")
+    assert model.pretrain_history[-1]["contrastive"] < model.pretrain_history[0]["contrastive"]
+
+
+def test_one_train_call_runs_both_stages_and_records_them(tmp_path):
+    overrides = ["data.options.num_users=120", "data.options.num_items=80", "data.options.num_interactions=3000",
+                 "model.embedding_dim=8", "model.pretrain_epochs=2", "model.pretrain_batch_size=512",
+                 "train.batch_size=256", "train.epochs=2", "train.lr=0.01"]
+    run = train("mcptr", "synthetic", overrides=overrides, run_dir=tmp_path / "r", progress=False)
+    record = json.loads((run.run_dir / "record.json").read_text())
+    pretrain = record["model_extra"]["pretrain"]
+    assert pretrain["epochs"] == 2 and len(pretrain["history"]) == 2
+    assert {"bce", "contrastive", "loss", "seconds"} <= set(pretrain["history"][0])
+    assert len(record["history"]) == 2 and record["metrics"]["test"]
