@@ -14,6 +14,11 @@ features, so that the fused embedding keeps what is specific to each modality:
     L = L_BPR + λ_MP · mean_m ‖D_m(v_ij) - f̃^m_j‖² / F_m   (over the positive pairs that have m)
         + λ (‖u_i‖² + ‖v^IN_j‖² + ‖v^IN_k‖²) / 2
 
+Defaults were chosen on validation NDCG@20 of the ml-100k peer split: run with ``train.lr=5e-3``
+(valid 0.219, peak at epoch 8; lr 1e-3: 0.213). On ml-100k's content (title LSA, genres) it stays
+below BPR-MF (valid 0.256). Ablations after 30 epochs at lr 1e-3 (content embeddings also under
+L2): attention 0.190, ``model.fusion=mean`` 0.211, ``model.preservation_weight=0`` 0.184.
+
 Note:
     No code is public and the paper body was not read offline, so the attention and decoder
     equations above follow the dossier's suggested form (MODELS.md §13, [U]): the attention is
