@@ -75,7 +75,7 @@ def list_fusions() -> None:
 def data_prepare(
     source: str = typer.Argument(..., help="built-in name (fusionrec list datasets) or a path"),
     format: str = typer.Option("auto", "--format", help="auto, mmrec, recbole or csv"),
-    split: str = typer.Option("random", "--split", help="random, loo, temporal, global_time, column, files, cold_item"),
+    split: str = typer.Option("random", "--split", help="random, loo, temporal, global_time, column, files, cold_item, cold_user"),
     split_path: Optional[str] = typer.Option(None, "--split-path", help="folder of train/valid/test files (--split files)"),
     seed: int = typer.Option(2024, "--seed"),
     kcore: int = typer.Option(0, "--kcore"),
