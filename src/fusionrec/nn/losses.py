@@ -118,3 +118,19 @@ class _LinearCrossEntropy(torch.autograd.Function):
             if grad_bias is not None:
                 grad_bias += p.sum(0)
         return grad_hidden, grad_weight, grad_bias, None, None
+
+
+def graph_bpr_terms(user_final: Tensor, item_final: Tensor, ego: Tensor, num_users: int, users: Tensor,
+                    pos_items: Tensor, neg_items: Tensor, reg_weight: float) -> tuple[Tensor, Tensor]:
+    """BPR on propagated embeddings plus L2 on the batch's layer-0 (ego) embeddings.
+
+    The objective of LightGCN-style graph recommenders. Shapes: user_final (U, D), item_final (I, D),
+    ego (U+I, D0) with items after users; users/pos_items (B,), neg_items (B, N).
+    Returns (ranking loss, regulariser).
+    """
+    u = user_final[users]  # (B, D)
+    pos = (u * item_final[pos_items]).sum(-1)  # (B,)
+    neg = (u.unsqueeze(1) * item_final[neg_items]).sum(-1)  # (B, N)
+    reg = reg_weight * l2_penalty(ego[users], ego[num_users + pos_items], ego[num_users + neg_items],
+                                  batch_size=len(users))
+    return bpr_loss(pos, neg), reg

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from fusionrec.data.batches import PairBatch, UserBatch
 from fusionrec.models.base import LossOutput, ModelConfig, Recommender, Scorer, embedding_scorer
 from fusionrec.nn.graph import bipartite_adjacency, mean_propagate, sym_normalize, to_torch_sparse
-from fusionrec.nn.losses import bpr_loss, l2_penalty
+from fusionrec.nn.losses import graph_bpr_terms
 from fusionrec.registry import MODELS
 
 
@@ -60,13 +60,8 @@ class LightGCN(Recommender):
 
     def loss(self, batch: PairBatch) -> LossOutput:
         users, items = self.propagate()
-        u = users[batch.users]  # (B, D)
-        pos = (u * items[batch.pos_items]).sum(-1)  # (B,)
-        neg = (u.unsqueeze(1) * items[batch.neg_items]).sum(-1)  # (B, N)
-        ego = self.embedding.weight
-        reg = self.reg_weight * l2_penalty(ego[batch.users], ego[self.num_users + batch.pos_items],
-                                           ego[self.num_users + batch.neg_items], batch_size=len(batch))
-        ranking = bpr_loss(pos, neg)
+        ranking, reg = graph_bpr_terms(users, items, self.embedding.weight, self.num_users, batch.users, batch.pos_items,
+                                       batch.neg_items, self.reg_weight)
         return LossOutput(ranking + reg, {"bpr": ranking.detach(), "reg": reg.detach()})
 
     def score(self, batch: UserBatch) -> Tensor:

@@ -47,7 +47,7 @@ from fusionrec.models.base import LossOutput, ModelConfig, Recommender, Scorer, 
 from fusionrec.models.topk.features import modality_tensors, standardize
 from fusionrec.nn.fusion import GatedGraphAttentionConv, build_modality_fusion
 from fusionrec.nn.graph import CSRGraph, bipartite_adjacency
-from fusionrec.nn.losses import bpr_loss, l2_penalty
+from fusionrec.nn.losses import graph_bpr_terms
 from fusionrec.registry import MODELS
 
 leaky_relu = nn.functional.leaky_relu
@@ -154,13 +154,8 @@ class MGAT(Recommender):
 
     def loss(self, batch: PairBatch) -> LossOutput:
         users, items, _ = self.propagate()
-        u = users[batch.users]  # (B, L·D)
-        pos = (u * items[batch.pos_items]).sum(-1)  # (B,)
-        neg = (u.unsqueeze(1) * items[batch.neg_items]).sum(-1)  # (B, N)
-        ego = self.id_embedding
-        reg = self.reg_weight * l2_penalty(ego[batch.users], ego[self.num_users + batch.pos_items],
-                                           ego[self.num_users + batch.neg_items], batch_size=len(batch))
-        ranking = bpr_loss(pos, neg)
+        ranking, reg = graph_bpr_terms(users, items, self.id_embedding, self.num_users, batch.users, batch.pos_items,
+                                       batch.neg_items, self.reg_weight)
         return LossOutput(ranking + reg, {"bpr": ranking.detach(), "reg": reg.detach()})
 
     def score(self, batch: UserBatch) -> Tensor:
