@@ -21,7 +21,8 @@ from fusionrec import tasks as _tasks  # noqa: F401  (fills the TASKS registry)
 from fusionrec.registry import MODELS, TASKS
 from fusionrec.training.config import RunConfig
 from fusionrec.training.fit import FitState, fit
-from fusionrec.training.record import BEST, LAST, default_run_dir, environment, peak_rss_mb, read_record, write_record
+from fusionrec.training.record import (BEST, LAST, PER_USER_TEST, default_run_dir, environment, peak_rss_mb, read_record,
+                                       save_per_user, write_record)
 
 
 @dataclass
@@ -111,6 +112,7 @@ def train(model: str | None = None, data: str | None = None, config: str | Path 
         start = time.perf_counter()
         test = task.evaluate(net, "test", t.device)
         record["metrics"]["test"] = test.metrics
+        save_per_user(run_path / PER_USER_TEST, test)
         record["timings"]["test_eval_s"] = round(time.perf_counter() - start, 4)
         record["evaluation"]["test_users"] = test.num_users_evaluated
         record["evaluation"]["test_users_skipped"] = test.num_users_skipped
@@ -189,8 +191,13 @@ def evaluate(run_dir: str | Path, split: str = "test") -> dict[str, float]:
     return build_task(run_config, run.dataset, model_config).evaluate(run.model, split).metrics
 
 
-def recommend(run_dir: str | Path, user: str, k: int = 10, include_seen: bool = False) -> list[dict[str, Any]]:
-    """Top-``k`` items for a raw user id, excluding items the user already interacted with."""
+def recommend(run_dir: str | Path, user: str, k: int = 10, include_seen: bool = False,
+              with_modality: bool = False) -> list[dict[str, Any]]:
+    """Top-``k`` items for a raw user id, excluding items the user already interacted with.
+
+    Sequential models predict the item after the user's whole sequence. With ``with_modality``,
+    each recommendation of a fusion model carries ``top_modality``: ``(name, weight)`` of the
+    modality with the largest attention weight for that (user, item) pair, or None."""
     run = load_run(run_dir)
     ds = run.dataset
     index = {str(u): i for i, u in enumerate(ds.user_ids)}
@@ -199,11 +206,27 @@ def recommend(run_dir: str | Path, user: str, k: int = 10, include_seen: bool = 
         raise FusionrecError(f"unknown user {user!r} in {ds.name} (ids look like: {sample}, ...)")
     u = index[str(user)]
     seen = None if include_seen else ds.matrix("train", "valid", "test")
+    if run.model.task == "sequential":  # the next item after everything the user did, from its sequence
+        scorer = run_task(run).scorer(run.model, "next")
+    else:
+        scorer = run.model.scorer()
     with torch.no_grad():
-        items, scores = top_k_items(run.model.scorer(), torch.tensor([u]), k, None if seen is None else seen[[u]])
+        items, scores = top_k_items(scorer, torch.tensor([u]), k, None if seen is None else seen[[u]])
     titles = ds.item_titles()
-    return [{"rank": r + 1, "item": str(ds.item_ids[i]), "title": titles[i] if titles else None, "score": float(s)}
+    recs = [{"rank": r + 1, "item": str(ds.item_ids[i]), "title": titles[i] if titles else None, "score": float(s)}
             for r, (i, s) in enumerate(zip(items[0].tolist(), scores[0].tolist()))]
+    if with_modality and run.model.task != "sequential":
+        from fusionrec.explain import top_modalities
+
+        for rec, top in zip(recs, top_modalities(run.model, torch.full((len(recs),), u), items[0])):
+            rec["top_modality"] = top
+    return recs
+
+
+def run_task(run: Run) -> Any:
+    """The task object of a loaded run (its split, sampler and protocol), e.g. to score sequences."""
+    run_config, model_config = resolve_config(config=run.record["config"])
+    return build_task(run_config, run.dataset, model_config)
 
 
 def compare(run_dirs: Sequence[str | Path], metrics: Sequence[str] = ("recall@20", "ndcg@20")) -> list[dict[str, Any]]:
@@ -218,3 +241,4 @@ def compare(run_dirs: Sequence[str | Path], metrics: Sequence[str] = ("recall@20
                      "train_s_per_epoch": rec["timings"].get("train_s_per_epoch"),
                      "test_eval_s": rec["timings"].get("test_eval_s"), "peak_rss_mb": rec.get("peak_rss_mb")})
     return rows
+

@@ -176,22 +176,45 @@ def evaluate_cmd(run_dir: Path, split: str = typer.Option("test", "--split")) ->
 
 @app.command("recommend")
 def recommend_cmd(run_dir: Path, user: str = typer.Option(..., "--user", "-u"), k: int = typer.Option(10, "-k"),
-                  include_seen: bool = typer.Option(False, "--include-seen")) -> None:
+                  include_seen: bool = typer.Option(False, "--include-seen"),
+                  modality: bool = typer.Option(False, "--modality", help="show the top-weighted modality per item "
+                                                "(fusion models)")) -> None:
     """Top-k items for a user (raw id), with titles where the data set has them."""
     from fusionrec.api import recommend
 
-    recs = recommend(run_dir, user, k, include_seen)
-    _table(["rank", "item", "title", "score"], [[r["rank"], r["item"], r["title"] or "", f"{r['score']:.4f}"] for r in recs])
+    recs = recommend(run_dir, user, k, include_seen, with_modality=modality)
+    columns = ["rank", "item", "title", "score"] + (["top modality"] if modality else [])
+    rows = []
+    for r in recs:
+        row = [r["rank"], r["item"], r["title"] or "", f"{r['score']:.4f}"]
+        if modality:
+            top = r.get("top_modality")
+            row.append(f"{top[0]} ({top[1]:.2f})" if top else "-")
+        rows.append(row)
+    _table(columns, rows)
 
 
 @app.command("explain")
-def explain_cmd(run_dir: Path, user: str = typer.Option(..., "--user", "-u"), item: str = typer.Option(..., "--item", "-i"),
-                out_dir: Path = typer.Option(Path("."), "--out", help="where region heat maps (PNG) go")) -> None:
-    """Attention weights behind one (user, item) score: modality weights, regions as a PNG."""
+def explain_cmd(run_dir: Path, user: str = typer.Option(..., "--user", "-u"),
+                item: Optional[str] = typer.Option(None, "--item", "-i", help="the item (top-K models)"),
+                out_dir: Path = typer.Option(Path("."), "--out", help="where heat maps (PNG) go")) -> None:
+    """Attention behind a score: per-pair modality weights and region maps (top-K models, --item),
+    or the self-attention map over the user's sequence as a PNG (sequential models)."""
     from fusionrec.api import load_run
-    from fusionrec.explain import explain_pair
+    from fusionrec.explain import explain_pair, sequence_attention
 
-    result = explain_pair(load_run(run_dir), user, item, out_dir)
+    run = load_run(run_dir)
+    if run.model.task == "sequential":
+        seq = sequence_attention(run, user, out_dir)
+        out.print(f"user {user}: attention over {len(seq['items'])} slots of the sequence behind its next item")
+        last = seq["attention"][-1]
+        top = sorted(range(len(last)), key=lambda j: -last[j])[:5]
+        _table(["attended item", "weight (last slot)"], [[seq["titles"][j], f"{last[j]:.3f}"] for j in top])
+        out.print(f"attention heat map: [bold]{seq['image']}[/]")
+        return
+    if item is None:
+        raise FusionrecError("--item is required for top-K models (explain scores one user-item pair)")
+    result = explain_pair(run, user, item, out_dir)
     out.print(f"user {user}, item {item}: score {result['score']:.4f}")
     for name, weights in result["weights"].items():
         if isinstance(weights, dict):

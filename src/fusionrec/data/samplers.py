@@ -20,23 +20,35 @@ class PairSampler:
     draws exactly what an uninterrupted one would. ``rank``/``world_size`` give each data-parallel
     process a disjoint, equally sized share of every epoch.
 
+    ``negative_pool`` says which items may be drawn as negatives: ``"train"`` (default) only items
+    with at least one training interaction, so items that exist only in validation or test (all of
+    them under a cold-start-item split) are never pushed down by training: a model learns nothing
+    about them beyond their content, as if they arrived after training; ``"all"`` every item
+    (RecBole's convention), which tells the model which items are absent from training.
+
     Negatives are sampled in bulk and only the collisions with positives are redrawn, so the cost is
     O(pairs) vectorised work, with no Python loop over users or pairs.
     """
 
     def __init__(self, train: sp.csr_matrix, batch_size: int, num_negatives: int = 1, seed: int = 0,
-                 rank: int = 0, world_size: int = 1) -> None:
+                 rank: int = 0, world_size: int = 1, negative_pool: str = "train") -> None:
         train = train.tocsr()
         self.num_users, self.num_items = train.shape
         coo = train.tocoo()
         self.users = coo.row.astype(np.int64)
         self.items = coo.col.astype(np.int64)
         self.positive_keys = np.sort(self.users * self.num_items + self.items)
+        if negative_pool == "train":
+            self.pool = np.unique(self.items)
+        elif negative_pool == "all":
+            self.pool = np.arange(self.num_items, dtype=np.int64)
+        else:
+            raise DataError(f"negative_pool must be 'train' or 'all', got {negative_pool!r}")
         full = np.bincount(self.users, minlength=self.num_users)
-        if (full >= self.num_items).any():
-            user = int(np.flatnonzero(full >= self.num_items)[0])
-            raise DataError(f"user index {user} has a training interaction with every item, so no negative can be "
-                            "sampled; drop such users (or use a data set with more items)")
+        if (full >= len(self.pool)).any():
+            user = int(np.flatnonzero(full >= len(self.pool))[0])
+            raise DataError(f"user index {user} has a training interaction with every item that can be a negative, "
+                            "so no negative can be sampled; drop such users (or use a data set with more items)")
         self.batch_size = batch_size
         self.num_negatives = num_negatives
         self.seed = seed
@@ -56,10 +68,10 @@ class PairSampler:
     def sample_negatives(self, users: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """``(len(users), num_negatives)`` items that are not training positives of their user."""
         rows = np.repeat(users, self.num_negatives)
-        neg = rng.integers(0, self.num_items, len(rows))
+        neg = self.pool[rng.integers(0, len(self.pool), len(rows))]
         bad = np.flatnonzero(self.is_positive(rows, neg))
         while len(bad):
-            neg[bad] = rng.integers(0, self.num_items, len(bad))
+            neg[bad] = self.pool[rng.integers(0, len(self.pool), len(bad))]
             bad = bad[self.is_positive(rows[bad], neg[bad])]
         return neg.reshape(len(users), self.num_negatives)
 

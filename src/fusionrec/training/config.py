@@ -23,6 +23,10 @@ class TrainConfig(StrictConfig):
     epochs: int = Field(300, gt=0)
     batch_size: int = Field(2048, gt=0)
     num_negatives: int = Field(1, gt=0)
+    candidates: Literal["all", "unseen"] = Field(
+        "all", description="top-K items ranked at evaluation: all, or only items absent from training (cold-start)")
+    negative_pool: Literal["train", "all"] = Field(
+        "train", description="items drawn as negatives (top-K): those occurring in training, or all items")
     optimizer: Literal["adam", "adamw", "sgd", "adagrad"] = "adam"
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(0.0, ge=0)

@@ -12,12 +12,15 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from fusionrec.data.io import write_json
+import numpy as np
+
+from fusionrec.data.io import write_json, write_with
 from fusionrec.errors import FusionrecError
 
 RECORD = "record.json"
 BEST = "best.pt"
 LAST = "last.pt"
+PER_USER_TEST = "test_per_user.npz"
 
 
 def default_run_dir(model: str, data: str, root: str | Path = "runs") -> Path:
@@ -56,6 +59,27 @@ def peak_rss_mb() -> float:
 
 def write_record(run_dir: Path, record: dict[str, Any]) -> None:
     write_json(run_dir / RECORD, record)
+
+
+def save_per_user(path: Path, result: Any) -> None:
+    """Per-user test metrics of an ``EvalResult`` (``users`` plus one array per metric), for paired
+    significance tests between runs on the same split."""
+    arrays = {"users": np.asarray(result.users), **{k: np.asarray(v) for k, v in result.per_user.items()}}
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:  # a file object: np.savez would append ".npz" to a bare temp name
+            np.savez(fh, **arrays)
+
+    write_with(path, write)
+
+
+def load_per_user(run_dir: str | Path) -> dict[str, np.ndarray]:
+    """The arrays :func:`save_per_user` wrote for a run (``users`` and e.g. ``ndcg@20``)."""
+    path = Path(run_dir) / PER_USER_TEST
+    if not path.exists():
+        raise FusionrecError(f"{run_dir}: no {PER_USER_TEST} (the run has no test evaluation, or predates per-user records)")
+    with np.load(path) as data:
+        return {k: data[k] for k in data.files}
 
 
 def read_record(run_dir: str | Path) -> dict[str, Any]:

@@ -1,0 +1,71 @@
+"""The top-K task's cold-start protocol: with ``candidates="unseen"`` only items absent from
+training are ranked, negatives never include them, and the result equals a hand-built restriction."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+from fusionrec.data import load_dataset
+from fusionrec.errors import ConfigError
+from fusionrec.metrics.full_ranking import evaluate_full_ranking
+from fusionrec.tasks.topk import TopKTask
+
+
+@pytest.fixture(scope="module")
+def cold_dataset():
+    return load_dataset("synthetic", options={"num_users": 150, "num_items": 200, "num_interactions": 3000,
+                                              "visual_dim": 8, "text_dim": 6, "seed": 4},
+                        split={"method": "cold_item", "cold_item_ratio": 0.3, "seed": 1})
+
+
+class FixedScores(torch.nn.Module):
+    """A 'model' with a fixed random score matrix; records the items it was asked to score."""
+
+    def __init__(self, num_users, num_items):
+        super().__init__()
+        self.table = torch.randn(num_users, num_items, generator=torch.Generator().manual_seed(0))
+        self.asked: list[torch.Tensor] = []
+
+    def scorer(self):
+        def score(users, items):
+            self.asked.append(items)
+            return self.table[users] if items is None else self.table[users][:, items]
+        return score
+
+
+def test_unseen_candidates_rank_only_cold_items_and_match_a_manual_restriction(cold_dataset):
+    ds = cold_dataset
+    task = TopKTask(ds, candidates="unseen", ks=(5, 10), metrics=("ndcg", "recall"))
+    train = ds.matrix("train")
+    cold = np.flatnonzero(np.asarray(train.sum(axis=0)).ravel() == 0)
+    assert np.array_equal(task.candidate_items, cold) and len(cold) > 10
+    model = FixedScores(ds.num_users, ds.num_items)
+    result = task.evaluate(model, "test")
+    assert all(items is not None and set(items.tolist()) <= set(cold.tolist()) for items in model.asked)
+    # The same numbers from the full ranking with every warm item excluded by hand.
+    warm = np.setdiff1d(np.arange(ds.num_items), cold)
+    exclude = sp.csr_matrix(ds.matrix("train", "valid"))
+    exclude = exclude + sp.csr_matrix((np.ones(ds.num_users * len(warm)),
+                                       (np.repeat(np.arange(ds.num_users), len(warm)), np.tile(warm, ds.num_users))),
+                                      shape=exclude.shape)
+    expected = evaluate_full_ranking(lambda u, i: model.table[u] if i is None else model.table[u][:, i],
+                                     ds.matrix("test"), exclude, ks=(5, 10), metrics=("ndcg", "recall"))
+    for name, value in expected.metrics.items():
+        assert result.metrics[name] == pytest.approx(value, abs=1e-9)
+    assert "absent from training" in task.protocol
+
+
+def test_cold_items_are_never_training_negatives(cold_dataset):
+    task = TopKTask(cold_dataset, batch_size=256, num_negatives=4)
+    cold = set(np.flatnonzero(np.asarray(cold_dataset.matrix("train").sum(axis=0)).ravel() == 0).tolist())
+    drawn = torch.cat([b.neg_items.reshape(-1) for b in task.train_batches(1)]).tolist()
+    assert not cold & set(drawn)
+
+
+def test_unseen_candidates_on_a_warm_split_is_a_clear_error():
+    ds = load_dataset("synthetic", options={"num_users": 60, "num_items": 30, "num_interactions": 1200, "seed": 2})
+    with pytest.raises(ConfigError, match="cold_item"):
+        TopKTask(ds, candidates="unseen")

@@ -1,0 +1,63 @@
+"""Explanations from trained runs: the top modality per recommendation, sequence attention heat
+maps, and the choice of image regions for an overlay."""
+
+from __future__ import annotations
+
+import types
+
+import numpy as np
+import pytest
+import torch
+
+from fusionrec import api
+from fusionrec.explain import _image_regions, sequence_attention, top_modalities
+
+SYNTH = {"data.options.num_users": "80", "data.options.num_items": "60", "data.options.num_interactions": "2400",
+         "data.options.visual_dim": "8", "data.options.text_dim": "6", "data.options.seed": "2"}
+
+
+def tiny_run(tmp_path, model, *extra):
+    overrides = [f"{k}={v}" for k, v in SYNTH.items()] + ["train.epochs=2", "train.batch_size=256", *extra]
+    return api.train(model, "synthetic", overrides=overrides, run_dir=tmp_path / model, progress=False)
+
+
+def test_recommend_names_the_top_weighted_modality_of_each_pair(tmp_path):
+    run = tiny_run(tmp_path, "mario")
+    user = str(run.dataset.user_ids[3])
+    recs = api.recommend(run.run_dir, user, k=5, with_modality=True)
+    loaded = api.load_run(run.run_dir)
+    items = torch.tensor([int(np.flatnonzero(loaded.dataset.item_ids.astype(str) == r["item"])[0]) for r in recs])
+    with torch.no_grad():
+        weights = loaded.model.explain(torch.full((5,), 3), items)["modality_weights"]  # (5, M)
+    for rec, row in zip(recs, weights):
+        name, weight = rec["top_modality"]
+        assert name == loaded.model.modality_names[int(row.argmax())]
+        assert weight == pytest.approx(float(row.max()))
+    assert "top_modality" not in api.recommend(run.run_dir, user, k=3)[0]
+
+
+def test_models_without_modality_weights_give_none():
+    model = types.SimpleNamespace(modality_names=[], explain=lambda u, i: None)
+    assert top_modalities(model, torch.tensor([0, 1]), torch.tensor([2, 3])) == [None, None]
+
+
+def test_sequential_run_recommends_unseen_items_and_draws_its_attention(tmp_path):
+    run = tiny_run(tmp_path, "sasrec", "data.split.method=loo", "model.max_length=12", "model.hidden_dim=16")
+    user = str(run.dataset.user_ids[5])
+    recs = api.recommend(run.run_dir, user, k=5)
+    seen = set(run.dataset.item_ids[run.dataset.matrix("train", "valid", "test")[5].indices].astype(str))
+    assert len(recs) == 5 and not seen & {r["item"] for r in recs}
+    seq = sequence_attention(api.load_run(run.run_dir), user, tmp_path / "maps")
+    attention = np.array(seq["attention"])
+    assert attention.shape == (len(seq["items"]), len(seq["items"])) and 2 <= len(seq["items"]) <= 12
+    np.testing.assert_allclose(attention.sum(1), 1.0, atol=1e-5)  # rows: distributions over real items
+    assert np.allclose(np.triu(attention, 1), 0)  # SASRec is causal
+    assert seq["image"].endswith(".png") and (tmp_path / "maps").joinpath(f"attention-u{user}.png").stat().st_size > 1000
+
+
+def test_image_regions_are_picked_out_of_mixed_region_attention():
+    model = types.SimpleNamespace(region_modality_names=["text_tokens"] * 2 + ["image_regions"] * 4)
+    weights = np.array([0.5, 0.1, 0.1, 0.1, 0.1, 0.1])
+    np.testing.assert_allclose(_image_regions(model, weights), [0.25, 0.25, 0.25, 0.25])
+    assert _image_regions(types.SimpleNamespace(region_modality_names=["text"] * 6), weights) is None
+    np.testing.assert_allclose(_image_regions(object(), weights), weights)
