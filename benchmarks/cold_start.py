@@ -1,108 +1,76 @@
-"""Cold-start items: can a model rank items that had no training interaction?
+"""Cold-start items: how well do models rank items that had no training interaction?
 
-Split: ``cold_item`` (20% of items held out entirely: half valid, half test; every interaction with
-them is a valid/test target). Training is the library's (uniform negatives over all items, so cold
-items do appear as negatives). Evaluation ranks, for each user, only the held-out items of the
-split: valid ranks the valid-cold items, test the test-cold items (every other item excluded).
-The full-ranking protocol (``fusionrec train ... data.split.method=cold_item``) also ranks the
-~1,350 warm items, which outscore every cold item for every model here (NDCG@20 ~0), so it says
-nothing about the cold items themselves.
+Split: ``data.split.method=cold_item`` (20% of the items held out entirely, half for validation and
+half for test; every interaction with them is a validation/test target). Training never sees them,
+not even as sampled negatives (``train.negative_pool=train``, the default). Evaluation
+(``train.candidates=unseen``) ranks, for each user, only the items absent from training: in a full
+ranking the ~1,350 warm items outscore every new item for every model and NDCG@20 is ~0 for all, which
+says nothing about the new items themselves. The epoch is chosen on validation; test is read once.
 
-The epoch is chosen on validation (evaluated every ``--eval-every`` epochs), test is read once.
+ID-only models (BPR, LightGCN) can only rank new items by their untrained initial embeddings:
+they are the floor that content must lift.
 
-Usage:
-    PYTHONPATH=src .venv/bin/python benchmarks/cold_start.py --model mgat --epochs 20 --lr 1e-3 \
-        [--set weight_decay=1e-4] [--model-set num_layers=2] [--threads 1]
+Usage::
+
+    .venv/bin/python benchmarks/cold_start.py --models bpr lightgcn mgat mario hcgcn mcptr uvcan \
+        --seeds 1 --threads 1 --out runs/cold-start [--set train.epochs=40]
+
+Each model uses its shipped ml-100k config when there is one (``-c ml100k/<model>``), else its defaults.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import time
+import statistics
+from pathlib import Path
 
-import numpy as np
-import scipy.sparse as sp
-import torch
+from fusionrec import api
+from fusionrec.config import shipped_configs
 
-from fusionrec import models  # noqa: F401
-from fusionrec.data import load_dataset
-from fusionrec.metrics.full_ranking import evaluate_full_ranking
-from fusionrec.registry import MODELS
-from fusionrec.tasks.topk import TopKTask
-
-
-def only(items: np.ndarray, num_users: int, num_items: int) -> sp.csr_matrix:
-    """An exclusion matrix that leaves only ``items`` as candidates for every user."""
-    others = np.setdiff1d(np.arange(num_items), items)
-    rows = np.repeat(np.arange(num_users), len(others))
-    cols = np.tile(others, num_users)
-    return sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(num_users, num_items))
-
-
-def parse(pairs: list[str]) -> dict:
-    out = {}
-    for pair in pairs:
-        key, value = pair.split("=", 1)
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
+PROTOCOL = ["data.split.method=cold_item", "train.candidates=unseen", "train.metric=ndcg@20"]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--eval-every", type=int, default=2)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--set", nargs="*", default=[], help="optimiser options, e.g. weight_decay=1e-4")
-    parser.add_argument("--model-set", nargs="*", default=[], help="model config overrides, e.g. num_layers=1")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", nargs="+", default=["bpr", "lightgcn", "mgat", "mario", "hcgcn", "mcptr", "uvcan"])
+    parser.add_argument("--data", default="ml-100k")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[1])
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--seed", type=int, default=2024)
+    parser.add_argument("--set", nargs="*", default=[], help="extra overrides for every run, e.g. train.epochs=40")
+    parser.add_argument("--out", type=Path, default=Path("runs/cold-start"))
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    dataset = load_dataset("ml-100k", split={"method": "cold_item"})
-    U, I = dataset.num_users, dataset.num_items
-    cold = {s: np.unique(dataset.matrix(s).indices) for s in ("valid", "test")}
-    exclude = {s: only(cold[s], U, I) for s in cold}
-    entry = MODELS.entry(args.model)
-    model = entry.obj.from_dataset(entry.config(name=args.model, **parse(args.model_set)), dataset)
-    task = TopKTask(dataset, batch_size=2048, num_negatives=1, seed=args.seed)
-    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, **parse(args.set))
 
-    def evaluate(split: str) -> dict:
-        model.eval()
-        with torch.no_grad():
-            result = evaluate_full_ranking(model.scorer(), dataset.matrix(split), exclude[split], ks=(20,),
-                                           metrics=("ndcg", "recall"))
-        model.train()
-        return result.metrics
+    rows = []
+    for model in args.models:
+        config = f"ml100k/{model}" if args.data == "ml-100k" and f"ml100k/{model}" in shipped_configs() else None
+        for seed in args.seeds:
+            run_dir = args.out / f"{model}-seed{seed}"
+            if (run_dir / "record.json").exists():
+                record = json.loads((run_dir / "record.json").read_text())
+            else:
+                overrides = [*PROTOCOL, f"train.seed={seed}", f"train.num_threads={args.threads}", *args.set]
+                record = api.train(model, args.data, config, overrides, run_dir=run_dir, progress=False).record
+            test = record["metrics"]["test"] or {}
+            rows.append({"model": model, "seed": seed, "config": config or "defaults",
+                         "recall@20": test.get("recall@20"), "ndcg@20": test.get("ndcg@20"),
+                         "best_epoch": record.get("best_epoch"),
+                         "s_per_epoch": record["timings"].get("train_s_per_epoch")})
+            print(json.dumps(rows[-1]), flush=True)
 
-    best, best_epoch, best_state, seconds = -1.0, 0, None, []
-    for epoch in range(1, args.epochs + 1):
-        model.train()
-        model.on_epoch_start(epoch)
-        start = time.perf_counter()
-        for batch in task.train_batches(epoch):
-            out = model.loss(batch)
-            optimizer.zero_grad()
-            out.loss.backward()
-            optimizer.step()
-        seconds.append(time.perf_counter() - start)
-        if epoch % args.eval_every == 0 or epoch == args.epochs:
-            valid = evaluate("valid")
-            print(f"epoch {epoch}: valid cold ndcg@20 {valid['ndcg@20']:.4f}", flush=True)
-            if valid["ndcg@20"] > best:
-                best, best_epoch, best_valid = valid["ndcg@20"], epoch, valid
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    model.load_state_dict(best_state)
-    test = evaluate("test")
-    print(json.dumps({"model": args.model, "lr": args.lr, "set": args.set, "model_set": args.model_set,
-                      "cold_items": {s: int(len(v)) for s, v in cold.items()}, "best_epoch": best_epoch,
-                      "valid": best_valid, "test": test, "s_per_epoch": round(float(np.mean(seconds)), 2)}))
+    print(f"\nCold-start items on {args.data} (ranking only items unseen in training), test, "
+          f"mean ± std over seeds {args.seeds}:\n")
+    print("| model | config | Recall@20 | NDCG@20 | s/epoch |")
+    print("|---|---|---|---|---|")
+    for model in args.models:
+        mine = [r for r in rows if r["model"] == model]
+        cells = []
+        for key in ("recall@20", "ndcg@20"):
+            values = [r[key] for r in mine if r[key] is not None]
+            spread = statistics.stdev(values) if len(values) > 1 else 0.0
+            cells.append(f"{statistics.mean(values):.4f} ± {spread:.4f}" if values else "n/a")
+        seconds = statistics.mean(r["s_per_epoch"] for r in mine if r["s_per_epoch"])
+        print(f"| {model} | {mine[0]['config']} | {cells[0]} | {cells[1]} | {seconds:.2f} |")
 
 
 if __name__ == "__main__":

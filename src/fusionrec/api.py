@@ -242,3 +242,12 @@ def compare(run_dirs: Sequence[str | Path], metrics: Sequence[str] = ("recall@20
                      "test_eval_s": rec["timings"].get("test_eval_s"), "peak_rss_mb": rec.get("peak_rss_mb")})
     return rows
 
+
+def benchmark(spec: str | Path | dict[str, Any], out: str | Path | None = None, *, check: bool = False,
+              only_report: bool = False, jobs: int = 1, log: Any = None) -> Any:
+    """Run (or resume) a benchmark spec under ``out`` and write its report; the twin of
+    ``fusionrec benchmark``. Returns a ``fusionrec.benchmark.BenchmarkResult`` (cells, searches,
+    report paths, and with ``check`` the comparison with the spec's expected results)."""
+    from fusionrec.benchmark.run import run_benchmark
+
+    return run_benchmark(spec, out, check=check, only_report=only_report, jobs=jobs, log=log)

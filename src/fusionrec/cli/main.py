@@ -25,6 +25,9 @@ try:  # the features sub-app imports optional extras lazily, but may be absent i
     app.add_typer(features_app, name="features", help="Extract text and image features into a data set.")
 except ImportError:  # pragma: no cover
     features_app = None
+from fusionrec.cli.benchmark import benchmark_cmd  # noqa: E402  (optuna, matplotlib load on first use)
+
+app.command("benchmark")(benchmark_cmd)
 
 out = Console()
 err = Console(stderr=True)

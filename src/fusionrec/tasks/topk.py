@@ -39,6 +39,7 @@ class TopKTask:
 
     protocol = ("full ranking over all items; valid masks train items; test masks train and valid items; "
                 "ties ranked pessimistically")
+    default_batch_size = 2048  # (user, positive, negatives) rows
     unseen_protocol = ("ranking over the items absent from training only (cold-start items); test masks the user's "
                        "valid items; ties ranked pessimistically")
 
@@ -47,7 +48,7 @@ class TopKTask:
         if not getattr(train, "mask_history", True):
             raise ConfigError("train.mask_history=false is not part of the top-K protocol (training items are "
                               "always masked); it applies to sequential models")
-        return cls(dataset, batch_size=train.batch_size, num_negatives=train.num_negatives, seed=train.seed,
+        return cls(dataset, batch_size=train.batch_size or cls.default_batch_size, num_negatives=train.num_negatives, seed=train.seed,
                    ks=train.ks, metrics=train.metrics, eval_batch_size=train.eval_batch_size,
                    negative_pool=getattr(train, "negative_pool", "train"),
                    candidates=getattr(train, "candidates", "all"))

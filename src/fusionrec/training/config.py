@@ -21,7 +21,8 @@ class TrainConfig(StrictConfig):
     """
 
     epochs: int = Field(300, gt=0)
-    batch_size: int = Field(2048, gt=0)
+    batch_size: int | None = Field(None, gt=0, description="training batch size; default per task: 2048 pairs "
+                                   "(top-K), 128 sequences (sequential)")
     num_negatives: int = Field(1, gt=0)
     candidates: Literal["all", "unseen"] = Field(
         "all", description="top-K items ranked at evaluation: all, or only items absent from training (cold-start)")

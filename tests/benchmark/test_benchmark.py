@@ -1,0 +1,313 @@
+"""``fusionrec benchmark``: spec errors, Holm, per-user pairing, resume, validation-only search,
+``--check`` and the report files, on the tiny shipped smoke spec (2 epochs per run)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import pickle
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from scipy.stats import wilcoxon
+
+from fusionrec.benchmark import holm, load_spec, paired_wilcoxon, run_benchmark
+from fusionrec.benchmark import run as run_mod
+from fusionrec.benchmark.report import align_users
+from fusionrec.errors import ConfigError, FusionrecError
+
+ROOT = Path(__file__).resolve().parents[2]
+SPECS = ROOT / "benchmarks" / "specs"
+SMOKE = yaml.safe_load((SPECS / "smoke.yaml").read_text())
+
+
+def quiet(_: str) -> None:
+    pass
+
+
+def smoke(**changes) -> dict:
+    spec = copy.deepcopy(SMOKE)
+    spec.update(changes)
+    return spec
+
+
+@pytest.fixture(scope="module")
+def done(tmp_path_factory):
+    """The smoke spec run once (3 search trials, 3 models x 2 seeds); tests read or reuse it."""
+    home = tmp_path_factory.getbasetemp() / "fusionrec-home"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FUSIONREC_HOME", str(home))
+        out = tmp_path_factory.mktemp("bench")
+        result = run_benchmark(smoke(), out, log=quiet)
+    return result
+
+
+class Counter:
+    """Stands in for fusionrec.api.train and counts the calls (none expected when resuming)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, *args, **kwargs):
+        self.calls += 1
+        raise AssertionError("a finished run was trained again")
+
+
+# ----------------------------------------------------------------------------------------- spec
+def test_shipped_specs_validate():
+    for path in sorted(SPECS.glob("*.yaml")):
+        spec, _ = load_spec(path)
+        assert spec.models and spec.datasets and spec.seeds
+        assert spec.reference in spec.models
+
+
+@pytest.mark.parametrize("change, needles", [
+    (lambda s: s.update(sedds=[1]), ["unknown key 'sedds'", "valid keys:", "seeds"]),
+    (lambda s: s["models"]["bpr"].update(overide=["x=1"]), ["unknown key 'models.bpr.overide'", "overrides, search"]),
+    (lambda s: s["models"]["lightgcn"]["search"].update(trails=3),
+     ["unknown key 'models.lightgcn.search.trails'", "trials"]),
+    (lambda s: s["models"]["bpr"].update(model="nope"), ["models.bpr", "unknown model 'nope'; choose one of:", "lightgcn"]),
+    (lambda s: s["models"]["bpr"].update(overrides=["train.lrr=1"]), ["models.bpr", "unknown key 'train.lrr'"]),
+    (lambda s: s.update(reference="mf"), ["reference 'mf' is not a model", "bpr, lightgcn, vbpr"]),
+    (lambda s: s.update(metric="ndcg20"), ["metric", "ndcg@20"]),
+    (lambda s: s.update(metric="ndcg@7"), ["ndcg@7 are not computed", "ndcg@20"]),
+    (lambda s: s["models"]["lightgcn"]["search"]["space"].update({"train.lr": {"type": "float", "low": 1, "high": 0.1}}),
+     ["models.lightgcn.search.space.train.lr: low must be below high"]),
+    (lambda s: s["models"]["lightgcn"]["search"]["space"].update({"train.lr": {"type": "float", "low": 0, "high": 1, "log": True}}),
+     ["log: true needs low > 0"]),
+    (lambda s: s["models"]["lightgcn"]["search"]["space"].update({"train.lr": {"type": "gauss", "low": 0, "high": 1}}),
+     ["space.train.lr", "type must be one of: float, int, categorical", "gauss"]),
+    (lambda s: s["models"]["lightgcn"]["search"]["space"].update({"train.lr": {"type": "int", "low": 1, "hihg": 2}}),
+     ["unknown key 'models.lightgcn.search.space.train.lr.hihg'", "valid keys: type, low, high, log, step",
+      "missing key 'models.lightgcn.search.space.train.lr.high'"]),
+    (lambda s: s["models"]["lightgcn"]["search"]["space"].update({"model.num_layerz": {"type": "int", "low": 1, "high": 2}}),
+     ["models.lightgcn.search.space.model.num_layerz", "unknown key 'model.num_layerz'", "num_layers"]),
+    (lambda s: s["models"]["lightgcn"]["search"]["space"].update({"lr": {"type": "float", "low": 0.1, "high": 1}}),
+     ["space key 'lr' must be a dotted config key"]),
+    (lambda s: s["models"]["lightgcn"]["search"]["space"].update(
+        {"model.num_layers": {"type": "categorical", "choices": [1, "two"]}}),
+     ["search.space.model.num_layers (value 'two')", "num_layers"]),
+    (lambda s: s["expected"]["results"]["synthetic"].update(mf={"ndcg@20": {"value": 0.1, "tolerance": 0.1}}),
+     ["expected.results.synthetic.mf: unknown model"]),
+])
+def test_spec_errors_are_one_line_naming_the_key(change, needles):
+    spec = smoke()
+    change(spec)
+    with pytest.raises(ConfigError) as info:
+        load_spec(spec)
+    message = str(info.value)
+    assert "\n" not in message
+    for needle in needles:
+        assert needle in message, message
+
+
+def test_spec_file_errors_name_the_file(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(smoke(sedds=[1])))
+    with pytest.raises(ConfigError, match=r"s\.yaml: unknown key 'sedds'"):
+        load_spec(path)
+    with pytest.raises(ConfigError, match="benchmark spec not found"):
+        load_spec(tmp_path / "missing.yaml")
+
+
+# ----------------------------------------------------------------------------------------- statistics
+def test_holm_matches_hand_computed_values():
+    # sorted: 0.005*4 = 0.02, 0.01*3 = 0.03, 0.03*2 = 0.06, 0.04*1 = 0.04 -> monotone: 0.06
+    np.testing.assert_allclose(holm([0.01, 0.04, 0.03, 0.005]), [0.03, 0.06, 0.06, 0.02])
+    # capped at 1; NaN is neither counted (m = 2) nor changed
+    out = holm([0.5, float("nan"), 0.6])
+    assert out[0] == 1.0 and np.isnan(out[1]) and out[2] == 1.0
+    np.testing.assert_allclose(holm([0.02]), [0.02])
+    assert len(holm([])) == 0
+
+
+def test_wilcoxon_pairs_users_by_id_not_by_position():
+    rng = np.random.default_rng(0)
+    users_a = np.arange(40)
+    values_a = rng.random(40)
+    shift = rng.normal(0.05, 0.05, 40)
+    # run b: another order and a subset (users 0-4 missing), each user's own value plus its shift
+    keep = rng.permutation(np.arange(5, 40))
+    users_b = keep
+    values_b = values_a[keep] + shift[keep]
+    users, a, b = align_users(users_a, values_a, users_b, values_b)
+    np.testing.assert_array_equal(users, np.arange(5, 40))
+    np.testing.assert_allclose(b - a, shift[5:])
+    result = paired_wilcoxon(users_a, values_a, users_b, values_b)
+    expected = wilcoxon(values_a[5:], values_a[5:] + shift[5:])
+    assert result["users"] == 35 and result["dropped"] == 5
+    assert result["p"] == pytest.approx(expected.pvalue) and result["statistic"] == pytest.approx(expected.statistic)
+    assert result["mean_diff"] == pytest.approx(-shift[5:].mean())
+    # same per-user values in another order: nothing differs, p = 1 (positional pairing would not give that)
+    same = paired_wilcoxon(users_a, values_a, users_a[::-1], values_a[::-1])
+    assert same["p"] == 1.0 and same["mean_diff"] == 0.0
+    with pytest.raises(FusionrecError, match="twice"):
+        align_users(np.array([1, 1]), np.zeros(2), np.array([1]), np.zeros(1))
+
+
+def test_trial_score_reads_validation_only():
+    class NoTest(dict):
+        def __getitem__(self, key):
+            if key == "test":
+                raise AssertionError("test metrics were read")
+            return super().__getitem__(key)
+
+        def get(self, key, default=None):
+            if key == "test":
+                raise AssertionError("test metrics were read")
+            return super().get(key, default)
+
+    record = {"metrics": NoTest(valid={"ndcg@20": 0.3}, test={"ndcg@20": 0.9})}
+    assert run_mod.valid_value(record, "ndcg@20") == 0.3
+    assert run_mod.valid_value({"metrics": {"valid": {"ndcg@20": float("nan")}}}, "ndcg@20") is None
+    trials = [{"number": 0, "value": 0.2}, {"number": 1, "value": 0.3}, {"number": 2, "value": 0.3},
+              {"number": 3, "value": None}]
+    assert run_mod.choose(trials)["number"] == 1  # the best value; the earliest trial on a tie
+
+
+def test_missing_extra_is_one_line(monkeypatch):
+    monkeypatch.setitem(sys.modules, "optuna", None)
+    with pytest.raises(FusionrecError, match=r"pip install 'fusionrec\[bench\]'"):
+        run_mod.require("optuna", "a benchmark with a search")
+    with pytest.raises(FusionrecError, match=r"fusionrec\[bench\]"):
+        run_benchmark(smoke(), "/nonexistent/never/written", log=quiet)
+
+
+# ----------------------------------------------------------------------------------------- a real run
+def test_report_writes_csv_json_markdown_and_plots(done):
+    out = done.out
+    rows = (out / "results.csv").read_text().splitlines()
+    assert len(rows) == 1 + 3 * 2 and rows[0].startswith("data,model,seed,status")
+    results = json.loads((out / "results.json").read_text())
+    assert {(c["model"], c["seed"]) for c in results["cells"]} == {(m, s) for m in ("bpr", "lightgcn", "vbpr") for s in (1, 2)}
+    assert len(results["significance"]) == 4  # (lightgcn, vbpr) x 2 seeds against bpr
+    for row in results["significance"]:
+        assert 0 <= row["p"] <= row["p_holm"] <= 1 and row["users"] > 0
+    text = (out / "results.md").read_text()
+    assert "| model | Recall@20 | NDCG@20 | best epochs | s/epoch | p vs bpr (ndcg@20, per seed) | Holm p |" in text
+    assert "| bpr (reference) |" in text and " ± " in text
+    for name in ("metrics_synthetic.png", "valid_curves_synthetic.png"):
+        assert (out / "plots" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [p.name for p in done.report.plots] == ["metrics_synthetic.png", "valid_curves_synthetic.png"]
+    # the final runs use the chosen trial's parameters, with the normal (not the short trial) epochs
+    best = json.loads((out / "search" / "synthetic" / "lightgcn" / "best.json").read_text())
+    record = json.loads((out / "runs" / "synthetic" / "lightgcn" / "seed1" / "record.json").read_text())
+    assert record["config"]["train"]["lr"] == best["params"]["train.lr"]
+    assert record["config"]["model"]["num_layers"] == best["params"]["model.num_layers"]
+    assert record["config"]["train"]["epochs"] == 2 and record["config"]["train"]["seed"] == 1
+
+
+def test_resume_reuses_finished_cells_and_trials(done, monkeypatch):
+    from fusionrec import api
+
+    records = sorted(done.out.glob("**/record.json"))
+    assert len(records) == 3 + 6
+    before = {p: p.stat().st_mtime_ns for p in records}
+    counter = Counter()
+    monkeypatch.setattr(api, "train", counter)
+    again = run_benchmark(smoke(), done.out, log=quiet)
+    assert counter.calls == 0
+    assert {p: p.stat().st_mtime_ns for p in records} == before
+    assert [c.record["metrics"]["test"] for c in again.cells] == [c.record["metrics"]["test"] for c in done.cells]
+
+
+def test_search_never_reads_test_metrics_and_resumes_the_same_trials(done, monkeypatch, tmp_path):
+    from fusionrec import api
+
+    out = tmp_path / "copy"
+    import shutil
+
+    shutil.copytree(done.out, out)
+    folder = out / "search" / "synthetic" / "lightgcn"
+    stored = json.loads((folder / "trials.json").read_text())["trials"]
+    chosen = json.loads((folder / "best.json").read_text())["number"]
+    # Corrupt the trials' test metrics so that reading them would pick another trial (or crash),
+    # and forget the search's progress so every trial is asked and scored again from its record.
+    for trial in stored:
+        path = Path(trial["run_dir"].replace(str(done.out), str(out))) / "record.json"
+        record = json.loads(path.read_text())
+        record["metrics"]["test"] = {k: (100.0 if trial["number"] != chosen else -100.0) for k in record["metrics"]["test"]}
+        path.write_text(json.dumps(record))
+    (folder / "trials.json").unlink()
+    (folder / "best.json").unlink()
+    counter = Counter()
+    monkeypatch.setattr(api, "train", counter)
+    again = run_benchmark(smoke(), out, log=quiet)
+    assert counter.calls == 0  # the re-asked trials found their finished run folders
+    search = again.searches[0]
+    assert [t["params"] for t in search.trials] == [t["params"] for t in stored]  # same sampler draws
+    assert search.best["number"] == chosen
+
+
+def test_changed_configuration_is_not_silently_reused(done, tmp_path):
+    spec = smoke()
+    spec["models"]["bpr"]["overrides"] = ["model.embedding_dim=16"]
+    with pytest.raises(FusionrecError, match=r"seed1: holds a run of another configuration \(differs at model.embedding_dim\)"):
+        run_benchmark(spec, done.out, only_report=False, log=quiet)
+
+
+def _expect(done, shift: float, per: str = "seed") -> dict:
+    spec = smoke()
+    got = {c.seed: c.record["metrics"]["test"]["ndcg@20"] for c in done.cells if c.model == "bpr"}
+    value = got[1] if per == "seed" else sum(got.values()) / len(got)
+    spec["expected"] = {"provenance": "test", "per": per,
+                        "results": {"synthetic": {"bpr": {"ndcg@20": {"value": value + shift, "tolerance": 0.02}}}}}
+    return spec
+
+
+def test_check_passes_within_and_fails_outside_tolerance(done):
+    inside = run_benchmark(_expect(done, 0.0, "mean"), done.out, check=True, only_report=True, log=quiet)
+    assert inside.check_passed is True and len(inside.check) == 1
+    outside = run_benchmark(_expect(done, 0.5, "mean"), done.out, check=True, only_report=True, log=quiet)
+    assert outside.check_passed is False
+    assert outside.check[0].message.startswith("FAIL synthetic/bpr mean over seeds: test ndcg@20")
+    assert "## Check" in (done.out / "results.md").read_text()
+
+
+def test_cli_check_exit_status_and_per_cell_message(done, tmp_path):
+    from typer.testing import CliRunner
+
+    from fusionrec.cli.main import app
+
+    runner = CliRunner()
+    passing, failing = tmp_path / "pass.yaml", tmp_path / "fail.yaml"
+    passing.write_text(yaml.safe_dump(_expect(done, 0.0)))
+    failing.write_text(yaml.safe_dump(_expect(done, 0.5)))
+    ok = runner.invoke(app, ["benchmark", str(passing), "--out", str(done.out), "--only-report", "--check"])
+    assert ok.exit_code == 0, ok.output
+    assert "check passed" in ok.output and "| bpr (reference) |" in ok.output
+    bad = runner.invoke(app, ["benchmark", str(failing), "--out", str(done.out), "--only-report", "--check"])
+    assert bad.exit_code == 1
+    assert "FAIL synthetic/bpr seed 1: test ndcg@20" in bad.output and "seed 2" in bad.output
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text(yaml.safe_dump(smoke(sedds=[1])))
+    err = runner.invoke(app, ["benchmark", str(wrong), "--out", str(tmp_path / "o")])
+    assert err.exit_code == 2 and "unknown key 'sedds'" in err.output and "Traceback" not in err.output
+
+
+def test_only_report_lists_missing_runs(done, tmp_path):
+    result = run_benchmark(smoke(), tmp_path / "empty", only_report=True, check=True, log=quiet)
+    assert not any(c.finished for c in result.cells)
+    assert result.check_passed is False and "no finished run" in result.check[0].message
+    assert "n/a" in (tmp_path / "empty" / "results.md").read_text()
+
+
+def test_parallel_jobs_submit_picklable_work(tmp_path, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    submitted = []
+
+    class Recording(ThreadPoolExecutor):
+        def submit(self, fn, *args):
+            submitted.append(pickle.dumps((fn, args)))  # what a process pool would send
+            return super().submit(fn, *args)
+
+    monkeypatch.setattr(run_mod, "_executor", lambda jobs: Recording(max_workers=1))
+    spec = smoke(models={"bpr": SMOKE["models"]["bpr"]}, expected=None)
+    result = run_benchmark(spec, tmp_path / "par", jobs=2, log=quiet)
+    assert len(submitted) == 2 and all(c.finished for c in result.cells)
+    assert os.path.exists(tmp_path / "par" / "runs" / "synthetic" / "bpr" / "seed2" / "test_per_user.npz")
