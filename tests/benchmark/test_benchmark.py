@@ -311,3 +311,41 @@ def test_parallel_jobs_submit_picklable_work(tmp_path, monkeypatch):
     result = run_benchmark(spec, tmp_path / "par", jobs=2, log=quiet)
     assert len(submitted) == 2 and all(c.finished for c in result.cells)
     assert os.path.exists(tmp_path / "par" / "runs" / "synthetic" / "bpr" / "seed2" / "test_per_user.npz")
+
+
+def test_grid_search_tries_every_combination_once_in_order(tmp_path, monkeypatch):
+    spec = smoke(seeds=[1])
+    spec.pop("expected", None)
+    spec["models"] = {"bpr": {"model": "bpr", "overrides": ["model.embedding_dim=8"],
+                              "search": {"trials": 4, "sampler": "grid", "space": {
+                                  "train.lr": {"type": "categorical", "choices": [0.01, 0.001]},
+                                  "model.reg_weight": {"type": "categorical", "choices": [0.0, 0.001]}}}}}
+    spec["reference"] = "bpr"
+    result = run_benchmark(spec, tmp_path / "grid", log=quiet)
+    asked = [t["params"] for t in result.searches[0].trials]
+    assert asked == [{"train.lr": lr, "model.reg_weight": reg} for lr in (0.01, 0.001) for reg in (0.0, 0.001)]
+    bad = copy.deepcopy(spec)
+    bad["models"]["bpr"]["search"]["trials"] = 5
+    with pytest.raises(ConfigError, match="exceeds the 4 grid combinations"):
+        load_spec(bad)
+    bad["models"]["bpr"]["search"]["trials"] = 2
+    bad["models"]["bpr"]["search"]["space"]["train.lr"] = {"type": "float", "low": 1e-3, "high": 1e-2}
+    with pytest.raises(ConfigError, match="categorical parameters only"):
+        load_spec(bad)
+
+
+def test_models_option_trains_only_those_models_and_reports_the_rest_as_found(done, tmp_path, monkeypatch):
+    import shutil
+
+    from fusionrec import api
+
+    out = tmp_path / "partial"
+    shutil.copytree(done.out, out)
+    shutil.rmtree(out / "runs" / "synthetic" / "vbpr")
+    counter = Counter()
+    monkeypatch.setattr(api, "train", counter)
+    again = run_benchmark(smoke(), out, log=quiet, models=["bpr"])  # bpr is finished: nothing to train
+    assert counter.calls == 0
+    assert {c.model for c in again.cells if not c.finished} == {"vbpr"}
+    with pytest.raises(FusionrecError, match="--models: nope not in the spec"):
+        run_benchmark(smoke(), out, log=quiet, models=["nope"])

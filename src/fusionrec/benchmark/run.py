@@ -99,13 +99,21 @@ class BenchmarkResult:
 
 
 def run_benchmark(spec: str | Path | dict[str, Any] | BenchmarkSpec, out: str | Path | None = None, *,
-                  check: bool = False, only_report: bool = False, jobs: int = 1, log: Log | None = None) -> BenchmarkResult:
+                  check: bool = False, only_report: bool = False, jobs: int = 1, log: Log | None = None,
+                  models: list[str] | None = None) -> BenchmarkResult:
     """Run (or resume) every cell of ``spec`` under ``out``, then write the report; with ``check``,
-    compare the results with the spec's expected values (see :func:`fusionrec.benchmark.report.check`)."""
+    compare the results with the spec's expected values (see :func:`fusionrec.benchmark.report.check`).
+
+    ``models`` trains only those models' cells (the report covers every finished run of the spec), so
+    several processes can share one output folder on disjoint models."""
     from fusionrec.benchmark import report as report_mod
 
     log = log or _stderr
     parsed, base_dir = load_spec(spec)
+    unknown = sorted(set(models or ()) - set(parsed.models))
+    if unknown:
+        raise FusionrecError(f"--models: {', '.join(unknown)} not in the spec (its models: {', '.join(parsed.models)})")
+    trained = set(models) if models else set(parsed.models)
     if jobs < 1:
         raise FusionrecError(f"--jobs must be at least 1 (got {jobs})")
     if check and parsed.expected is None:
@@ -122,7 +130,7 @@ def run_benchmark(spec: str | Path | dict[str, Any] | BenchmarkSpec, out: str | 
         search = parsed.models[cell.model].search
         if search is None:
             continue
-        result = (read_search(out_path, cell, search) if only_report
+        result = (read_search(out_path, cell, search) if only_report or cell.model not in trained
                   else run_search(parsed, cell, search, out_path, log))
         searches.append(result)
         chosen[(cell.data, cell.model)] = result.best["params"] if result.best else {}
@@ -140,9 +148,12 @@ def run_benchmark(spec: str | Path | dict[str, Any] | BenchmarkSpec, out: str | 
             record = _read_if_finished(run_dir)
             results.append(CellResult(cell.data, cell.model, seed, run_dir, record, params))
     else:
-        records = _run_all([(tree, run_dir) for _, _, _, tree, run_dir in jobs_list], jobs, log,
-                           [f"{c.data}/{c.model} seed {s}" for c, s, _, _, _ in jobs_list])
-        for (cell, seed, params, _, run_dir), record in zip(jobs_list, records):
+        mine = [job for job in jobs_list if job[0].model in trained]
+        records = _run_all([(tree, run_dir) for _, _, _, tree, run_dir in mine], jobs, log,
+                           [f"{c.data}/{c.model} seed {s}" for c, s, _, _, _ in mine])
+        done = {str(job[4]): record for job, record in zip(mine, records)}
+        for cell, seed, params, _, run_dir in jobs_list:
+            record = done[str(run_dir)] if str(run_dir) in done else _read_if_finished(run_dir)
             results.append(CellResult(cell.data, cell.model, seed, run_dir, record, params))
 
     write_json(out_path / "spec.json", parsed.model_dump(mode="json"))
@@ -295,7 +306,7 @@ def _sampler(search: SearchSpec, number: int) -> Any:
     import optuna
 
     seed = int(np.random.SeedSequence([search.seed, number]).generate_state(1)[0])
-    if search.sampler == "random":
+    if search.sampler in ("random", "grid"):  # grid: the enqueued combination is asked, the sampler unused
         return optuna.samplers.RandomSampler(seed=seed)
     return optuna.samplers.TPESampler(seed=seed)
 
@@ -339,6 +350,8 @@ def run_search(spec: BenchmarkSpec, cell: Cell, search: SearchSpec, out: Path, l
         log(f"{cell.data}/{cell.model}: search finished earlier ({len(trials)} trials), reused")
     for number in range(len(trials), search.trials):
         study.sampler = _sampler(search, number)
+        if search.sampler == "grid":
+            study.enqueue_trial(search.grid()[number])
         trial = study.ask(distributions)
         params = dict(trial.params)
         run_dir = folder / f"trial{number:03d}"

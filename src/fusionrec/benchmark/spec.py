@@ -13,6 +13,7 @@ results of two models on one seed can be paired.
 
 from __future__ import annotations
 
+import itertools
 import re
 import types
 import typing
@@ -104,7 +105,8 @@ class SearchSpec(StrictConfig):
     space: dict[str, Param] = Field(min_length=1)
     trials: int = Field(gt=0)
     seed: int = 0
-    sampler: Literal["tpe", "random"] = "tpe"
+    sampler: Literal["tpe", "random", "grid"] = Field(
+        "tpe", description="grid: every combination of categorical choices once, in order (trials <= combinations)")
     metric: str = "ndcg@20"
     overrides: list[str] = []
     train_seed: int | None = None
@@ -127,6 +129,21 @@ class SearchSpec(StrictConfig):
                 raise ValueError(f"space key {key!r} must be a dotted config key under model., train. or data. "
                                  "(e.g. train.lr, model.num_layers)")
         return value
+
+    @model_validator(mode="after")
+    def _grid_is_categorical(self) -> "SearchSpec":
+        if self.sampler == "grid":
+            others = [k for k, p in self.space.items() if not isinstance(p, CategoricalParam)]
+            if others:
+                raise ValueError(f"sampler grid needs categorical parameters only; not categorical: {', '.join(others)}")
+            if self.trials > len(self.grid()):
+                raise ValueError(f"trials={self.trials} exceeds the {len(self.grid())} grid combinations")
+        return self
+
+    def grid(self) -> list[dict[str, Any]]:
+        """Every combination of the categorical choices, the first key varying slowest."""
+        keys = list(self.space)
+        return [dict(zip(keys, combo)) for combo in itertools.product(*(self.space[k].choices for k in keys))]
 
 
 class ModelSpec(StrictConfig):

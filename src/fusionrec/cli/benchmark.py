@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 from rich.console import Console
@@ -20,12 +20,14 @@ def benchmark_cmd(
     check: bool = typer.Option(False, "--check", help="exit 1 when a result leaves its expected tolerance"),
     only_report: bool = typer.Option(False, "--only-report", help="train nothing; report the finished runs"),
     jobs: int = typer.Option(1, "--jobs", min=1, help="final runs trained in parallel processes (searches stay serial)"),
+    models: Optional[List[str]] = typer.Option(None, "--models", help="train only these models of the spec (repeat "
+                                               "the option); the report covers every finished run"),
 ) -> None:
     """Run (or resume) a benchmark: validation-only searches, one run per seed, report, significance."""
     from fusionrec.api import benchmark
 
     try:
-        result = benchmark(spec, out=out_dir, check=check, only_report=only_report, jobs=jobs,
+        result = benchmark(spec, out=out_dir, check=check, only_report=only_report, jobs=jobs, models=models,
                            log=lambda msg: err.print(msg, markup=False, highlight=False, soft_wrap=True))
     except FusionrecError as exc:  # printed without markup: messages contain [brackets] (pip extras)
         err.print(f"error: {exc}", style="bold red", markup=False, highlight=False, soft_wrap=True)
