@@ -61,3 +61,23 @@ def test_image_regions_are_picked_out_of_mixed_region_attention():
     np.testing.assert_allclose(_image_regions(model, weights), [0.25, 0.25, 0.25, 0.25])
     assert _image_regions(types.SimpleNamespace(region_modality_names=["text"] * 6), weights) is None
     np.testing.assert_allclose(_image_regions(object(), weights), weights)
+
+
+def test_region_overlay_tints_the_attended_corner(tmp_path):
+    from PIL import Image
+
+    from fusionrec.explain import region_overlay
+
+    Image.new("RGB", (70, 70), (90, 90, 90)).save(tmp_path / "poster.png")
+    items = __import__("pandas").DataFrame({"image_path": [str(tmp_path / "poster.png"), None]})
+    dataset = types.SimpleNamespace(items=items)
+    weights = np.full(49, 0.01)
+    weights[0] = 0.5  # the top-left region of the 7 x 7 grid
+    path = region_overlay(dataset, 0, weights, tmp_path / "out.png")
+    canvas = np.asarray(Image.open(path), dtype=float)
+    height, width = canvas.shape[:2]
+    assert height == 70 * (400 // 70) and width == 2 * height + 8  # upscaled poster, gap, overlay
+    overlay = canvas[:, (width + 8) // 2:]
+    hot, cold = overlay[:20, :20].mean((0, 1)), overlay[-20:, -20:].mean((0, 1))
+    assert hot[0] > cold[0] + 60  # red channel: the attended corner is tinted, the rest dimmed
+    assert region_overlay(dataset, 1, weights, tmp_path / "none.png") is None  # no image

@@ -70,6 +70,16 @@ def test_movielens_small(movielens_small, shared):
     assert ds.interactions["timestamp"].sum() == ratings["timestamp"].sum()
 
 
+def test_movielens_small_posters_only_keeps_the_movies_with_a_poster(movielens_small, shared):
+    ds = read_source(DataConfig(name="movielens-small"), {"posters_only": True})
+    assert ds.num_items == 188 and ds.items["image_path"].notna().all()
+    full = movielens_small
+    kept = set(full.item_ids[full.items["image_path"].notna().to_numpy()].astype(str))
+    assert set(ds.item_ids.astype(str)) == kept
+    expected = full.interactions["item"].isin(np.flatnonzero(full.items["image_path"].notna().to_numpy())).sum()
+    assert ds.num_interactions == expected
+
+
 @pytest.fixture(scope="module")
 def amazon(shared):
     if not (shared / "data" / "amazon-fashion-5core").is_dir():

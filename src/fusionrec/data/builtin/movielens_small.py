@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 import numpy as np
+from pydantic import Field
 
 from fusionrec.config import StrictConfig
 from fusionrec.data.content import category_modality, text_modality
@@ -25,6 +26,8 @@ _YEAR = re.compile(r"\s*\((\d{4})\)\s*$")
 
 class MovieLensSmallOptions(StrictConfig):
     text_dim: int = 64
+    posters_only: bool = Field(False, description="keep only the movies that have a poster (188) and their ratings: "
+                                                  "a small set where every item has an image")
 
 
 @DATASETS.register("movielens-small", config=MovieLensSmallOptions, task="top-k, sequential, multimodal",
@@ -45,6 +48,9 @@ def load_movielens_small(options: MovieLensSmallOptions) -> Dataset:
     has_poster = movies["item"].map(lambda i: (posters / f"{i}.jpg").exists())
     movies["image_path"] = np.where(has_poster, movies["item"].map(lambda i: str(posters / f"{i}.jpg")), None)
 
+    if options.posters_only:
+        movies = movies[has_poster.to_numpy()].reset_index(drop=True)
+        ratings = ratings[ratings["item"].isin(movies["item"])]
     dataset = build_dataset("movielens-small", ratings[["user", "item", "rating", "timestamp"]], items=movies,
                             meta={"source": str(root), "license": "MovieLens: research use, cite GroupLens"})
     items = dataset.items
