@@ -29,7 +29,7 @@ def explain_pair(run: Any, user: str, item: str, out_dir: str | Path | None = No
     if weights is None:
         raise FusionrecError(f"model {run.record['model']!r} has no attention to explain; try a fusion model "
                              "(fusionrec list models)")
-    names = list(getattr(run.model, "modality_names", []) or [])
+    names = _weight_names(run.model)
     shown: dict[str, Any] = {}
     image_path = None
     for key, value in weights.items():
@@ -53,7 +53,7 @@ def top_modalities(model: Any, users: torch.Tensor, items: torch.Tensor) -> list
 
     Reads the first of ``MODALITY_WEIGHT_KEYS`` that the model's ``explain`` returns with one
     weight per ``modality_names`` entry; None per pair for models without modality weights."""
-    names = list(getattr(model, "modality_names", []) or [])
+    names = _weight_names(model)
     with torch.no_grad():
         weights = model.explain(users, items) if names else None
     for key in MODALITY_WEIGHT_KEYS:
@@ -62,6 +62,12 @@ def top_modalities(model: Any, users: torch.Tensor, items: torch.Tensor) -> list
             best = value.float().argmax(dim=1)
             return [(names[b], float(value[r, b])) for r, b in enumerate(best.tolist())]
     return [None] * len(users)
+
+
+def _weight_names(model: Any) -> list[str]:
+    """What a model's per-modality weight vectors are over: ``explain_names`` when the model has
+    extra views (e.g. MCPTR's co-interaction graph), else ``modality_names``."""
+    return list(getattr(model, "explain_names", None) or getattr(model, "modality_names", None) or [])
 
 
 def _image_regions(model: Any, weights: np.ndarray) -> np.ndarray | None:

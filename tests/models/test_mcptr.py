@@ -61,8 +61,29 @@ def test_stage_one_runs_once_before_the_first_epoch(tiny_dataset):
     assert not torch.allclose(before, after)
     model.on_epoch_start(2)
     torch.testing.assert_close(model.item_emb.weight.detach(), after)
-    # no stage-1 network stays in the model: checkpoints hold the base recommender only
-    assert set(model.state_dict()) == {"user_emb.weight", "item_emb.weight"}
+    # the trained stage-1 network is kept (for explanations); its weights are not the initial ones
+    keys = set(model.state_dict())
+    assert {"user_emb.weight", "item_emb.weight"} < keys and all(k.startswith("stage1.") for k in keys - {
+        "user_emb.weight", "item_emb.weight"})
+    fresh = build(tiny_dataset, pretrain_epochs=1)
+    assert not torch.allclose(fresh.stage1.encoders[0].weight, model.stage1.encoders[0].weight)
+
+
+def test_explain_gives_stage_one_view_weights_per_pair(tiny_dataset):
+    model = build(tiny_dataset, pretrain_epochs=1)
+    model.on_epoch_start(1)
+    users, items = torch.tensor([0, 5, 9]), torch.tensor([3, 3, 40])
+    out = model.explain(users, items)
+    assert model.explain_names == [*model.modality_names, "graph"]
+    for key in ("modality_weights", "user_modality_weights"):
+        assert out[key].shape == (3, len(model.explain_names))
+        torch.testing.assert_close(out[key].sum(1), torch.ones(3))
+    # the same item gives the same item-side weights whoever the user is
+    torch.testing.assert_close(out["modality_weights"][0], out["modality_weights"][1])
+    # a modality the item lacks gets no weight
+    missing = (~model.masks_0).nonzero().flatten()
+    if len(missing):
+        assert float(model.explain(users[:1], missing[:1])["modality_weights"][0, 0]) == 0.0
 
 
 def test_contrastive_and_bce_losses_decrease_in_stage_one(tiny_dataset):

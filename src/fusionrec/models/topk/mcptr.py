@@ -238,6 +238,11 @@ class MCPTR(Recommender):
         self.pretrain_batch_size = pretrain_batch_size
         self.pretrain_num_negatives = pretrain_num_negatives
         self.pretrain_history: list[dict[str, float]] = []
+        # The trained stage-1 network is kept (and checkpointed) to explain which modalities shaped
+        # a pair's initial embeddings; built under a forked RNG so that it consumes no random numbers.
+        with torch.random.fork_rng(devices=[]):
+            self.stage1 = self.pretrainer()
+        self.explain_names = [*self.modality_names, "graph"]
 
     @classmethod
     def from_dataset(cls, config: MCPTRConfig, dataset) -> "MCPTR":
@@ -303,6 +308,8 @@ class MCPTR(Recommender):
             self.pretrain_history.append({"epoch": epoch, **{k: v / max(steps, 1) for k, v in totals.items()},
                                           "seconds": round(time.perf_counter() - start, 4)})
         net.eval()
+        self.stage1.load_state_dict(net.state_dict())
+        self.stage1.eval()
         with torch.no_grad():
             users, items, _ = net()
             for target, source in ((self.user_emb.weight, users), (self.item_emb.weight, items)):
@@ -322,6 +329,38 @@ class MCPTR(Recommender):
             return views["graph"].new_zeros(())
         a, b = self.contrastive
         return info_nce(views[a][items], views[b][items], self.temperature)
+
+    def explain(self, users: Tensor, items: Tensor) -> dict[str, Tensor]:
+        """Stage 1's attention pooling over the modality views (``explain_names``: the modalities,
+        then ``graph``) that built the pair's pre-trained item (``modality_weights``) and user
+        (``user_modality_weights``) embeddings, ``(B, M + 1)`` each, summing to 1 over present views.
+        Stage 2 fine-tunes from those embeddings, so these say what the model started from."""
+        self.stage1.eval()
+        with torch.no_grad():
+            item_w = self._pool_weights(self.stage1.item_fusion, *self._stage1_tokens("item", items))
+            user_w = self._pool_weights(self.stage1.user_fusion, *self._stage1_tokens("user", users))
+        return {"modality_weights": item_w, "user_modality_weights": user_w}
+
+    def _stage1_tokens(self, side: str, index: Tensor) -> tuple[Tensor, Tensor]:
+        net = self.stage1
+        views = [enc(f) for enc, f in zip(net.encoders, net.features)]  # (I, D) each
+        if side == "item":
+            graph = mean_propagate(net.item_graph, net.item_id.weight, net.num_graph_layers)  # (I, D)
+            tokens, masks = [*views, graph], [*net.masks, torch.ones_like(net.masks[0])]
+        else:
+            graph = mean_propagate(net.user_graph, net.user_id.weight, net.num_graph_layers)  # (U, D)
+            tokens = [*(net.aggregate_reviews(k, x) for k, x in enumerate(views)), graph]
+            masks = [*net.user_presence, torch.ones_like(net.user_presence[0])]
+        return torch.stack(tokens, 1)[index], torch.stack(masks, 1)[index]  # (B, M+1, D), (B, M+1)
+
+    @staticmethod
+    def _pool_weights(fusion: nn.Module, tokens: Tensor, mask: Tensor) -> Tensor:
+        weights = fusion(tokens, mask).weights
+        if isinstance(weights, dict):
+            weights = weights.get("pool", next(iter(weights.values())))
+        if weights is None or weights.dim() != 2:  # fusors without a per-view weight: equal shares
+            weights = mask.to(tokens.dtype) / mask.sum(1, keepdim=True).clamp_min(1)
+        return weights
 
     def on_epoch_start(self, epoch: int) -> None:
         if epoch == 1 and self.pretrain_epochs > 0:
