@@ -241,7 +241,7 @@ class MCPTR(Recommender):
         # The trained stage-1 network is kept (and checkpointed) to explain which modalities shaped
         # a pair's initial embeddings; built under a forked RNG so that it consumes no random numbers.
         with torch.random.fork_rng(devices=[]):
-            self.stage1 = self.pretrainer()
+            self.stage1 = self.pretrainer().requires_grad_(False)  # frozen: stage 2 trains the base only
         self.explain_names = [*self.modality_names, "graph"]
 
     @classmethod
