@@ -244,10 +244,11 @@ def compare(run_dirs: Sequence[str | Path], metrics: Sequence[str] = ("recall@20
 
 
 def benchmark(spec: str | Path | dict[str, Any], out: str | Path | None = None, *, check: bool = False,
-              only_report: bool = False, jobs: int = 1, log: Any = None, models: list[str] | None = None) -> Any:
+              only_report: bool = False, jobs: int = 1, log: Any = None, models: list[str] | None = None,
+              seeds: list[int] | None = None) -> Any:
     """Run (or resume) a benchmark spec under ``out`` and write its report; the twin of
     ``fusionrec benchmark``. Returns a ``fusionrec.benchmark.BenchmarkResult`` (cells, searches,
     report paths, and with ``check`` the comparison with the spec's expected results)."""
     from fusionrec.benchmark.run import run_benchmark
 
-    return run_benchmark(spec, out, check=check, only_report=only_report, jobs=jobs, log=log, models=models)
+    return run_benchmark(spec, out, check=check, only_report=only_report, jobs=jobs, log=log, models=models, seeds=seeds)

@@ -349,3 +349,8 @@ def test_models_option_trains_only_those_models_and_reports_the_rest_as_found(do
     assert {c.model for c in again.cells if not c.finished} == {"vbpr"}
     with pytest.raises(FusionrecError, match="--models: nope not in the spec"):
         run_benchmark(smoke(), out, log=quiet, models=["nope"])
+    with pytest.raises(FusionrecError, match="--seeds"):
+        run_benchmark(smoke(), out, log=quiet, seeds=[7])
+    monkeypatch.undo()
+    only_seed_2 = run_benchmark(smoke(), out, log=quiet, models=["vbpr"], seeds=[2])
+    assert {(c.model, c.seed) for c in only_seed_2.cells if not c.finished} == {("vbpr", 1)}

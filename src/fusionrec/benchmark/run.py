@@ -100,12 +100,13 @@ class BenchmarkResult:
 
 def run_benchmark(spec: str | Path | dict[str, Any] | BenchmarkSpec, out: str | Path | None = None, *,
                   check: bool = False, only_report: bool = False, jobs: int = 1, log: Log | None = None,
-                  models: list[str] | None = None) -> BenchmarkResult:
+                  models: list[str] | None = None, seeds: list[int] | None = None) -> BenchmarkResult:
     """Run (or resume) every cell of ``spec`` under ``out``, then write the report; with ``check``,
     compare the results with the spec's expected values (see :func:`fusionrec.benchmark.report.check`).
 
     ``models`` trains only those models' cells (the report covers every finished run of the spec), so
-    several processes can share one output folder on disjoint models."""
+    several processes can share one output folder on disjoint models; ``seeds`` likewise restricts
+    the final runs trained to those seeds."""
     from fusionrec.benchmark import report as report_mod
 
     log = log or _stderr
@@ -114,6 +115,10 @@ def run_benchmark(spec: str | Path | dict[str, Any] | BenchmarkSpec, out: str | 
     if unknown:
         raise FusionrecError(f"--models: {', '.join(unknown)} not in the spec (its models: {', '.join(parsed.models)})")
     trained = set(models) if models else set(parsed.models)
+    unknown_seeds = sorted(set(seeds or ()) - set(parsed.seeds))
+    if unknown_seeds:
+        raise FusionrecError(f"--seeds: {unknown_seeds} not in the spec (its seeds: {parsed.seeds})")
+    trained_seeds = set(seeds) if seeds else set(parsed.seeds)
     if jobs < 1:
         raise FusionrecError(f"--jobs must be at least 1 (got {jobs})")
     if check and parsed.expected is None:
@@ -148,7 +153,7 @@ def run_benchmark(spec: str | Path | dict[str, Any] | BenchmarkSpec, out: str | 
             record = _read_if_finished(run_dir)
             results.append(CellResult(cell.data, cell.model, seed, run_dir, record, params))
     else:
-        mine = [job for job in jobs_list if job[0].model in trained]
+        mine = [job for job in jobs_list if job[0].model in trained and job[1] in trained_seeds]
         records = _run_all([(tree, run_dir) for _, _, _, tree, run_dir in mine], jobs, log,
                            [f"{c.data}/{c.model} seed {s}" for c, s, _, _, _ in mine])
         done = {str(job[4]): record for job, record in zip(mine, records)}

@@ -22,12 +22,13 @@ def benchmark_cmd(
     jobs: int = typer.Option(1, "--jobs", min=1, help="final runs trained in parallel processes (searches stay serial)"),
     models: Optional[List[str]] = typer.Option(None, "--models", help="train only these models of the spec (repeat "
                                                "the option); the report covers every finished run"),
+    seeds: Optional[List[int]] = typer.Option(None, "--seeds", help="train only these seeds' final runs (repeat)"),
 ) -> None:
     """Run (or resume) a benchmark: validation-only searches, one run per seed, report, significance."""
     from fusionrec.api import benchmark
 
     try:
-        result = benchmark(spec, out=out_dir, check=check, only_report=only_report, jobs=jobs, models=models,
+        result = benchmark(spec, out=out_dir, check=check, only_report=only_report, jobs=jobs, models=models, seeds=seeds,
                            log=lambda msg: err.print(msg, markup=False, highlight=False, soft_wrap=True))
     except FusionrecError as exc:  # printed without markup: messages contain [brackets] (pip extras)
         err.print(f"error: {exc}", style="bold red", markup=False, highlight=False, soft_wrap=True)
