@@ -214,3 +214,20 @@ def test_files_split_with_an_empty_validation_file(tmp_path):
         (tmp_path / f"{name}.tsv").write_text("user_id\titem_id\n" + body)
     ds = load_dataset(str(tmp_path / "log.csv"), split={"method": "files", "path": str(tmp_path)})
     assert ds.split_sizes() == {"train": 3, "valid": 0, "test": 2}
+
+
+def test_cold_user_split_passes_validation_through_prepare(tmp_path):
+    """Held-out new users have no training rows by design: prepare (and validate) must accept them."""
+    from fusionrec.data.validate import validate_dataset
+
+    rows = [(u, i, t) for u in range(6) for t, i in enumerate(range(u, u + 8))]  # 6 users, 8 items each
+    rows += [(u, i, t) for u in range(6, 10) for t, i in enumerate(range(u, u + 3))]  # 4 users with 3 items
+    pd.DataFrame(rows, columns=["user", "item", "timestamp"]).to_csv(tmp_path / "log.csv", index=False)
+    ds = load_dataset(str(tmp_path / "log.csv"), split={"method": "cold_user", "cold_user_max_interactions": 3})
+    inter = ds.interactions
+    new_users = set(ds.user_ids[inter["user"][inter["split"] != TRAIN]])
+    assert new_users == {"6", "7", "8", "9"}
+    assert not (inter["split"][inter["user"].isin([ds.user_ids.tolist().index(u) for u in new_users])] == TRAIN).any()
+    validate_dataset(ds)
+    with pytest.raises(Exception, match="no training interaction"):  # still an error for other splits
+        validate_dataset(dataclasses.replace(ds, meta={**ds.meta, "split": {**ds.meta["split"], "method": "loo"}}))
