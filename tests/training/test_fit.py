@@ -111,3 +111,15 @@ def test_checkpoint_loads_without_pickle(tmp_path):
     result = run(tmp_path, extra=["train.epochs=1"])
     state = torch.load(result.run_dir / "best.pt", weights_only=True)
     assert "user_emb.weight" in state
+
+
+def test_plain_mrr_selects_the_epoch_and_other_metrics_need_a_cutoff(tmp_path):
+    from fusionrec.training.config import TrainConfig
+
+    assert TrainConfig(metric="mrr").metric == "mrr" and TrainConfig(metric="mrr@10").metric == "mrr@10"
+    for bad in ("ndcg", "recall", "mrr@", "auc"):
+        with pytest.raises(ValueError, match="plain mrr"):
+            TrainConfig(metric=bad)
+    record = run(tmp_path, extra=["train.epochs=2", "train.metric=mrr"]).record
+    assert record["evaluation"]["selection"] == "best epoch by valid mrr"
+    assert record["metrics"]["valid"]["mrr"] == max(h["valid"]["mrr"] for h in record["history"])

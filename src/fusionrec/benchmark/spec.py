@@ -25,15 +25,15 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 
 from fusionrec.config import StrictConfig, deep_merge, load_yaml, parse_overrides
 from fusionrec.errors import ConfigError, FusionrecError
-from fusionrec.training.config import METRIC_NAMES
+from fusionrec.training.config import METRIC_NAMES, NO_CUTOFF
 
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 def _metric_form(value: str) -> str:
     name, _, k = value.partition("@")
-    if name not in METRIC_NAMES or not k.isdigit():
-        raise ValueError(f"metric must look like ndcg@20 with one of {', '.join(METRIC_NAMES)}")
+    if name not in METRIC_NAMES or not (k.isdigit() or (name in NO_CUTOFF and value == name)):
+        raise ValueError(f"metric must look like ndcg@20 (or plain mrr) with one of {', '.join(METRIC_NAMES)}")
     return value
 
 

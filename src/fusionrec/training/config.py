@@ -10,6 +10,7 @@ from fusionrec.config import StrictConfig
 from fusionrec.data.config import DataConfig
 
 METRIC_NAMES = ("recall", "ndcg", "precision", "hit_rate", "mrr", "map")
+NO_CUTOFF = ("mrr",)  # metrics that are also computed over the whole ranking, without @k
 
 
 class TrainConfig(StrictConfig):
@@ -59,8 +60,8 @@ class TrainConfig(StrictConfig):
     @classmethod
     def _metric_form(cls, value: str) -> str:
         name, _, k = value.partition("@")
-        if name not in METRIC_NAMES or not k.isdigit():
-            raise ValueError(f"metric must look like ndcg@20 with one of {', '.join(METRIC_NAMES)}")
+        if name not in METRIC_NAMES or not (k.isdigit() or (name in NO_CUTOFF and value == name)):
+            raise ValueError(f"metric must look like ndcg@20 (or plain mrr) with one of {', '.join(METRIC_NAMES)}")
         return value
 
 
