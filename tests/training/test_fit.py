@@ -123,3 +123,9 @@ def test_plain_mrr_selects_the_epoch_and_other_metrics_need_a_cutoff(tmp_path):
     record = run(tmp_path, extra=["train.epochs=2", "train.metric=mrr"]).record
     assert record["evaluation"]["selection"] == "best epoch by valid mrr"
     assert record["metrics"]["valid"]["mrr"] == max(h["valid"]["mrr"] for h in record["history"])
+
+
+@pytest.mark.parametrize("metric", ["mrr@10", "ndcg@5"])
+def test_a_selection_metric_outside_metrics_x_ks_is_computed_too(tmp_path, metric):
+    record = run(tmp_path, extra=["train.epochs=1", f"train.metric={metric}"]).record
+    assert metric in record["metrics"]["valid"] and metric in record["metrics"]["test"]

@@ -353,7 +353,9 @@ def check_cells(spec: BenchmarkSpec, base_dir: Path | None = None) -> None:
             run_config, _ = resolve_config(config=cell.config(spec.seeds[0]))
         except ConfigError as exc:
             raise ConfigError(f"{where}: {_strip(exc)}") from None
-        available = [f"{m}@{k}" for m in run_config.train.metrics for k in run_config.train.ks]
+        from fusionrec.metrics.ranking import expand_metric_names
+
+        available = [m.name for m in expand_metric_names(run_config.train.metrics, run_config.train.ks)]
         wanted = {spec.metric, *spec.metrics, *(model.search.metric for model in [model] if model.search)}
         missing = sorted(wanted - set(available))
         if missing:

@@ -54,7 +54,7 @@ class SequentialTask:
                    num_negatives=0 if loss == "ce" else getattr(model_config, "num_negatives", 1),
                    item_side=tuple(getattr(model_config, "item_side", ())),
                    behaviour_side=tuple(getattr(model_config, "behaviour_side", ())),
-                   batch_size=train.batch_size or cls.default_batch_size, seed=train.seed, ks=train.ks, metrics=train.metrics,
+                   batch_size=train.batch_size or cls.default_batch_size, seed=train.seed, ks=train.ks, metrics=train.evaluated_metrics(),
                    eval_batch_size=train.eval_batch_size, mask_history=getattr(train, "mask_history", True))
 
     def __init__(self, dataset: Dataset, *, objective: str = "next", max_length: int = 50, mask_ratio: float = 0.2,

@@ -49,7 +49,7 @@ class TopKTask:
             raise ConfigError("train.mask_history=false is not part of the top-K protocol (training items are "
                               "always masked); it applies to sequential models")
         return cls(dataset, batch_size=train.batch_size or cls.default_batch_size, num_negatives=train.num_negatives, seed=train.seed,
-                   ks=train.ks, metrics=train.metrics, eval_batch_size=train.eval_batch_size,
+                   ks=train.ks, metrics=train.evaluated_metrics(), eval_batch_size=train.eval_batch_size,
                    negative_pool=getattr(train, "negative_pool", "train"),
                    candidates=getattr(train, "candidates", "all"))
 

@@ -65,6 +65,15 @@ class TrainConfig(StrictConfig):
         return value
 
 
+    def evaluated_metrics(self) -> list[str]:
+        """``metrics`` (base names, expanded over ``ks`` by the evaluator) plus the selection
+        ``metric`` when that expansion does not produce it (e.g. ``mrr@10`` or ``ndcg@50``)."""
+        from fusionrec.metrics.ranking import expand_metric_names
+
+        produced = {m.name for m in expand_metric_names(self.metrics, self.ks)}
+        return list(self.metrics) + ([] if self.metric in produced else [self.metric])
+
+
 class RunConfig(StrictConfig):
     """A whole run: ``model`` (validated by the model's own config class), ``data`` and ``train``."""
 
