@@ -25,6 +25,7 @@ class BPRConfig(ModelConfig):
     embedding_dim: int = Field(64, gt=0)
     item_bias: bool = True
     reg_weight: float = Field(1e-4, ge=0)
+    init_std: float = Field(0.1, gt=0, description="std of the normal initialisation of the embeddings")
 
 
 @MODELS.register("bpr", config=BPRConfig, task="topk", paper="Rendle et al., UAI 2009", modalities="none")
@@ -37,18 +38,19 @@ class BPR(Recommender):
     """
 
     def __init__(self, num_users: int, num_items: int, embedding_dim: int = 64, item_bias: bool = True,
-                 reg_weight: float = 1e-4) -> None:
+                 reg_weight: float = 1e-4, init_std: float = 0.1) -> None:
         super().__init__()
         self.user_emb = nn.Embedding(num_users, embedding_dim)
         self.item_emb = nn.Embedding(num_items, embedding_dim)
-        nn.init.normal_(self.user_emb.weight, std=0.1)
-        nn.init.normal_(self.item_emb.weight, std=0.1)
+        nn.init.normal_(self.user_emb.weight, std=init_std)
+        nn.init.normal_(self.item_emb.weight, std=init_std)
         self.item_bias = nn.Parameter(torch.zeros(num_items)) if item_bias else None
         self.reg_weight = reg_weight
 
     @classmethod
     def from_dataset(cls, config: BPRConfig, dataset) -> "BPR":
-        return cls(dataset.num_users, dataset.num_items, config.embedding_dim, config.item_bias, config.reg_weight)
+        return cls(dataset.num_users, dataset.num_items, config.embedding_dim, config.item_bias, config.reg_weight,
+                   config.init_std)
 
     def _pair_scores(self, users: Tensor, items: Tensor) -> Tensor:
         u = self.user_emb(users).unsqueeze(-2) if items.dim() > users.dim() else self.user_emb(users)
