@@ -32,10 +32,8 @@ from torch import Tensor, nn
 
 from fusionrec.data.batches import SequenceBatch
 from fusionrec.data.dataset import Dataset
-from fusionrec.models.base import LossOutput, Recommender, Scorer
-from fusionrec.models.sequential.common import SequenceLoss, SequentialConfig, embedding_index, no_user_scorer
-from fusionrec.nn.losses import item_prediction_loss
-from fusionrec.nn.sequence import PostNormLayer, SelfAttention, item_scores, last_slot, target_slots
+from fusionrec.models.sequential.common import ItemPredictionModel, SequenceLoss, SequentialConfig, embedding_index
+from fusionrec.nn.sequence import PostNormLayer, SelfAttention
 from fusionrec.registry import MODELS
 
 
@@ -49,13 +47,12 @@ class BERT4RecConfig(SequentialConfig):
 
 @MODELS.register("bert4rec", config=BERT4RecConfig, task="sequential", paper="Sun et al., CIKM 2019",
                  modalities="none (item ids)")
-class BERT4Rec(Recommender):
+class BERT4Rec(ItemPredictionModel):
     """Shapes:
         loss: SequenceBatch items (B, L) with mask tokens, targets (B, L) -> scalar
         score: SequenceBatch items (B, L) ending in a mask token, candidates (C,) or None -> (B, C)
     """
 
-    task: ClassVar[str] = "sequential"
 
     def __init__(self, num_items: int, hidden_dim: int = 64, num_layers: int = 2, num_heads: int = 2,
                  inner_dim: int | None = None, dropout: float = 0.1, attention_dropout: float | None = None,
@@ -104,21 +101,6 @@ class BERT4Rec(Recommender):
     def transform(self, hidden: Tensor) -> Tensor:
         """The output head before the item embeddings: ``LN(GELU(h W^P + b^P))``. (..., D) -> (..., D)."""
         return self.head_norm(nn.functional.gelu(self.head(hidden)))
-
-    def loss(self, batch: SequenceBatch) -> LossOutput:
-        assert batch.targets is not None, "BERT4Rec.loss needs a training batch with targets"
-        hidden, _ = self.encode(batch)
-        h, targets, negatives = target_slots(hidden, batch.targets, batch.negatives)  # (T, D), (T,), (T, N)
-        loss = item_prediction_loss(self.transform(h), self.item_weight, targets, negatives, self.loss_kind,
-                                    self.item_bias)
-        return LossOutput(loss, {self.loss_kind: loss.detach()})
-
-    def score(self, batch: SequenceBatch) -> Tensor:
-        hidden, _ = self.encode(batch)
-        return item_scores(self.transform(last_slot(hidden)), self.item_weight, batch.candidates, self.item_bias)
-
-    def scorer(self) -> Scorer:
-        return no_user_scorer("bert4rec")
 
     def explain(self, batch: SequenceBatch, items: Tensor | None = None) -> dict[str, Tensor]:
         """Self-attention maps of the sequences in ``batch``: ``attention`` (num_layers, B, H, L, L)."""

@@ -11,9 +11,11 @@ from typing import ClassVar, Literal
 from pydantic import Field, model_validator
 from torch import Tensor
 
-from fusionrec.data.batches import PAD_ITEM
+from fusionrec.data.batches import PAD_ITEM, SequenceBatch
 from fusionrec.errors import FusionrecError
-from fusionrec.models.base import ModelConfig, Scorer
+from fusionrec.models.base import LossOutput, ModelConfig, Recommender, Scorer
+from fusionrec.nn.losses import item_prediction_loss
+from fusionrec.nn.sequence import item_scores, last_slot, target_slots
 
 SequenceLoss = Literal["ce", "bce", "bpr", "sampled_ce"]
 
@@ -56,3 +58,33 @@ def no_user_scorer(name: str) -> Scorer:
     """Sequential models score sequences, not user ids: there is no ``(users, items)`` scorer."""
     raise FusionrecError(f"{name} scores user sequences, not user ids; score through the sequential task: "
                          "SequentialTask.scorer(model, split) or model.score(task.score_batch(users))")
+
+
+class ItemPredictionModel(Recommender):
+    """Loss and scores of a sequence encoder whose slots predict items through the item table.
+
+    Subclasses provide ``encode(batch) -> ((B, L, D), maps)``, ``item_weight`` (I, D), ``loss_kind``,
+    optionally ``item_bias`` (I,) and ``transform(hidden)``, the head between a slot's state and the
+    item table (identity by default). Training scores the target slots, ranking the last slot.
+    """
+
+    task: ClassVar[str] = "sequential"
+
+    def transform(self, hidden: Tensor) -> Tensor:
+        return hidden
+
+    def loss(self, batch: SequenceBatch) -> LossOutput:
+        assert batch.targets is not None, f"{type(self).__name__}.loss needs a training batch with targets"
+        hidden, _ = self.encode(batch)
+        h, targets, negatives = target_slots(hidden, batch.targets, batch.negatives)  # (T, D), (T,), (T, N)
+        loss = item_prediction_loss(self.transform(h), self.item_weight, targets, negatives, self.loss_kind,
+                                    getattr(self, "item_bias", None))
+        return LossOutput(loss, {self.loss_kind: loss.detach()})
+
+    def score(self, batch: SequenceBatch) -> Tensor:
+        hidden, _ = self.encode(batch)
+        return item_scores(self.transform(last_slot(hidden)), self.item_weight, batch.candidates,
+                           getattr(self, "item_bias", None))  # (B, C)
+
+    def scorer(self) -> Scorer:
+        return no_user_scorer(type(self).__name__)

@@ -41,11 +41,9 @@ from torch import Tensor, nn
 from fusionrec.data.batches import SequenceBatch
 from fusionrec.data.dataset import Dataset
 from fusionrec.data.sequences import SideFeature, side_info
-from fusionrec.models.base import LossOutput, Recommender, Scorer
-from fusionrec.models.sequential.common import SequenceLoss, SequentialConfig, embedding_index, no_user_scorer
+from fusionrec.models.sequential.common import ItemPredictionModel, SequenceLoss, SequentialConfig, embedding_index
 from fusionrec.nn.fusion.non_invasive_attention import NonInvasiveSelfAttention
-from fusionrec.nn.losses import item_prediction_loss
-from fusionrec.nn.sequence import PostNormLayer, item_scores, last_slot, stack_side, target_slots
+from fusionrec.nn.sequence import PostNormLayer, stack_side
 from fusionrec.registry import MODELS
 
 
@@ -62,14 +60,13 @@ class NovaBERTConfig(SequentialConfig):
 
 @MODELS.register("nova_bert", config=NovaBERTConfig, task="sequential", paper="Liu et al., AAAI 2021",
                  modalities="item side information (default genre, year) + behaviour (position, rating, time gap)")
-class NovaBERT(Recommender):
+class NovaBERT(ItemPredictionModel):
     """Shapes:
         side embeddings (B, L, S, D) with S = len(side_names) - 1 (``side_names[0]`` is the ID branch)
         loss: SequenceBatch items (B, L) with mask tokens, targets (B, L), side {name: (B, L) | (B, L, F)}
         score: SequenceBatch ending in a mask token, candidates (C,) or None -> (B, C)
     """
 
-    task: ClassVar[str] = "sequential"
 
     def __init__(self, num_items: int, side_features: tuple[SideFeature, ...] = (), use_position: bool = True,
                  hidden_dim: int = 64, num_layers: int = 2, num_heads: int = 2, inner_dim: int | None = None,
@@ -144,21 +141,6 @@ class NovaBERT(Recommender):
     def transform(self, hidden: Tensor) -> Tensor:
         """The output head before the item embeddings: ``LN(GELU(h W^P + b^P))``. (..., D) -> (..., D)."""
         return self.head_norm(nn.functional.gelu(self.head(hidden)))
-
-    def loss(self, batch: SequenceBatch) -> LossOutput:
-        assert batch.targets is not None, "NovaBERT.loss needs a training batch with targets"
-        hidden, _ = self.encode(batch)
-        h, targets, negatives = target_slots(hidden, batch.targets, batch.negatives)  # (T, D), (T,), (T, N)
-        loss = item_prediction_loss(self.transform(h), self.item_weight, targets, negatives, self.loss_kind,
-                                    self.item_bias)
-        return LossOutput(loss, {self.loss_kind: loss.detach()})
-
-    def score(self, batch: SequenceBatch) -> Tensor:
-        hidden, _ = self.encode(batch)
-        return item_scores(self.transform(last_slot(hidden)), self.item_weight, batch.candidates, self.item_bias)
-
-    def scorer(self) -> Scorer:
-        return no_user_scorer("nova_bert")
 
     def explain(self, batch: SequenceBatch, items: Tensor | None = None) -> dict[str, Tensor]:
         """Attention maps of the sequences in ``batch`` (call in eval mode for deterministic maps).

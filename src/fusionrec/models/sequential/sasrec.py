@@ -30,11 +30,8 @@ from torch import Tensor, nn
 
 from fusionrec.data.batches import SequenceBatch
 from fusionrec.data.dataset import Dataset
-from fusionrec.models.base import LossOutput, Recommender, Scorer
-from fusionrec.models.sequential.common import SequenceLoss, SequentialConfig, embedding_index, no_user_scorer
+from fusionrec.models.sequential.common import ItemPredictionModel, SequenceLoss, SequentialConfig, embedding_index
 from fusionrec.nn.fusion.layers import FeedForward, MultiHeadAttention
-from fusionrec.nn.losses import item_prediction_loss
-from fusionrec.nn.sequence import item_scores, last_slot, target_slots
 from fusionrec.registry import MODELS
 
 
@@ -67,13 +64,12 @@ class SASRecBlock(nn.Module):
 
 @MODELS.register("sasrec", config=SASRecConfig, task="sequential", paper="Kang & McAuley, ICDM 2018",
                  modalities="none (item ids)")
-class SASRec(Recommender):
+class SASRec(ItemPredictionModel):
     """Shapes:
         loss: SequenceBatch items/targets (B, L) -> scalar
         score: SequenceBatch items (B, L), candidates (C,) or None -> (B, C) or (B, I)
     """
 
-    task: ClassVar[str] = "sequential"
 
     def __init__(self, num_items: int, hidden_dim: int = 64, num_layers: int = 2, num_heads: int = 1,
                  inner_dim: int | None = None, dropout: float = 0.2, attention_dropout: float | None = None,
@@ -115,20 +111,6 @@ class SASRec(Recommender):
             x, weights = block(x, mask)
             maps.append(weights)
         return self.final_norm(x), maps
-
-    def loss(self, batch: SequenceBatch) -> LossOutput:
-        assert batch.targets is not None, "SASRec.loss needs a training batch with targets"
-        hidden, _ = self.encode(batch)
-        h, targets, negatives = target_slots(hidden, batch.targets, batch.negatives)  # (T, D), (T,), (T, N)
-        loss = item_prediction_loss(h, self.item_weight, targets, negatives, self.loss_kind)
-        return LossOutput(loss, {self.loss_kind: loss.detach()})
-
-    def score(self, batch: SequenceBatch) -> Tensor:
-        hidden, _ = self.encode(batch)
-        return item_scores(last_slot(hidden), self.item_weight, batch.candidates)  # (B, C)
-
-    def scorer(self) -> Scorer:
-        return no_user_scorer("sasrec")
 
     def explain(self, batch: SequenceBatch, items: Tensor | None = None) -> dict[str, Tensor]:
         """Causal self-attention maps of the sequences in ``batch``: ``attention`` (num_layers, B, H, L, L)."""
