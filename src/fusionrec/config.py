@@ -65,14 +65,20 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.exists() and (SHIPPED / path).with_suffix(".yaml").exists():
         path = (SHIPPED / path).with_suffix(".yaml")
+    return read_yaml_mapping(path, f"config file not found (shipped configs: {', '.join(shipped_configs())})")
+
+
+def read_yaml_mapping(path: Path, missing: str, expected: str = "keys to values") -> dict[str, Any]:
+    """A YAML file whose top level is a mapping; every failure is one ConfigError naming ``path``
+    (``missing`` says what to do when the file is absent, ``expected`` what the mapping holds)."""
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found (shipped configs: {', '.join(shipped_configs())})") from None
+        raise ConfigError(f"{path}: {missing}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({exc.__class__.__name__}: {exc})") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of keys to values")
+        raise ConfigError(f"{path}: the top level must be a mapping of {expected}")
     return data
 
 

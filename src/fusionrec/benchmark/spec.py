@@ -20,10 +20,9 @@ import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
-from fusionrec.config import StrictConfig, deep_merge, load_yaml, parse_overrides
+from fusionrec.config import StrictConfig, deep_merge, load_yaml, parse_overrides, read_yaml_mapping
 from fusionrec.errors import ConfigError, FusionrecError
 from fusionrec.training.config import METRIC_NAMES, NO_CUTOFF
 
@@ -313,14 +312,7 @@ def load_spec(spec: str | Path | dict[str, Any] | BenchmarkSpec) -> tuple[Benchm
         if isinstance(spec, (str, Path)):
             path = Path(spec)
             where, base_dir = str(path), path.parent
-            try:
-                data = yaml.safe_load(path.read_text())
-            except FileNotFoundError:
-                raise ConfigError(f"{path}: benchmark spec not found") from None
-            except yaml.YAMLError as exc:
-                raise ConfigError(f"{path}: not valid YAML ({exc.__class__.__name__}: {exc})") from None
-            if not isinstance(data, dict):
-                raise ConfigError(f"{path}: the top level must be a mapping (name, seeds, datasets, models, ...)")
+            data = read_yaml_mapping(path, "benchmark spec not found", "name, seeds, datasets, models, ...")
         else:
             data = spec
         try:
