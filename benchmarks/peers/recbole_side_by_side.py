@@ -262,7 +262,7 @@ result = {
     "sizes": sizes,
     "train_s": train_s,
     "valid_s": valid_s,
-    "history": [{"epoch": e, "valid_score": s} for e, s, _ in valid_scores],
+    "history": [{"epoch": e, "valid_score": s, "valid": r} for e, s, r in valid_scores],
     "threads": torch.get_num_threads(),
     "config_used": {k: config[k] for k in spec["config"] if k not in ("data_path", "checkpoint_dir")} | {
         k: config[k] for k in ("require_pow", "train_neg_sample_args", "eval_step", "device") if k in config},

@@ -132,6 +132,34 @@ def test_next_item_sampler_shifts_targets_by_one():
     assert batch.positions[r0].tolist() == [1, 0]
 
 
+@pytest.mark.parametrize("objective", ["next", "cloze"])
+def test_all_windows_use_every_training_interaction_once_per_epoch(objective):
+    rng = np.random.default_rng(7)
+    lengths = rng.integers(1, 23, 40)  # several windows of 5 for long users, one or none for short ones
+    rows = [(u, int(i), t) for u, n in enumerate(lengths) for t, i in enumerate(rng.choice(60, n, replace=False))]
+    ds = toy(rows)
+    task = SequentialTask(ds, objective=objective, max_length=5, mask_ratio=1.0, batch_size=7, seed=1,
+                          windows="all")
+    seq, first = task.sequences, 1 if objective == "next" else 0  # next-item: the first item is never a target
+    used = {}
+    for batch in task.train_batches(1):
+        for row, u in enumerate(batch.users.tolist()):
+            got = batch.targets[row][batch.targets[row] >= 0].tolist()
+            assert len(got) <= 5
+            used.setdefault(u, []).append(got)
+    for u in range(seq.num_users):
+        train = seq.items[seq.starts[u]:seq.starts[u] + seq.num_train[u]].tolist()
+        windows = sorted(used.get(u, []), key=lambda w: train.index(w[0]))  # as many samples as windows
+        assert sum(windows, []) == train[first:]  # consecutive, non-overlapping, everything once
+    last = SequentialTask(ds, objective=objective, max_length=5, mask_ratio=1.0, batch_size=7, seed=1)
+    assert sum(len(b.users) for b in last.train_batches(1)) == len(set(used))  # "last": one sample per user
+
+
+def test_unknown_windows_are_refused():
+    with pytest.raises(ConfigError, match="last or all"):
+        SequentialTask(toy(ROWS), windows="every")
+
+
 def test_cloze_sampler_masks_at_the_rate_and_targets_are_the_hidden_items():
     rng = np.random.default_rng(1)
     rows = [(u, int(i), t) for u in range(200) for t, i in enumerate(rng.choice(100, 40, replace=False))]
@@ -268,4 +296,13 @@ def test_top_k_task_refuses_unmasked_history(tmp_path):
     with pytest.raises(ConfigError, match="mask_history"):
         train("bpr", "synthetic", overrides=["data.options.num_users=20", "data.options.num_items=20",
                                              "data.options.num_interactions=200", "train.mask_history=false"],
+              run_dir=tmp_path / "r", progress=False)
+
+
+def test_top_k_task_refuses_sequence_windows(tmp_path):
+    from fusionrec.api import train
+
+    with pytest.raises(ConfigError, match="sequence_windows"):
+        train("bpr", "synthetic", overrides=["data.options.num_users=20", "data.options.num_items=20",
+                                             "data.options.num_interactions=200", "train.sequence_windows=all"],
               run_dir=tmp_path / "r", progress=False)

@@ -255,9 +255,14 @@ class SequenceSampler:
     items, input = the training sequence without its last item, target at every slot = the item
     that follows (SASRec); ``cloze`` gives one sample per user with a training item, input = the
     training sequence with a random ``mask_ratio`` share of slots (at least one) replaced by the
-    mask token, targets = the original items there (BERT4Rec). Both keep the last ``max_length``
-    items. An epoch visits the users in a random order drawn from ``(seed, epoch)``, so a resumed
-    run draws exactly what an uninterrupted one would.
+    mask token, targets = the original items there (BERT4Rec). ``windows="last"`` (the papers'
+    samplers) keeps only the last ``max_length`` items of each user, so the older part of a long
+    history is never a target; ``windows="all"`` cuts the training sequence into consecutive,
+    non-overlapping windows of ``max_length`` targets from the end, so an epoch uses every training
+    interaction as a target exactly once (one pass over the data, as a prefix-augmented epoch of
+    RecBole's does, with the history of each target truncated at its window's start).
+    An epoch visits the samples in a random order drawn from ``(seed, epoch)``, so a resumed run
+    draws exactly what an uninterrupted one would.
 
     Scoring: the input before a view's targets (see :func:`view`), the last ``max_length`` items;
     ``cloze`` models get the last ``max_length - 1`` items and a mask token in the last slot.
@@ -268,9 +273,12 @@ class SequenceSampler:
 
     def __init__(self, seq: Sequences, num_items: int, *, objective: Literal["next", "cloze"] = "next",
                  max_length: int = 50, mask_ratio: float = 0.2, num_negatives: int = 0,
-                 side: SideInfo | None = None, batch_size: int = 128, seed: int = 0) -> None:
+                 side: SideInfo | None = None, batch_size: int = 128, seed: int = 0,
+                 windows: Literal["last", "all"] = "last") -> None:
         if objective not in ("next", "cloze"):
             raise ConfigError(f"unknown sequence objective {objective!r}; choose next or cloze")
+        if windows not in ("last", "all"):
+            raise ConfigError(f"unknown sequence windows {windows!r}; choose last or all")
         if max_length < (2 if objective == "cloze" else 1):
             raise ConfigError(f"max_length must be at least {2 if objective == 'cloze' else 1}, got {max_length}")
         self.seq = seq
@@ -283,24 +291,41 @@ class SequenceSampler:
         self.batch_size = batch_size
         self.seed = seed
         self.begin, self.end, _, _ = view(seq, "train")
-        self.train_users = np.flatnonzero(self.end - self.begin >= (2 if objective == "next" else 1))
+        shortest = 2 if objective == "next" else 1  # a next-item sample needs an input and a target
+        self.train_users = np.flatnonzero(self.end - self.begin >= shortest)
+        self.sample_users, self.sample_ends = self._windows(windows, shortest)
         # behaviour codes aligned with the rows of seq, with a trailing 0 for padding
         self.row_codes = {n: c[seq.rows] for n, c in self.side.row_codes.items()}
         user_of_row = np.repeat(np.arange(seq.num_users), np.diff(seq.starts))
         train_rows = np.flatnonzero(np.arange(len(seq.items)) < (seq.starts[:-1] + seq.num_train)[user_of_row])
         self.train_keys = np.unique(user_of_row[train_rows] * num_items + seq.items[train_rows])
 
+    def _windows(self, windows: str, shortest: int) -> tuple[np.ndarray, np.ndarray]:
+        """Training samples as (user, exclusive end row of the window's targets)."""
+        users = self.train_users
+        if windows == "last":
+            return users, self.end[users]
+        # window k of a user ends max_length targets before window k - 1; it exists while it still
+        # holds a target (and, for next-item, an input before it)
+        counts = (self.end[users] - self.begin[users] - shortest) // self.max_length + 1
+        sample_users = np.repeat(users, counts)
+        k = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)  # 0, 1, .. per user
+        return sample_users, self.end[sample_users] - k * self.max_length
+
     def __len__(self) -> int:
-        return (len(self.train_users) + self.batch_size - 1) // self.batch_size
+        return (len(self.sample_users) + self.batch_size - 1) // self.batch_size
 
     def epoch(self, epoch: int):
         rng = np.random.default_rng([self.seed, epoch])
-        order = self.train_users[rng.permutation(len(self.train_users))]
+        order = rng.permutation(len(self.sample_users))
         for start in range(0, len(order), self.batch_size):
-            yield self.train_batch(order[start:start + self.batch_size], rng)
+            chosen = order[start:start + self.batch_size]
+            yield self.train_batch(self.sample_users[chosen], rng, self.sample_ends[chosen])
 
-    def train_batch(self, users: np.ndarray, rng: np.random.Generator) -> SequenceBatch:
-        begin, end = self.begin[users], self.end[users]
+    def train_batch(self, users: np.ndarray, rng: np.random.Generator, ends: np.ndarray | None = None) -> SequenceBatch:
+        """A training batch of ``users``' windows ending at row ``ends`` (default: their whole training sequence)."""
+        begin = self.begin[users]
+        end = self.end[users] if ends is None else ends
         if self.objective == "next":  # input rows [begin, end - 1), targets shifted by one
             L = int(min(self.max_length, (end - 1 - begin).max()))
             index, valid = window(end - 1, begin, L)

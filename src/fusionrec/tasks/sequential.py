@@ -55,13 +55,14 @@ class SequentialTask:
                    item_side=tuple(getattr(model_config, "item_side", ())),
                    behaviour_side=tuple(getattr(model_config, "behaviour_side", ())),
                    batch_size=train.batch_size or cls.default_batch_size, seed=train.seed, ks=train.ks, metrics=train.evaluated_metrics(),
-                   eval_batch_size=train.eval_batch_size, mask_history=getattr(train, "mask_history", True))
+                   eval_batch_size=train.eval_batch_size, mask_history=getattr(train, "mask_history", True),
+                   windows=getattr(train, "sequence_windows", "last"))
 
     def __init__(self, dataset: Dataset, *, objective: str = "next", max_length: int = 50, mask_ratio: float = 0.2,
                  num_negatives: int = 0, item_side: Sequence[str] = (), behaviour_side: Sequence[str] = (),
                  batch_size: int = 128, seed: int = 0, ks: Sequence[int] = (10, 20),
                  metrics: Sequence[str] = ("hit_rate", "ndcg", "mrr", "recall"), eval_batch_size: int = 1024,
-                 mask_history: bool = True) -> None:
+                 mask_history: bool = True, windows: str = "last") -> None:
         self.dataset = dataset
         self.ks = tuple(ks)
         self.metrics = tuple(metrics)
@@ -71,7 +72,7 @@ class SequentialTask:
         self.sampler = SequenceSampler(
             self.sequences, dataset.num_items, objective=objective, max_length=max_length, mask_ratio=mask_ratio,
             num_negatives=num_negatives, side=side_info(dataset, tuple(item_side), tuple(behaviour_side)),
-            batch_size=batch_size, seed=seed)
+            batch_size=batch_size, seed=seed, windows=windows)
         if not len(self.sampler.train_users):
             raise ConfigError(f"{dataset.name}: no user has a training sequence to learn from "
                               f"({'two items' if objective == 'next' else 'one item'} needed)")

@@ -48,6 +48,9 @@ class TopKTask:
         if not getattr(train, "mask_history", True):
             raise ConfigError("train.mask_history=false is not part of the top-K protocol (training items are "
                               "always masked); it applies to sequential models")
+        if getattr(train, "sequence_windows", "last") != "last":
+            raise ConfigError("train.sequence_windows applies to sequential models; top-K training visits every "
+                              "training pair once per epoch already")
         return cls(dataset, batch_size=train.batch_size or cls.default_batch_size, num_negatives=train.num_negatives, seed=train.seed,
                    ks=train.ks, metrics=train.evaluated_metrics(), eval_batch_size=train.eval_batch_size,
                    negative_pool=getattr(train, "negative_pool", "train"),

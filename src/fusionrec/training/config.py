@@ -44,6 +44,9 @@ class TrainConfig(StrictConfig):
     eval_batch_size: int = Field(1024, gt=0)
     mask_history: bool = Field(True, description="rank only items outside the user's input history (sequential "
                                                  "task; the top-K protocol always masks training items)")
+    sequence_windows: Literal["last", "all"] = Field(
+        "last", description="sequential training samples: each user's last max_length items (the papers' samplers), "
+                            "or all windows of max_length targets, so an epoch uses every training interaction once")
     seed: int = 2024
     num_threads: int | None = Field(None, gt=0)
     device: str = "cpu"
