@@ -34,7 +34,8 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from recbole_side_by_side import DEFAULT_VENV, FUSIONREC, RUNNER, _log, _thread_env, ensure_venv, venv_python  # noqa: E402
+from peer_venv import log, outside_repository, thread_env, venv_python  # noqa: E402
+from recbole_side_by_side import DEFAULT_VENV, FUSIONREC, RUNNER, ensure_recbole_venv  # noqa: E402
 
 DATASET_NAME = "ml100k-loo"
 KEYS = (("hit@10", "hit_rate@10"), ("ndcg@10", "ndcg@10"))  # RecBole key, fusionrec key (MRR: RecBole cuts at 10, fusionrec does not)
@@ -84,9 +85,9 @@ def run_recbole(args: argparse.Namespace) -> dict:
         spec = {"model": "SASRec", "dataset": DATASET_NAME, "threads": args.threads,
                 "config": recbole_config(args, work / "data", work)}
         (work / "spec.json").write_text(json.dumps(spec, indent=1))
-        _log(f"RecBole SASRec: {args.passes} epoch(s) on {sizes} (log in {work / 'log'})")
+        log(f"RecBole SASRec: {args.passes} epoch(s) on {sizes} (log in {work / 'log'})")
         proc = subprocess.run([str(venv_python(args.venv)), str(work / "runner.py"), str(work / "spec.json")], cwd=work,
-                              env=_thread_env(args.threads), capture_output=True, text=True)
+                              env=thread_env(args.threads), capture_output=True, text=True)
         lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
         if proc.returncode or not lines:
             raise RuntimeError("RecBole runner failed:\n" + "\n".join((proc.stdout + proc.stderr).splitlines()[-40:]))
@@ -94,7 +95,7 @@ def run_recbole(args: argparse.Namespace) -> dict:
         result["valid_curve"] = {h["epoch"]: h["valid"] for h in result["history"]}
         return result
     finally:
-        shutil.rmtree(work, ignore_errors=True) if not args.keep else _log(f"kept {work}")
+        shutil.rmtree(work, ignore_errors=True) if not args.keep else log(f"kept {work}")
 
 
 def run_fusionrec(args: argparse.Namespace, windows: str) -> dict:
@@ -106,8 +107,8 @@ def run_fusionrec(args: argparse.Namespace, windows: str) -> dict:
                "train.mask_history=false", "train.metric=ndcg@10", "train.eval_every=1",
                f"train.epochs={args.max_epochs}", f"train.patience={args.patience}", f"train.seed={args.seed}",
                f"train.num_threads={args.threads}", "--run-dir", str(run_dir), "-q"]
-        _log("fusionrec: " + " ".join(cmd))
-        proc = subprocess.run(cmd, env=_thread_env(args.threads), capture_output=True, text=True)
+        log("fusionrec: " + " ".join(cmd))
+        proc = subprocess.run(cmd, env=thread_env(args.threads), capture_output=True, text=True)
         record = run_dir / "record.json"
         if proc.returncode or not record.exists():
             raise RuntimeError("fusionrec failed:\n" + "\n".join((proc.stdout + proc.stderr).splitlines()[-40:]))
@@ -125,7 +126,7 @@ def run_fusionrec(args: argparse.Namespace, windows: str) -> dict:
 
 def print_report(results: dict, passes: int) -> None:
     sides = [(name, r) for name, r in results.items() if isinstance(r, dict) and "valid_curve" in r]
-    print(f"\nSASRec on ml-100k leave-one-out, validation NDCG@10 after each pass (history items not masked)")
+    print("\nSASRec on ml-100k leave-one-out, validation NDCG@10 after each pass (history items not masked)")
     print("| pass | " + " | ".join(r.get("library", name) for name, r in sides) + " |")
     print("|---|" + "---|" * len(sides))
     for p in range(1, passes + 1):
@@ -162,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         for windows in args.windows:
             results[f"fusionrec-{windows}"] = run_fusionrec(args, windows)
     if args.only in (None, "recbole"):
-        ensure_venv(args.venv)
+        ensure_recbole_venv(outside_repository(args.venv))
         results["recbole"] = run_recbole(args)
     print_report(results, args.passes)
     if args.json:

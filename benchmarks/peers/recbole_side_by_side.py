@@ -26,17 +26,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from peer_venv import CACHE, ensure_venv, log, outside_repository, thread_env, venv_python  # noqa: E402
+
 DEFAULT_SPLIT = Path("/work/shared/fixtures/ml100k-peer-split")
-DEFAULT_VENV = Path(os.environ.get("HOME", "~")).expanduser() / ".cache" / "fusionrec-peers" / "recbole-venv"
+DEFAULT_VENV = CACHE / "recbole-venv"
 FUSIONREC = Path(sys.executable).with_name("fusionrec")
 DATASET_NAME = "ml100k-peer"
 SPLITS = ("train", "valid", "test")
@@ -49,62 +50,17 @@ INSTALL_STEPS = (
     ("torch==2.13.0",),
     ("recbole==1.2.1", "setuptools<81", "numpy==1.26.4", "pandas==2.1.4"),
 )
-READY_MARKER = ".fusionrec-peers-ready"
 
 
 # --------------------------------------------------------------------------------------------------------------
 # RecBole venv: create, install, patch
 # --------------------------------------------------------------------------------------------------------------
 
-def _log(msg: str) -> None:
-    print(f"[peers] {msg}", file=sys.stderr, flush=True)
-
-
-def venv_python(venv: Path) -> Path:
-    return venv / "bin" / "python"
-
-
-def _marker_text() -> str:
-    return json.dumps({"steps": INSTALL_STEPS, "patches": [p[0] for p in PATCHES]})
-
-
-def ensure_venv(venv: Path, reinstall: bool = False) -> float | None:
-    """Create and populate the RecBole venv unless it is already there. Returns install seconds (None if reused)."""
-    marker = venv / READY_MARKER
-    if not reinstall and marker.exists() and venv_python(venv).exists():
-        installed = json.loads(marker.read_text())
-        if installed.get("steps") == json.loads(_marker_text())["steps"]:
-            _log(f"reusing RecBole venv {venv}")
-            patch_recbole(venv)  # idempotent; picks up patches added since the venv was built
-            marker.write_text(_marker_text())
-            return None
-    t0 = time.perf_counter()
-    if not venv_python(venv).exists():
-        _log(f"creating venv {venv}")
-        venv.parent.mkdir(parents=True, exist_ok=True)
-        base = getattr(sys, "_base_executable", sys.executable)
-        subprocess.run([base, "-m", "venv", str(venv)], check=True)
-    for pkgs in INSTALL_STEPS:
-        _log(f"pip install {' '.join(pkgs)}")
-        _pip(venv, *pkgs)
-    patch_recbole(venv)
-    check = subprocess.run([str(venv_python(venv)), "-c", "import recbole, torch, numpy, pandas, scipy; "
-                            "print(recbole.__version__, torch.__version__, numpy.__version__, pandas.__version__, "
-                            "scipy.__version__)"], capture_output=True, text=True)
-    if check.returncode != 0:
-        raise RuntimeError(f"RecBole venv does not import:\n{check.stderr}")
-    _log(f"recbole, torch, numpy, pandas, scipy = {check.stdout.strip()}")
-    seconds = time.perf_counter() - t0
-    marker.write_text(_marker_text())
-    _log(f"RecBole venv ready in {seconds:.1f} s")
-    return seconds
-
-
-def _pip(venv: Path, *pkgs: str) -> None:
-    proc = subprocess.run([str(venv_python(venv)), "-m", "pip", "install", *pkgs], capture_output=True, text=True)
-    if proc.returncode != 0:
-        tail = "\n".join((proc.stdout + "\n" + proc.stderr).splitlines()[-30:])
-        raise RuntimeError(f"pip install {' '.join(pkgs)} failed (exit {proc.returncode}):\n{tail}")
+def ensure_recbole_venv(venv: Path, reinstall: bool = False) -> float | None:
+    """The RecBole venv, built and patched unless already there. Returns install seconds (None if reused)."""
+    return ensure_venv(venv, INSTALL_STEPS, "import recbole, torch, numpy, pandas, scipy; print('recbole, torch, numpy, "
+                       "pandas, scipy =', recbole.__version__, torch.__version__, numpy.__version__, pandas.__version__, "
+                       "scipy.__version__)", patch=patch_recbole, patch_names=[p[0] for p in PATCHES], reinstall=reinstall)
 
 
 def _recbole_dir(venv: Path) -> Path:
@@ -159,7 +115,7 @@ def patch_recbole(venv: Path) -> list[str]:
                     path.write_text(new)
                     changed.append(str(path.relative_to(pkg.parent)))
     for rel in changed:
-        _log(f"patched {rel}")
+        log(f"patched {rel}")
     return changed
 
 
@@ -329,8 +285,8 @@ def run_recbole(args: argparse.Namespace, venv: Path) -> dict:
         spec = {"model": args.model, "dataset": DATASET_NAME, "threads": args.threads,
                 "config": recbole_config(args, data_dir, work)}
         (work / "spec.json").write_text(json.dumps(spec, indent=1))
-        env = _thread_env(args.threads)
-        _log(f"RecBole {args.model}: running (log in {work / 'log'})")
+        env = thread_env(args.threads)
+        log(f"RecBole {args.model}: running (log in {work / 'log'})")
         # cwd=work: RecBole writes log/ and log_tensorboard/ relative to the working directory.
         proc = subprocess.run([str(venv_python(venv)), str(runner), str(work / "spec.json")], cwd=work, env=env,
                               capture_output=True, text=True)
@@ -343,7 +299,7 @@ def run_recbole(args: argparse.Namespace, venv: Path) -> dict:
         return json.loads(lines[-1][len("RESULT "):])
     finally:
         if args.keep:
-            _log(f"kept RecBole work dir {work}")
+            log(f"kept RecBole work dir {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
 
@@ -382,8 +338,8 @@ def run_fusionrec(args: argparse.Namespace) -> dict:
             cmd.insert(cmd.index("--run-dir"), f"model.num_layers={args.layers}")
         else:
             cmd.insert(cmd.index("--run-dir"), "model.item_bias=false")
-        _log("fusionrec: " + " ".join(cmd))
-        proc = subprocess.run(cmd, env=_thread_env(args.threads), capture_output=True, text=True)
+        log("fusionrec: " + " ".join(cmd))
+        proc = subprocess.run(cmd, env=thread_env(args.threads), capture_output=True, text=True)
         if args.verbose:
             print(proc.stdout, proc.stderr, sep="\n", file=sys.stderr)
         record = run_dir / "record.json"
@@ -414,16 +370,9 @@ def run_fusionrec(args: argparse.Namespace) -> dict:
         }
     finally:
         if args.keep:
-            _log(f"kept fusionrec run dir {run_dir}")
+            log(f"kept fusionrec run dir {run_dir}")
         else:
             shutil.rmtree(run_dir, ignore_errors=True)
-
-
-def _thread_env(threads: int) -> dict:
-    env = dict(os.environ)
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        env[var] = str(threads)
-    return env
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -497,12 +446,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     args.split = args.split.resolve()
-    args.venv = args.venv.expanduser().resolve()
-    try:
-        args.venv.relative_to(Path(__file__).resolve().parents[2])
-        raise SystemExit(f"--venv {args.venv} is inside the repository; put it elsewhere")
-    except ValueError:
-        pass
+    args.venv = outside_repository(args.venv)
     _, reg_note = fusionrec_reg_weight(args)
     results: dict = {"model": args.model, "reg_note": reg_note, "install_s": None,
                      "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
@@ -510,24 +454,24 @@ def main(argv: list[str] | None = None) -> int:
     errors = {}
     if args.only in (None, "recbole"):
         try:
-            results["install_s"] = ensure_venv(args.venv, args.reinstall)
+            results["install_s"] = ensure_recbole_venv(args.venv, args.reinstall)
             results["recbole"] = run_recbole(args, args.venv)
         except (RuntimeError, subprocess.CalledProcessError) as e:
             errors["recbole"] = str(e)
-            _log(f"RecBole side failed: {e}")
+            log(f"RecBole side failed: {e}")
     if args.only in (None, "fusionrec"):
         try:
             results["fusionrec"] = run_fusionrec(args)
         except RuntimeError as e:
             errors["fusionrec"] = str(e)
-            _log(f"fusionrec side failed: {e}")
+            log(f"fusionrec side failed: {e}")
     if errors:
         results["errors"] = errors
     print_table(results)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=1))
-        _log(f"wrote {args.json}")
+        log(f"wrote {args.json}")
     return 1 if errors else 0
 
 
