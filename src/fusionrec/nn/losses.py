@@ -49,13 +49,21 @@ def item_prediction_loss(hidden: Tensor, item_weight: Tensor, targets: Tensor, n
     neg = torch.einsum("td,tnd->tn", hidden, item_weight[negatives])  # (T, N)
     if item_bias is not None:
         pos, neg = pos + item_bias[targets], neg + item_bias[negatives]
+    return sampled_item_losses(pos, neg, kind).mean()
+
+
+def sampled_item_losses(pos: Tensor, neg: Tensor, kind: str) -> Tensor:
+    """Per-target loss from the positive's score and its sampled negatives' scores (no reduction, fixed
+    shapes, so it also runs under ``vmap``): ``bce``, ``bpr`` (mean over negatives), ``sampled_ce``.
+
+    Shapes: pos (...,), neg (..., N) -> (...,).
+    """
     if kind == "bce":
-        return -(F.logsigmoid(pos) + F.logsigmoid(-neg).sum(-1)).mean()
+        return -(F.logsigmoid(pos) + F.logsigmoid(-neg).sum(-1))
     if kind == "bpr":
-        return bpr_loss(pos, neg)
+        return -F.logsigmoid(pos.unsqueeze(-1) - neg).mean(-1)
     if kind == "sampled_ce":
-        logits = torch.cat([pos[:, None], neg], dim=1)  # (T, 1 + N)
-        return F.cross_entropy(logits, torch.zeros(len(logits), dtype=torch.long, device=logits.device))
+        return torch.logsumexp(torch.cat([pos.unsqueeze(-1), neg], -1), -1) - pos
     raise ValueError(f"unknown loss {kind!r}; choose one of: ce, bce, bpr, sampled_ce")
 
 

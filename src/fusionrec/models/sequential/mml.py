@@ -110,6 +110,7 @@ from fusionrec.models.topk.features import modality_tensors, standardize
 from fusionrec.nn.fusion.base import FusionOutput
 from fusionrec.nn.fusion.functional import masked_softmax
 from fusionrec.nn.graph import knn_graph
+from fusionrec.nn.losses import sampled_item_losses
 from fusionrec.nn.sequence import PostNormLayer, SelfAttention
 from fusionrec.registry import MODELS
 
@@ -157,15 +158,7 @@ def slot_losses(hidden: Tensor, table: Tensor, targets: Tensor, negatives: Tenso
     if kind == "ce":
         per_slot = torch.logsumexp(hidden @ table.T, -1) - pos
     else:
-        neg = (hidden.unsqueeze(-2) * table[negatives]).sum(-1)  # (..., L, N)
-        if kind == "bce":
-            per_slot = -(nn.functional.logsigmoid(pos) + nn.functional.logsigmoid(-neg).sum(-1))
-        elif kind == "bpr":
-            per_slot = -nn.functional.logsigmoid(pos.unsqueeze(-1) - neg).mean(-1)
-        elif kind == "sampled_ce":
-            per_slot = torch.logsumexp(torch.cat([pos.unsqueeze(-1), neg], -1), -1) - pos
-        else:
-            raise ValueError(f"unknown loss {kind!r}; choose one of: ce, bce, bpr, sampled_ce")
+        per_slot = sampled_item_losses(pos, (hidden.unsqueeze(-2) * table[negatives]).sum(-1), kind)  # neg (..., L, N)
     return per_slot * (targets >= 0).to(per_slot.dtype)
 
 
