@@ -1,7 +1,11 @@
-"""Every registered model on ml-100k: seconds per training epoch, evaluation users per second and peak
-RSS, from short runs of ``fusionrec train`` (each in its own process, so its peak RSS is its own).
+"""Every registered model: seconds per training epoch, evaluation users per second and peak RSS, from
+short runs of ``fusionrec train`` (each in its own process, so its peak RSS is its own).
 
-Top-K models train on the peer split (``data.split.method=files``), sequential models on leave-one-out.
+On ml-100k (default) top-K models train on the peer split (``data.split.method=files``), sequential
+models on leave-one-out. With ``--interactions N`` they train on the built-in ``synthetic`` set instead
+(N interactions, N / 20 users, N / 50 items; top-K on its per-user random split, sequential on
+leave-one-out), so the same table can be made at 10^5, 10^6, ... A run that exceeds ``--timeout``
+seconds is stopped and reported as such (its model does not scale to that size on this machine).
 Each run trains ``--epochs`` epochs with one validation evaluation per epoch and one test evaluation;
 the figures come from its ``record.json``: ``train_s_per_epoch``, ``test_eval_s`` over the number of
 test users, and ``peak_rss_mb``. Accuracy after so few epochs means nothing and is not printed.
@@ -9,7 +13,7 @@ test users, and ``peak_rss_mb``. Accuracy after so few epochs means nothing and 
 Usage::
 
     .venv/bin/python benchmarks/perf/models.py [--models bpr lightgcn ...] [--epochs 2] [--threads 1] \
-        [--out runs/perf/models] [--json runs/perf/models.json]
+        [--interactions 100000] [--timeout 600] [--out runs/perf/models] [--json runs/perf/models.json]
 """
 
 from __future__ import annotations
@@ -39,18 +43,31 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=sorted(tasks))
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--interactions", type=int, default=None, help="synthetic data of this size instead of ml-100k")
+    parser.add_argument("--timeout", type=float, default=None, help="seconds before a run is stopped")
     parser.add_argument("--out", type=Path, default=Path("runs/perf/models"))
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     fusionrec = Path(sys.executable).with_name("fusionrec")
     rows = []
+    n = args.interactions
+    data = ["-d", "ml-100k"] if n is None else [
+        "-d", "synthetic", f"data.options.num_interactions={n}", f"data.options.num_users={max(n // 20, 2)}",
+        f"data.options.num_items={max(n // 50, 2)}"]
     for name in args.models:
-        split = LOO if tasks[name] == "sequential" else PEER
+        sequential = tasks[name] == "sequential"
+        split = LOO if sequential else (PEER if n is None else [])
         run_dir = args.out / name
         if not (run_dir / "record.json").exists():
-            cmd = [str(fusionrec), "train", "-m", name, "-d", "ml-100k", *split, f"train.epochs={args.epochs}",
+            cmd = [str(fusionrec), "train", "-m", name, *data, *split, f"train.epochs={args.epochs}",
                    f"train.num_threads={args.threads}", "train.patience=100", "--run-dir", str(run_dir), "--quiet"]
-            proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": str(args.threads)})
+            try:
+                proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout,
+                                      env={**os.environ, "OMP_NUM_THREADS": str(args.threads)})
+            except subprocess.TimeoutExpired:
+                print(f"{name}: stopped after {args.timeout:.0f} s", file=sys.stderr)
+                rows.append({"model": name, "task": tasks[name], "timeout_s": args.timeout})
+                continue
             if proc.returncode:
                 print(f"{name}: failed\n{proc.stderr[-2000:]}", file=sys.stderr)
                 continue
@@ -62,11 +79,15 @@ def main() -> None:
                      "eval_users_per_s": round(users / timings["test_eval_s"], 1) if timings.get("test_eval_s") else None,
                      "parameters": record.get("parameters"), "peak_rss_mb": record.get("peak_rss_mb")})
         print(json.dumps(rows[-1]), flush=True)
-    print(f"\nml-100k, {args.epochs} epochs per model, {args.threads} thread(s), "
+    where = "ml-100k" if n is None else f"synthetic, {n:,} interactions"
+    print(f"\n{where}, {args.epochs} epochs per model, {args.threads} thread(s), "
           f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs\n")
     print("| model | task | s/epoch | eval users/s | parameters | peak RSS MB |")
     print("|---|---|---|---|---|---|")
     for r in rows:
+        if "timeout_s" in r:
+            print(f"| {r['model']} | {r['task']} | > {r['timeout_s']:.0f} s (stopped) | - | - | - |")
+            continue
         print(f"| {r['model']} | {r['task']} | {r['train_s_per_epoch']:.2f} | {r['eval_users_per_s'] or 0:,.0f} | "
               f"{r['parameters']:,} | {r['peak_rss_mb']:,.0f} |")
     if args.json:
