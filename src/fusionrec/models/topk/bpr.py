@@ -52,17 +52,18 @@ class BPR(Recommender):
         return cls(dataset.num_users, dataset.num_items, config.embedding_dim, config.item_bias, config.reg_weight,
                    config.init_std)
 
-    def _pair_scores(self, users: Tensor, items: Tensor) -> Tensor:
-        u = self.user_emb(users).unsqueeze(-2) if items.dim() > users.dim() else self.user_emb(users)
-        scores = (u * self.item_emb(items)).sum(-1)
-        return scores + self.item_bias[items] if self.item_bias is not None else scores
-
     def loss(self, batch: PairBatch) -> LossOutput:
-        pos = self._pair_scores(batch.users, batch.pos_items)  # (B,)
-        neg = self._pair_scores(batch.users, batch.neg_items)  # (B, N)
-        used = [self.user_emb(batch.users), self.item_emb(batch.pos_items), self.item_emb(batch.neg_items)]
+        # each row is gathered once and reused by the scores and the penalty (a gather's backward is
+        # most of a step's cost at this size)
+        u = self.user_emb(batch.users)  # (B, D)
+        q_pos, q_neg = self.item_emb(batch.pos_items), self.item_emb(batch.neg_items)  # (B, D), (B, N, D)
+        pos = (u * q_pos).sum(-1)  # (B,)
+        neg = (u.unsqueeze(1) * q_neg).sum(-1)  # (B, N)
+        used = [u, q_pos, q_neg]
         if self.item_bias is not None:
-            used += [self.item_bias[batch.pos_items], self.item_bias[batch.neg_items]]
+            b_pos, b_neg = self.item_bias[batch.pos_items], self.item_bias[batch.neg_items]
+            pos, neg = pos + b_pos, neg + b_neg
+            used += [b_pos, b_neg]
         ranking = bpr_loss(pos, neg)
         reg = self.reg_weight * l2_penalty(*used, batch_size=len(batch))
         return LossOutput(ranking + reg, {"bpr": ranking.detach(), "reg": reg.detach()})
