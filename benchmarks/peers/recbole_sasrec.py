@@ -18,8 +18,10 @@ the timestamp, so RecBole's own leave-one-out (``LS: valid_and_test``, time orde
 Identical model: 2 blocks, 1 head, hidden 64, feed-forward 64 with ReLU, dropout 0.2 (embedding, attention,
 feed-forward), max length 50, full-softmax cross-entropy, Adam lr 1e-3. Differences that remain: RecBole's block
 is post-norm (LayerNorm after each residual), fusionrec's follows the SASRec paper (pre-norm queries); batches are
-each library's own (RecBole 2048 prefixes, fusionrec 128 windows). Evaluation: full ranking, items of the input
-history *not* masked on either side (RecBole does not mask them for sequential models), HR@10 and NDCG@10.
+each library's own: RecBole 2048 prefixes = 48 updates per pass; fusionrec ``--batch-size`` windows, 128 by
+default = 19 updates per pass with ``all`` and 8 with ``last`` (48 windows give RecBole's update count).
+Evaluation: full ranking, items of the input history *not* masked on either side (RecBole does not mask them
+for sequential models), HR@10 and NDCG@10.
 
 RecBole runs in the throwaway venv of ``recbole_side_by_side.py`` (created and patched on first use).
 """
@@ -106,7 +108,7 @@ def run_fusionrec(args: argparse.Namespace, windows: str) -> dict:
                "model.max_length=50", "model.loss=ce", "train.lr=1e-3", f"train.sequence_windows={windows}",
                "train.mask_history=false", "train.metric=ndcg@10", "train.eval_every=1",
                f"train.epochs={args.max_epochs}", f"train.patience={args.patience}", f"train.seed={args.seed}",
-               f"train.num_threads={args.threads}", "--run-dir", str(run_dir), "-q"]
+               f"train.num_threads={args.threads}", f"train.batch_size={args.batch_size}", "--run-dir", str(run_dir), "-q"]
         log("fusionrec: " + " ".join(cmd))
         proc = subprocess.run(cmd, env=thread_env(args.threads), capture_output=True, text=True)
         record = run_dir / "record.json"
@@ -153,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=2024)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--windows", nargs="+", choices=sorted(SAMPLERS), default=["all", "last"])
+    p.add_argument("--batch-size", type=int, default=128,
+                   help="fusionrec sequences per batch (48 gives RecBole's ~48 updates per pass with windows=all)")
     p.add_argument("--only", choices=("recbole", "fusionrec"))
     p.add_argument("--venv", type=Path, default=DEFAULT_VENV)
     p.add_argument("--json", type=Path)
