@@ -354,3 +354,9 @@ def test_models_option_trains_only_those_models_and_reports_the_rest_as_found(do
     monkeypatch.undo()
     only_seed_2 = run_benchmark(smoke(), out, log=quiet, models=["vbpr"], seeds=[2])
     assert {(c.model, c.seed) for c in only_seed_2.cells if not c.finished} == {("vbpr", 1)}
+
+
+def test_column_titles_name_the_cut_off_only_where_there_is_one():
+    from fusionrec.benchmark.report import _title
+
+    assert [_title(m) for m in ("ndcg@10", "hit_rate@20", "mrr")] == ["NDCG@10", "HitRate@20", "MRR"]

@@ -191,7 +191,7 @@ def _title(metric: str) -> str:
     name, _, k = metric.partition("@")
     pretty = {"recall": "Recall", "ndcg": "NDCG", "precision": "Precision", "hit_rate": "HitRate", "mrr": "MRR",
               "map": "MAP"}.get(name, name)
-    return f"{pretty}@{k}"
+    return f"{pretty}@{k}" if k else pretty  # plain "mrr" has no cut-off
 
 
 # ----------------------------------------------------------------------------------------- check
