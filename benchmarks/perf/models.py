@@ -28,6 +28,8 @@ from pathlib import Path
 
 PEER = ["data.split.method=files", "data.split.path=/work/shared/fixtures/ml100k-peer-split"]
 LOO = ["data.split.method=loo", "train.metric=ndcg@10"]
+# synthetic items have no genre or year: NOVA-BERT reads their planted cluster as categorical side information
+SYNTHETIC = {"nova_bert": ["model.item_side=[cluster]"]}
 
 
 def registered() -> dict[str, str]:
@@ -59,7 +61,8 @@ def main() -> None:
         split = LOO if sequential else (PEER if n is None else [])
         run_dir = args.out / name
         if not (run_dir / "record.json").exists():
-            cmd = [str(fusionrec), "train", "-m", name, *data, *split, f"train.epochs={args.epochs}",
+            extra = SYNTHETIC.get(name, []) if n is not None else []
+            cmd = [str(fusionrec), "train", "-m", name, *data, *split, *extra, f"train.epochs={args.epochs}",
                    f"train.num_threads={args.threads}", "train.patience=100", "--run-dir", str(run_dir), "--quiet"]
             try:
                 proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout,
