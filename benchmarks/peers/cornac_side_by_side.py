@@ -27,13 +27,12 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from peer_venv import CACHE, ensure_venv, log, outside_repository, thread_env, venv_python  # noqa: E402
+from peer_venv import CACHE, ensure_venv, fusionrec_train, log, outside_repository, run_runner, save_json  # noqa: E402
 
 DEFAULT_SPLIT = Path("/work/shared/fixtures/ml100k-peer-split")
 FUSIONREC = Path(sys.executable).with_name("fusionrec")
@@ -140,15 +139,8 @@ def run_cornac(args: argparse.Namespace) -> dict:
         if args.model == "VBPR":
             features, ids = genre_features(work)
             spec |= {"features": str(features), "feature_ids": str(ids)}
-        (work / "spec.json").write_text(json.dumps(spec))
-        (work / "runner.py").write_text(RUNNER)
         log(f"Cornac {args.model}: chunks of {args.chunk} epochs, at most {args.max_epochs}")
-        proc = subprocess.run([str(venv_python(args.venv)), str(work / "runner.py"), str(work / "spec.json")], cwd=work,
-                              env=thread_env(args.threads), capture_output=True, text=True)
-        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-        if proc.returncode or not lines:
-            raise RuntimeError("Cornac runner failed:\n" + "\n".join((proc.stdout + proc.stderr).splitlines()[-40:]))
-        return json.loads(lines[-1][len("RESULT "):])
+        return run_runner(args.venv, RUNNER, spec, work, args.threads)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -159,12 +151,7 @@ def run_fusionrec(args: argparse.Namespace, config: str) -> dict:
         cmd = [str(FUSIONREC), "train", *FUSIONREC_CONFIGS[args.model][config], "-d", "ml-100k",
                "data.split.method=files", f"data.split.path={args.split}", f"train.seed={args.seed}",
                f"train.num_threads={args.threads}", "--run-dir", str(run_dir), "-q"]
-        log("fusionrec: " + " ".join(cmd))
-        proc = subprocess.run(cmd, env=thread_env(args.threads), capture_output=True, text=True)
-        record = run_dir / "record.json"
-        if proc.returncode or not record.exists():
-            raise RuntimeError("fusionrec failed:\n" + "\n".join((proc.stdout + proc.stderr).splitlines()[-40:]))
-        rec = json.loads(record.read_text())
+        rec = fusionrec_train(cmd, run_dir, args.threads)
         t = rec["timings"]
         return {"library": f"fusionrec {rec['versions'].get('fusionrec', '?')} ({config})", "model": rec["model"],
                 "valid_ndcg@20": rec["metrics"]["valid"]["ndcg@20"], "test": rec["metrics"]["test"],
@@ -220,9 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         for config in args.fusionrec_config:
             results[f"fusionrec-{config}"] = run_fusionrec(args, config)
     print_table(results)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=1, default=str))
+    save_json(args.json, results)
     return 0
 
 

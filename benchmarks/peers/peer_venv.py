@@ -81,3 +81,42 @@ def outside_repository(venv: Path) -> Path:
     except ValueError:
         return venv
     raise SystemExit(f"--venv {venv} is inside the repository; put it elsewhere")
+
+
+def _tail(proc: subprocess.CompletedProcess) -> str:
+    return "\n".join((proc.stdout + "\n" + proc.stderr).splitlines()[-40:])
+
+
+def run_runner(venv: Path, runner: str, spec: dict, work: Path, threads: int, verbose: bool = False) -> dict:
+    """Write ``runner`` (Python source) and ``spec`` into ``work``, run the runner with the venv's python
+    there (peers write logs relative to the working directory) and return the JSON of its last
+    ``RESULT {json}`` line; RuntimeError with the output's tail when it fails."""
+    (work / "runner.py").write_text(runner)
+    (work / "spec.json").write_text(json.dumps(spec, indent=1))
+    proc = subprocess.run([str(venv_python(venv)), str(work / "runner.py"), str(work / "spec.json")], cwd=work,
+                          env=thread_env(threads), capture_output=True, text=True)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    if proc.returncode or not lines:
+        raise RuntimeError(f"{venv.name} runner failed (exit {proc.returncode}):\n{_tail(proc)}")
+    if verbose:
+        print(proc.stdout, proc.stderr, sep="\n", file=sys.stderr)
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+def fusionrec_train(cmd: list[str], run_dir: Path, threads: int, verbose: bool = False) -> dict:
+    """Run a ``fusionrec train ... --run-dir run_dir`` command and return its ``record.json``."""
+    log("fusionrec: " + " ".join(cmd))
+    proc = subprocess.run(cmd, env=thread_env(threads), capture_output=True, text=True)
+    if verbose:
+        print(proc.stdout, proc.stderr, sep="\n", file=sys.stderr)
+    record = run_dir / "record.json"
+    if proc.returncode or not record.exists():
+        raise RuntimeError(f"fusionrec failed (exit {proc.returncode}):\n{_tail(proc)}")
+    return json.loads(record.read_text())
+
+
+def save_json(path: Path | None, results: dict) -> None:
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(results, indent=1, default=str))
+        log(f"wrote {path}")

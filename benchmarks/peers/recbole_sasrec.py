@@ -28,15 +28,13 @@ RecBole runs in the throwaway venv of ``recbole_side_by_side.py`` (created and p
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from peer_venv import log, outside_repository, thread_env, venv_python  # noqa: E402
+from peer_venv import fusionrec_train, log, outside_repository, run_runner, save_json  # noqa: E402
 from recbole_side_by_side import DEFAULT_VENV, FUSIONREC, RUNNER, ensure_recbole_venv  # noqa: E402
 
 DATASET_NAME = "ml100k-loo"
@@ -83,17 +81,10 @@ def run_recbole(args: argparse.Namespace) -> dict:
     work = Path(tempfile.mkdtemp(prefix="recbole-sasrec-"))
     try:
         sizes = write_sequences(work / "data")
-        (work / "runner.py").write_text(RUNNER)
         spec = {"model": "SASRec", "dataset": DATASET_NAME, "threads": args.threads,
                 "config": recbole_config(args, work / "data", work)}
-        (work / "spec.json").write_text(json.dumps(spec, indent=1))
         log(f"RecBole SASRec: {args.passes} epoch(s) on {sizes} (log in {work / 'log'})")
-        proc = subprocess.run([str(venv_python(args.venv)), str(work / "runner.py"), str(work / "spec.json")], cwd=work,
-                              env=thread_env(args.threads), capture_output=True, text=True)
-        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-        if proc.returncode or not lines:
-            raise RuntimeError("RecBole runner failed:\n" + "\n".join((proc.stdout + proc.stderr).splitlines()[-40:]))
-        result = json.loads(lines[-1][len("RESULT "):])
+        result = run_runner(args.venv, RUNNER, spec, work, args.threads)
         result["valid_curve"] = {h["epoch"]: h["valid"] for h in result["history"]}
         return result
     finally:
@@ -109,12 +100,7 @@ def run_fusionrec(args: argparse.Namespace, windows: str) -> dict:
                "train.mask_history=false", "train.metric=ndcg@10", "train.eval_every=1",
                f"train.epochs={args.max_epochs}", f"train.patience={args.patience}", f"train.seed={args.seed}",
                f"train.num_threads={args.threads}", f"train.batch_size={args.batch_size}", "--run-dir", str(run_dir), "-q"]
-        log("fusionrec: " + " ".join(cmd))
-        proc = subprocess.run(cmd, env=thread_env(args.threads), capture_output=True, text=True)
-        record = run_dir / "record.json"
-        if proc.returncode or not record.exists():
-            raise RuntimeError("fusionrec failed:\n" + "\n".join((proc.stdout + proc.stderr).splitlines()[-40:]))
-        rec = json.loads(record.read_text())
+        rec = fusionrec_train(cmd, run_dir, args.threads)
         curve = {h["epoch"]: {rk: h["valid"][fk] for rk, fk in KEYS} for h in rec["history"] if "valid" in h}
         return {"library": f"fusionrec {rec['versions'].get('fusionrec', '?')} ({windows})", "windows": windows,
                 "valid_curve": curve, "train_s": [h["train_s"] for h in rec["history"]],
@@ -170,9 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         ensure_recbole_venv(outside_repository(args.venv))
         results["recbole"] = run_recbole(args)
     print_report(results, args.passes)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=1, default=str))
+    save_json(args.json, results)
     return 0
 
 

@@ -34,7 +34,8 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from peer_venv import CACHE, ensure_venv, log, outside_repository, thread_env, venv_python  # noqa: E402
+from peer_venv import (CACHE, ensure_venv, fusionrec_train, log, outside_repository, run_runner,  # noqa: E402
+                       save_json, venv_python)
 
 DEFAULT_SPLIT = Path("/work/shared/fixtures/ml100k-peer-split")
 DEFAULT_VENV = CACHE / "recbole-venv"
@@ -280,23 +281,10 @@ def run_recbole(args: argparse.Namespace, venv: Path) -> dict:
     try:
         data_dir = work / "data"
         write_recbole_data(args.split, data_dir)
-        runner = work / "runner.py"
-        runner.write_text(RUNNER)
         spec = {"model": args.model, "dataset": DATASET_NAME, "threads": args.threads,
                 "config": recbole_config(args, data_dir, work)}
-        (work / "spec.json").write_text(json.dumps(spec, indent=1))
-        env = thread_env(args.threads)
         log(f"RecBole {args.model}: running (log in {work / 'log'})")
-        # cwd=work: RecBole writes log/ and log_tensorboard/ relative to the working directory.
-        proc = subprocess.run([str(venv_python(venv)), str(runner), str(work / "spec.json")], cwd=work, env=env,
-                              capture_output=True, text=True)
-        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-        if proc.returncode != 0 or not lines:
-            tail = "\n".join((proc.stdout + "\n" + proc.stderr).splitlines()[-40:])
-            raise RuntimeError(f"RecBole runner failed (exit {proc.returncode}):\n{tail}")
-        if args.verbose:
-            print(proc.stdout, proc.stderr, sep="\n", file=sys.stderr)
-        return json.loads(lines[-1][len("RESULT "):])
+        return run_runner(venv, RUNNER, spec, work, args.threads, args.verbose)
     finally:
         if args.keep:
             log(f"kept RecBole work dir {work}")
@@ -338,15 +326,7 @@ def run_fusionrec(args: argparse.Namespace) -> dict:
             cmd.insert(cmd.index("--run-dir"), f"model.num_layers={args.layers}")
         else:
             cmd.insert(cmd.index("--run-dir"), "model.item_bias=false")
-        log("fusionrec: " + " ".join(cmd))
-        proc = subprocess.run(cmd, env=thread_env(args.threads), capture_output=True, text=True)
-        if args.verbose:
-            print(proc.stdout, proc.stderr, sep="\n", file=sys.stderr)
-        record = run_dir / "record.json"
-        if proc.returncode != 0 or not record.exists():
-            tail = "\n".join((proc.stdout + "\n" + proc.stderr).splitlines()[-40:])
-            raise RuntimeError(f"fusionrec failed (exit {proc.returncode}):\n{tail}")
-        rec = json.loads(record.read_text())
+        rec = fusionrec_train(cmd, run_dir, args.threads, args.verbose)
         timings = rec.get("timings", {})
         return {
             "library": "fusionrec " + rec.get("versions", {}).get("fusionrec", "?"),
@@ -468,10 +448,7 @@ def main(argv: list[str] | None = None) -> int:
     if errors:
         results["errors"] = errors
     print_table(results)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=1))
-        log(f"wrote {args.json}")
+    save_json(args.json, results)
     return 1 if errors else 0
 
 
