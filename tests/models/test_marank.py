@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from fusionrec.data.batches import PAD_ITEM, SequenceBatch
-from fusionrec.models.sequential.marank import MARank, MARankConfig, windows
+from fusionrec.models.sequential.marank import MARank, MARankConfig
 
 U, I, W = 6, 20, 4
 
@@ -103,13 +103,6 @@ def test_score_is_user_item_plus_union_context_by_hand_and_candidates_agree():
     torch.testing.assert_close(scores, expected)
     assert scores.shape == (2, I)
     torch.testing.assert_close(sub, scores[:, cand])
-
-
-def test_windows_cut_the_items_up_to_each_slot():
-    items = torch.tensor([[PAD_ITEM, 1, 2, 3], [4, 5, 6, 7]])
-    got = windows(items, 3)  # (B, L, 3)
-    assert got[0].tolist() == [[-1, -1, -1], [-1, -1, 1], [-1, 1, 2], [1, 2, 3]]
-    assert got[1, 1].tolist() == [-1, 4, 5] and got[1, 3].tolist() == [5, 6, 7]
 
 
 def test_training_loss_is_bpr_over_every_target_slot_with_its_window():

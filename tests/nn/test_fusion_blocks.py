@@ -350,7 +350,7 @@ def test_multi_order_output_k_uses_kth_order_residuals():
     block = MultiOrderAttention(8, num_orders=2).eval()
     items, user = torch.randn(2, 5, 8), torch.randn(2, 8)
     mask = torch.tensor([[True] * 5, [True, True, True, False, False]])
-    orders, weights = block.order_outputs(items, user, mask)
+    orders, weights, _ = block.order_outputs(items, user, mask)
     e, u = items, user
     for k in range(3):
         if k > 0:
@@ -364,7 +364,7 @@ def test_multi_order_output_k_uses_kth_order_residuals():
         close(orders[:, k], expected)
     with torch.no_grad():
         block.item_layers[1].weight.add_(1.0)  # only order 2 depends on the second residual layer
-    changed, _ = block.order_outputs(items, user, mask)
+    changed, _, _ = block.order_outputs(items, user, mask)
     close(changed[:, :2], orders[:, :2])
     assert not torch.allclose(changed[:, 2], orders[:, 2])
 
@@ -374,9 +374,28 @@ def test_multi_order_attention_pools_the_orders():
     block = MultiOrderAttention(8, num_orders=3).eval()
     items, user = torch.randn(2, 5, 8), torch.randn(2, 8)
     out = block(items, user)
-    orders, _ = block.order_outputs(items, user)
+    orders, _, _ = block.order_outputs(items, user)
     assert out.weights["orders"].shape == (2, 4)
     close(out.out, torch.einsum("bk,bkd->bd", out.weights["orders"], orders))
+
+
+def test_multi_order_windows_equal_the_block_run_on_each_window_cut_out():
+    """Sliding windows share the item pass; each window's output must be the block on that window."""
+    torch.manual_seed(0)
+    block = MultiOrderAttention(8, num_orders=2).eval()
+    items, users = torch.randn(2, 6, 8), torch.randn(2, 8)
+    mask = torch.tensor([[False, False, True, True, True, True], [True] * 6])
+    ends = torch.tensor([[False, False, True, False, True, True], [False, True, False, False, False, True]])
+    got = block(items, users, mask, window=3, ends=ends)
+    assert got.out.shape == (5, 8) and got.weights["items"].shape == (5, 3, 3)
+    for row, (b, t) in enumerate(ends.nonzero().tolist()):
+        first = max(t - 2, 0)
+        cut = block(items[b:b + 1, first:t + 1], users[b:b + 1], mask[b:b + 1, first:t + 1])
+        close(got.out[row], cut.out[0])
+        close(got.weights["orders"][row], cut.weights["orders"][0])
+        close(got.weights["items"][row, :, 3 - (t + 1 - first):], cut.weights["items"][0])  # left-padded
+    # row 0 slot 2 reads slots 0..2, of which only slot 2 is real: it gets all the weight
+    close(got.weights["items"][0, 0], torch.tensor([0.0, 0.0, 1.0]))
 
 
 # ------------------------------------------------------------------------------------------ VLSNR

@@ -28,16 +28,21 @@ see Note). D and λ were chosen on ml-100k validation NDCG@10 with train.lr 5e-3
 Training triples: the sequential task's ``next`` batches give, per user, the training sequence
 without its last item (its most recent ``max_length`` items, left-padded) and at every slot t the
 item that follows it. Every slot with a target becomes one triple (user, window = the L items up
-to and including slot t, target) with the task's sampled negatives for that slot, all cut in one
-vectorised ``unfold`` of the padded sequence; the windows of a sequence's first L - 1 slots are
-partly padding, which the attention masks (so every transition of the kept items is trained,
-as in the official code). Scoring uses the last L items of the input sequence and ``batch.users``.
+to and including slot t, target) with the task's sampled negatives for that slot; the windows of
+a sequence's first L - 1 slots are partly padding, which the attention masks (so every transition
+of the kept items is trained, as in the official code). The item side of the shared leaf runs once
+per slot and its windows are gathered from it (``MultiOrderAttention.order_outputs``), which makes
+an epoch 1.6x faster than running it once per window (ml-100k, one thread: 16.3 -> 10.4 s,
+peak RSS 1.93 -> 1.64 GB, with another job on the second core). Scoring uses the last L items
+of the input sequence and ``batch.users``.
 
 Note:
     - Short windows (early training slots, users with fewer than L items) are left-padded and the
       padding masked in every attention; the official code instead repeats the most recent item
       to fill the window, which gives that item extra attention weight. Masking makes a score
       independent of how much padding a batch adds.
+    - In training, the item-side dropout masks are drawn once per sequence slot and shared by
+      the up to L windows that contain the slot (the official code draws them per window).
     - Dropout is active in training only. In the official TensorFlow code the dropout flag is a
       Python value read when the graph is built, so dropout (0.5) stays on when it evaluates.
     - The residual stacks of the shared leaf add the dropped-out input (``ReLU(W drop(x) + b +
@@ -118,15 +123,6 @@ class MARankState(NamedTuple):
     order_weights: Tensor
 
 
-def windows(items: Tensor, length: int) -> Tensor:
-    """The ``length`` tokens up to and including every slot of left-padded sequences.
-
-    Shapes: items (B, L) -> (B, L, length), padding (-1) where a window reaches before the batch.
-    """
-    padded = F.pad(items, (length - 1, 0), value=PAD_ITEM)  # (B, L + length - 1)
-    return padded.unfold(1, length, 1)  # (B, L, length)
-
-
 def last_window(items: Tensor, length: int) -> Tensor:
     """The last ``length`` tokens of left-padded sequences, padded on the left if shorter. (B, L) -> (B, length)."""
     if items.shape[1] >= length:
@@ -173,26 +169,31 @@ class MARank(Recommender):
         """``[q_j; e_j]`` of every item, so that ``ŷ_uj = [p_u; s] · [q_j; e_j]``. -> (I, 2D)."""
         return torch.cat([self.item_latent.weight, self.item_context.weight[: self.num_items]], dim=1)
 
-    def represent(self, users: Tensor, window: Tensor) -> MARankState:
-        """Encode (user, window) pairs. users (B,), window (B, L) tokens (-1 = padding) -> MARankState."""
-        mask = window != PAD_ITEM  # (B, L)
-        x = self.item_context(window.masked_fill(~mask, self.num_items))  # (B, L, D)
+    def represent(self, users: Tensor, items: Tensor, ends: Tensor | None = None) -> MARankState:
+        """Encode the (user, window of the last L items) pair ending at every slot where ``ends`` is
+        set (default: the last slot of each row).
+
+        Shapes: users (B,), items (B, S) tokens (-1 = padding), ends (B, S) bool with T set
+        -> MARankState of T rows, in row-major order of ``ends``.
+        """
+        mask = items != PAD_ITEM  # (B, S)
+        x = self.item_context(items.masked_fill(~mask, self.num_items))  # (B, S, D)
         p = self.user_embedding(users)  # (B, D)
-        fused = self.multi_order(x, p, mask)
-        z = fused.out  # (B, D)
+        fused = self.multi_order(x, p, mask, window=self.window, ends=ends)
+        if ends is not None:
+            p = p[ends.nonzero(as_tuple=True)[0]]  # (T, D)
+        z = fused.out  # (T, D)
         a = z
         for layer in self.union_layers:
-            a = torch.relu(layer(self.dropout(a)) + a)  # (B, D)
+            a = torch.relu(layer(self.dropout(a)) + a)  # (T, D)
         return MARankState(p, a + z, z, a, fused.weights["items"], fused.weights["orders"])
 
     def loss(self, batch: SequenceBatch) -> LossOutput:
         assert batch.targets is not None, "MARank.loss needs a training batch with targets"
-        where = batch.targets >= 0  # (B, L): slots with a next item
-        window = windows(batch.items, self.window)[where]  # (T, W)
-        users = batch.users[:, None].expand_as(batch.items)[where]  # (T,)
+        where = batch.targets >= 0  # (B, L): slots with a next item, each the end of one window
         targets = batch.targets[where]  # (T,)
         negatives = None if batch.negatives is None else batch.negatives[where]  # (T, N)
-        state = self.represent(users, window)
+        state = self.represent(batch.users, batch.items, where)
         hidden = torch.cat([state.user, state.union], dim=1)  # (T, 2D)
         item_weight = self.item_weight  # (I, 2D)
         ranking = item_prediction_loss(hidden, item_weight, targets, negatives, self.loss_kind)

@@ -137,7 +137,12 @@ class AdditiveScore(nn.Module):
             if self.query is None:
                 raise ValueError("this attention was built without a query (query_dim=None)")
             hidden = hidden + expand_query(self.query(query), x.dim())  # (B, *, L, hidden)
-        scores = self.score(self.act(hidden)).squeeze(-1)  # (B, *, L)
+        return self.scores(hidden)
+
+    def scores(self, hidden: Tensor) -> Tensor:
+        """Scores from already summed projections ``W_x x_l + W_q q + b`` (callers that project
+        items and queries at different granularities). (..., hidden) -> (...)."""
+        scores = self.score(self.act(hidden)).squeeze(-1)
         return torch.sigmoid(scores) if self.squash else scores
 
 

@@ -53,7 +53,8 @@ class MultiOrderAttention(nn.Module):
 
     Shapes:
         x: (B, L, D) (item embeddings, oldest first); query: (B, D) (user); mask: (B, L)
-        -> out z (B, D), weights {"items": (B, K + 1, L), "orders": (B, K + 1)}.
+        -> out z (B, D), weights {"items": (B, K + 1, L), "orders": (B, K + 1)}; with ``window``
+        and ``ends``, one output row per window instead (:meth:`order_outputs`).
 
     Note:
         MARank pads short sequences by repeating the last item; here padding is masked and
@@ -83,40 +84,78 @@ class MultiOrderAttention(nn.Module):
         self.order_attention = AdditiveScore(dim, None, hidden_dim, activation, squash=True)
         self.dropout = nn.Dropout(dropout)
 
-    def residual_states(self, x: Tensor, query: Tensor) -> tuple[list[Tensor], list[Tensor]]:
-        """Item and user states of every order, order 0 being the inputs.
+    def forward(
+        self, x: Tensor, query: Tensor, mask: Tensor | None = None, window: int | None = None,
+        ends: Tensor | None = None,
+    ) -> FusionOutput:
+        """Pool the orders of each window (see :meth:`order_outputs` for ``window`` and ``ends``).
+
+        Shapes: -> out z (T, D), weights {"items": (T, K + 1, window), "orders": (T, K + 1)};
+        T = B with the default ``ends``.
+        """
+        orders, item_weights, window_mask = self.order_outputs(x, query, mask, window, ends)
+        order_mask = window_mask.any(dim=1, keepdim=True).expand(-1, orders.shape[1])  # (T, K+1)
+        beta = masked_softmax(self.order_attention(self.dropout(orders)), order_mask, dim=1)  # (T, K+1)
+        out = torch.einsum("tk,tkd->td", beta, orders)  # (T, D)
+        return FusionOutput(out, {"items": item_weights, "orders": beta})
+
+    def order_outputs(
+        self, x: Tensor, query: Tensor, mask: Tensor | None = None, window: int | None = None,
+        ends: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """The per-order outputs ``o_0..o_K`` of the ``window`` slots up to and including every
+        slot where ``ends`` is set (default: one window, the whole sequence).
+
+        The item stack and the items' attention projections are computed once per valid slot and
+        shared by the (up to ``window``) windows that contain it, not once per window, so training
+        on every transition of a sequence costs one item pass instead of ``window``. In training
+        that means one dropout mask per slot, shared by its windows; the user stack runs once per
+        window, with its own dropout. Windows that reach before the sequence are padded and the
+        padding masked.
 
         Shapes:
-            x: (B, L, D); query: (B, D) -> K + 1 tensors (B, L, D), K + 1 tensors (B, D).
+            x: (B, L, D) oldest first; query: (B, D); mask: (B, L) or None; ends: (B, L) bool with
+            T set (default: the last slot of every row) -> orders (T, K + 1, D) in row-major order
+            of ``ends``, item weights (T, K + 1, W), window mask (T, W).
         """
-        items, users = [x], [query]
-        for item_layer, user_layer in zip(self.item_layers, self.user_layers):
-            items.append(residual_step(item_layer, self.dropout(items[-1])))  # (B, L, D)
-            users.append(residual_step(user_layer, self.dropout(users[-1])))  # (B, D)
-        return items, users
+        valid = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device) if mask is None else mask
+        if ends is None:
+            ends = torch.zeros_like(valid)
+            ends[:, -1] = True
+        index, window_mask = _window_index(valid, ends, x.shape[1] if window is None else window)
+        rows = ends.nonzero(as_tuple=True)[0]  # (T,) the sequence of each window
 
-    def order_outputs(self, x: Tensor, query: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """The per-order outputs ``o_0..o_K`` and their item attention.
+        def windows_of(states: Tensor) -> Tensor:  # (N, F) per valid slot -> (T, W, F), zeros on padding
+            return torch.cat([states, states.new_zeros(1, states.shape[1])])[index]
 
-        Shapes:
-            x: (B, L, D); query: (B, D); mask: (B, L) -> orders (B, K + 1, D), weights (B, K + 1, L).
-        """
-        items, users = self.residual_states(x, query)
+        e, u = x[valid], query[rows]  # (N, D), (T, D)
         outputs, weights = [], []
-        for order, (e, u, attention) in enumerate(zip(items, users, self.item_attention)):
-            alpha = masked_softmax(attention(self.dropout(e), self.dropout(u)), mask, dim=1)  # (B, L)
-            o = torch.einsum("bl,bld->bd", alpha, e)  # (B, D)
+        for order, attention in enumerate(self.item_attention):
+            if order:
+                e = residual_step(self.item_layers[order - 1], self.dropout(e))  # (N, D)
+                u = residual_step(self.user_layers[order - 1], self.dropout(u))  # (T, D)
+            hidden = windows_of(attention.item(self.dropout(e))) + attention.query(self.dropout(u))[:, None]
+            alpha = masked_softmax(attention.scores(hidden), window_mask, dim=1)  # (T, W)
+            items = windows_of(e)  # (T, W, D)
+            o = torch.einsum("tw,twd->td", alpha, items)  # (T, D)
             if order == 0 and self.add_last:
-                o = o + last_valid(x, mask)  # (B, D)
+                o = o + last_valid(items, window_mask)  # (T, D)
             outputs.append(o)
             weights.append(alpha)
-        return torch.stack(outputs, dim=1), torch.stack(weights, dim=1)
+        return torch.stack(outputs, dim=1), torch.stack(weights, dim=1), window_mask
 
-    def forward(self, x: Tensor, query: Tensor, mask: Tensor | None = None) -> FusionOutput:
-        orders, item_weights = self.order_outputs(x, query, mask)  # (B, K+1, D), (B, K+1, L)
-        order_mask = None
-        if mask is not None:
-            order_mask = mask.any(dim=1, keepdim=True).expand(-1, orders.shape[1])  # (B, K+1)
-        beta = masked_softmax(self.order_attention(self.dropout(orders)), order_mask, dim=1)  # (B, K+1)
-        out = torch.einsum("bk,bkd->bd", beta, orders)  # (B, D)
-        return FusionOutput(out, {"items": item_weights, "orders": beta})
+
+def _window_index(valid: Tensor, ends: Tensor, window: int) -> tuple[Tensor, Tensor]:
+    """Where each window's slots sit among the valid slots (row-major), and which are real.
+
+    Shapes: valid, ends (B, L) bool -> index (T, window) into the N valid slots (N = padding),
+    mask (T, window); the slots of a window run oldest first and end at its ``ends`` slot.
+    """
+    rank = valid.flatten().cumsum(0).view(valid.shape) - 1  # (B, L) row of each valid slot
+    rows, last = ends.nonzero(as_tuple=True)  # (T,)
+    slots = last[:, None] - torch.arange(window - 1, -1, -1, device=valid.device)  # (T, W)
+    inside = slots >= 0
+    slots = slots.clamp(min=0)
+    mask = inside & valid[rows[:, None], slots]
+    index = torch.where(mask, rank[rows[:, None], slots], int(valid.sum()))
+    return index, mask
