@@ -25,7 +25,7 @@ import torch
 from fusionrec.api import build_model, build_task, resolve_config
 from fusionrec.data.prepare import prepare
 from fusionrec.data.store import load_dataset_dir
-from fusionrec.training.fit import build_optimizer
+from fusionrec.training.optim import build_optimizer
 from fusionrec.training.record import peak_rss_mb
 
 SETTINGS = ["data.split.method=loo", "model.num_layers=2", "model.hidden_dim=64", "model.max_length=50",

@@ -13,7 +13,8 @@ test users, and ``peak_rss_mb``. Accuracy after so few epochs means nothing and 
 Usage::
 
     .venv/bin/python benchmarks/perf/models.py [--models bpr lightgcn ...] [--epochs 2] [--threads 1] \
-        [--interactions 100000] [--timeout 600] [--out runs/perf/models] [--json runs/perf/models.json]
+        [--interactions 100000] [--timeout 600] [--steps 40] [--set train.sparse_embeddings=true] \
+        [--out runs/perf/models] [--json runs/perf/models.json]
 """
 
 from __future__ import annotations
@@ -47,6 +48,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--interactions", type=int, default=None, help="synthetic data of this size instead of ml-100k")
     parser.add_argument("--timeout", type=float, default=None, help="seconds before a run is stopped")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="top-K models: batch = interactions / steps, so the steps per epoch stay constant as the "
+                             "data grows (a full-graph model's epoch is otherwise steps x edges, quadratic)")
+    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="overrides for every run, e.g. train.sparse_embeddings=true")
     parser.add_argument("--out", type=Path, default=Path("runs/perf/models"))
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
@@ -62,6 +68,9 @@ def main() -> None:
         run_dir = args.out / name
         if not (run_dir / "record.json").exists():
             extra = SYNTHETIC.get(name, []) if n is not None else []
+            if args.steps and not sequential:
+                extra.append(f"train.batch_size={-(-(n or 100_000) // args.steps)}")
+            extra += args.set
             cmd = [str(fusionrec), "train", "-m", name, *data, *split, *extra, f"train.epochs={args.epochs}",
                    f"train.num_threads={args.threads}", "train.patience=100", "--run-dir", str(run_dir), "--quiet"]
             try:
@@ -83,6 +92,10 @@ def main() -> None:
                      "parameters": record.get("parameters"), "peak_rss_mb": record.get("peak_rss_mb")})
         print(json.dumps(rows[-1]), flush=True)
     where = "ml-100k" if n is None else f"synthetic, {n:,} interactions"
+    if args.steps:
+        where += f", top-K batch = interactions / {args.steps}"
+    if args.set:
+        where += ", " + " ".join(args.set)
     print(f"\n{where}, {args.epochs} epochs per model, {args.threads} thread(s), "
           f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs\n")
     print("| model | task | s/epoch | eval users/s | parameters | peak RSS MB |")

@@ -58,6 +58,11 @@ class Recommender(nn.Module, abc.ABC):
         """
         return lambda users, items: self.score(UserBatch(users, items))
 
+    def lookup_embeddings(self) -> tuple[nn.Embedding, ...]:
+        """The embedding tables that ``loss`` only reads row by row (never as a whole table), which
+        may therefore train with sparse gradients (``train.sparse_embeddings``); none by default."""
+        return ()
+
     def on_epoch_start(self, epoch: int) -> None:
         """Called before each training epoch (e.g. to resample a graph); nothing by default."""
 

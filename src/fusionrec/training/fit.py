@@ -21,6 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from fusionrec.data.io import write_with
 from fusionrec.models.base import Recommender
 from fusionrec.training.config import TrainConfig
+from fusionrec.training.optim import Optimizers, build_optimizer
 from fusionrec.training.record import BEST, LAST
 
 
@@ -35,12 +36,6 @@ class FitState:
     bad_evals: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
     stopped: str = "running"
-
-
-def build_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    params = [p for p in model.parameters() if p.requires_grad]
-    kinds = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD, "adagrad": torch.optim.Adagrad}
-    return kinds[cfg.optimizer](params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr_scheduler.LRScheduler | None:
@@ -140,7 +135,7 @@ def fit(model: Recommender, task: Any, cfg: TrainConfig, *, run_dir: Path | None
     return state
 
 
-def _save_last(run_dir: Path, model: Recommender, optimizer: torch.optim.Optimizer,
+def _save_last(run_dir: Path, model: Recommender, optimizer: torch.optim.Optimizer | Optimizers,
                scheduler: Any, state: FitState) -> None:
     checkpoint = {
         "model": model.state_dict(),

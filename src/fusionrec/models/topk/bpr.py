@@ -52,6 +52,9 @@ class BPR(Recommender):
         return cls(dataset.num_users, dataset.num_items, config.embedding_dim, config.item_bias, config.reg_weight,
                    config.init_std)
 
+    def lookup_embeddings(self) -> tuple[nn.Embedding, ...]:
+        return self.user_emb, self.item_emb
+
     def loss(self, batch: PairBatch) -> LossOutput:
         # each row is gathered once and reused by the scores and the penalty (a gather's backward is
         # most of a step's cost at this size)

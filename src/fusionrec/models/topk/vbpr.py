@@ -74,6 +74,9 @@ class VBPR(Recommender):
         bias = (self.item_bias if items is None else self.item_bias[items]) + self.content_bias(f).squeeze(-1)
         return gamma, self.projection(f), bias
 
+    def lookup_embeddings(self) -> tuple[nn.Embedding, ...]:
+        return self.gamma_user, self.gamma_item, self.theta_user
+
     def loss(self, batch: PairBatch) -> LossOutput:
         gu, tu = self.gamma_user(batch.users), self.theta_user(batch.users)  # (B, D)
         def pair_score(items: Tensor) -> Tensor:

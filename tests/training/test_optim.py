@@ -1,0 +1,84 @@
+"""train.sparse_embeddings: sparse gradients for lookup-only tables, the same updates where the
+optimiser allows it, clear refusals where PyTorch cannot, and resume through a checkpoint."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from fusionrec.api import train
+from fusionrec.data.batches import PairBatch
+from fusionrec.errors import ConfigError
+from fusionrec.models.topk.bpr import BPR
+from fusionrec.models.topk.lightgcn import LightGCN
+from fusionrec.training.config import TrainConfig
+from fusionrec.training.optim import Optimizers, build_optimizer
+
+TINY = ["data.options.num_users=120", "data.options.num_items=80", "data.options.num_interactions=3000",
+        "model.embedding_dim=8", "train.batch_size=256"]
+
+
+def bpr_pair(seed=0):
+    torch.manual_seed(seed)
+    model = BPR(50, 40, embedding_dim=8, reg_weight=1e-2)
+    batch = PairBatch(torch.randint(0, 50, (64,)), torch.randint(0, 40, (64,)), torch.randint(0, 40, (64, 2)))
+    return model, batch
+
+
+def steps(model, cfg, batch, n=3):
+    optimizer = build_optimizer(model, cfg)
+    for _ in range(n):
+        optimizer.zero_grad(set_to_none=True)
+        model.loss(batch).loss.backward()
+        optimizer.step()
+    return optimizer
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adagrad"])
+def test_sparse_sgd_and_adagrad_make_the_dense_updates(optimizer):
+    dense, batch = bpr_pair()
+    sparse, _ = bpr_pair()
+    steps(dense, TrainConfig(optimizer=optimizer, lr=0.5), batch)
+    steps(sparse, TrainConfig(optimizer=optimizer, lr=0.5, sparse_embeddings=True), batch)
+    assert sparse.user_emb.sparse and sparse.item_emb.sparse and not dense.user_emb.sparse
+    for a, b in zip(dense.parameters(), sparse.parameters()):
+        torch.testing.assert_close(a, b)
+
+
+def test_sparse_gradients_touch_only_the_batch_rows():
+    model, batch = bpr_pair()
+    before = model.item_emb.weight.detach().clone()
+    optimizer = steps(model, TrainConfig(optimizer="adam", lr=0.1, sparse_embeddings=True), batch, n=1)
+    assert isinstance(optimizer, Optimizers)  # SparseAdam for the tables, Adam for the item bias
+    assert model.item_emb.weight.grad.is_sparse and not model.item_bias.grad.is_sparse
+    used = torch.zeros(40, dtype=torch.bool)
+    used[batch.pos_items] = True
+    used[batch.neg_items.flatten()] = True
+    changed = (model.item_emb.weight.detach() != before).any(1)
+    assert (changed == used).all()
+
+
+def test_refusals_name_the_setting():
+    model, _ = bpr_pair()
+    with pytest.raises(ConfigError, match="weight_decay"):
+        build_optimizer(model, TrainConfig(sparse_embeddings=True, weight_decay=1e-4))
+    with pytest.raises(ConfigError, match="grad_clip"):
+        build_optimizer(model, TrainConfig(sparse_embeddings=True, grad_clip=1.0))
+    with pytest.raises(ConfigError, match="scheduler"):
+        build_optimizer(model, TrainConfig(sparse_embeddings=True, scheduler="step"))
+    graph = LightGCN(5, 4, torch.eye(9).to_sparse())
+    with pytest.raises(ConfigError, match="LightGCN computes with whole embedding tables"):
+        build_optimizer(graph, TrainConfig(sparse_embeddings=True))
+
+
+def test_sparse_run_resumes_exactly(tmp_path):
+    sparse = ["train.sparse_embeddings=true", "train.optimizer=adam", "train.lr=0.01"]
+    full = train("bpr", "synthetic", overrides=[*TINY, *sparse, "train.epochs=3"], run_dir=tmp_path / "full",
+                 progress=False)
+    part = train("bpr", "synthetic", overrides=[*TINY, *sparse, "train.epochs=1"], run_dir=tmp_path / "part",
+                 progress=False)
+    resumed = train(resume=part.run_dir, overrides=["train.epochs=3"], progress=False)
+    assert [h["loss"] for h in resumed.record["history"]] == [h["loss"] for h in full.record["history"]]
+    assert resumed.test_metrics == full.test_metrics
+    history = full.record["history"]
+    assert history[-1]["bpr"] < history[0]["bpr"]
