@@ -13,7 +13,7 @@ test users, and ``peak_rss_mb``. Accuracy after so few epochs means nothing and 
 Usage::
 
     .venv/bin/python benchmarks/perf/models.py [--models bpr lightgcn ...] [--epochs 2] [--threads 1] \
-        [--interactions 100000] [--timeout 600] [--steps 40] [--set train.sparse_embeddings=true] \
+        [--interactions 100000] [--timeout 600] [--steps 40] [--scalable] [--set KEY=VALUE ...] \
         [--out runs/perf/models] [--json runs/perf/models.json]
 """
 
@@ -31,6 +31,12 @@ PEER = ["data.split.method=files", "data.split.path=/work/shared/fixtures/ml100k
 LOO = ["data.split.method=loo", "train.metric=ndcg@10"]
 # synthetic items have no genre or year: NOVA-BERT reads their planted cluster as categorical side information
 SYNTHETIC = {"nova_bert": ["model.item_side=[cluster]"]}
+# --scalable: the settings under which a model's epoch grows linearly with the data (with --steps for the
+# top-K batch): sparse embedding gradients for the ID models, a sampled softmax (100 negatives) instead of
+# the softmax over every item for the sequential models trained with cross-entropy
+SAMPLED_SOFTMAX = ["model.loss=sampled_ce", "model.num_negatives=100"]
+SCALABLE = {"bpr": ["train.sparse_embeddings=true"], "vbpr": ["train.sparse_embeddings=true"],
+            "sasrec": SAMPLED_SOFTMAX, "bert4rec": SAMPLED_SOFTMAX, "nova_bert": SAMPLED_SOFTMAX, "mml": SAMPLED_SOFTMAX}
 
 
 def registered() -> dict[str, str]:
@@ -51,12 +57,16 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None,
                         help="top-K models: batch = interactions / steps, so the steps per epoch stay constant as the "
                              "data grows (a full-graph model's epoch is otherwise steps x edges, quadratic)")
+    parser.add_argument("--scalable", action="store_true",
+                        help="per-model settings that keep an epoch linear in the data (SCALABLE; --steps 40 by default)")
     parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                         help="overrides for every run, e.g. train.sparse_embeddings=true")
     parser.add_argument("--out", type=Path, default=Path("runs/perf/models"))
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     fusionrec = Path(sys.executable).with_name("fusionrec")
+    if args.scalable and args.steps is None:
+        args.steps = 40
     rows = []
     n = args.interactions
     data = ["-d", "ml-100k"] if n is None else [
@@ -70,7 +80,7 @@ def main() -> None:
             extra = SYNTHETIC.get(name, []) if n is not None else []
             if args.steps and not sequential:
                 extra.append(f"train.batch_size={-(-(n or 100_000) // args.steps)}")
-            extra += args.set
+            extra += (SCALABLE.get(name, []) if args.scalable else []) + args.set
             cmd = [str(fusionrec), "train", "-m", name, *data, *split, *extra, f"train.epochs={args.epochs}",
                    f"train.num_threads={args.threads}", "train.patience=100", "--run-dir", str(run_dir), "--quiet"]
             try:
@@ -94,6 +104,8 @@ def main() -> None:
     where = "ml-100k" if n is None else f"synthetic, {n:,} interactions"
     if args.steps:
         where += f", top-K batch = interactions / {args.steps}"
+    if args.scalable:
+        where += ", --scalable (sparse embedding gradients for BPR/VBPR, sampled softmax with 100 negatives)"
     if args.set:
         where += ", " + " ".join(args.set)
     print(f"\n{where}, {args.epochs} epochs per model, {args.threads} thread(s), "

@@ -296,6 +296,15 @@ def test_only_report_lists_missing_runs(done, tmp_path):
     assert "n/a" in (tmp_path / "empty" / "results.md").read_text()
 
 
+def test_table_cells_say_when_seeds_are_missing():
+    from fusionrec.benchmark.report import _ms
+
+    assert _ms({"mean": 0.25, "std": 0.01, "values": [0.24, 0.25, 0.26]}, 3) == "0.2500 ± 0.0100"
+    assert _ms({"mean": 0.25, "std": 0.0, "values": [0.25]}, 3) == "0.2500 (1 of 3 seeds)"  # no fake ± 0
+    assert _ms({"mean": 0.25, "std": 0.01, "values": [0.24, 0.26]}, 3) == "0.2500 ± 0.0100 (2 of 3 seeds)"
+    assert _ms({"mean": None, "std": None, "values": []}, 3) == "n/a"
+
+
 def test_parallel_jobs_submit_picklable_work(tmp_path, monkeypatch):
     from concurrent.futures import ThreadPoolExecutor
 

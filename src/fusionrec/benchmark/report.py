@@ -152,10 +152,13 @@ def summary_rows(spec: BenchmarkSpec, results: Sequence[Any], sig: Sequence[dict
     return out
 
 
-def _ms(stat: dict[str, Any]) -> str:
+def _ms(stat: dict[str, Any], num_seeds: int) -> str:
+    """``mean ± std``; with fewer finished seeds than the spec has, says how many (one seed has no std)."""
     if stat["mean"] is None:
         return "n/a"
-    return f"{stat['mean']:.4f} ± {stat['std']:.4f}"
+    n = len(stat["values"])
+    text = f"{stat['mean']:.4f}" if n == 1 else f"{stat['mean']:.4f} ± {stat['std']:.4f}"
+    return text if n >= num_seeds else f"{text} ({n} of {num_seeds} seeds)"
 
 
 def _p(value: float) -> str:
@@ -177,7 +180,7 @@ def markdown_table(spec: BenchmarkSpec, summary: Sequence[dict[str, Any]], data:
             continue
         secs = "n/a" if row["train_s_per_epoch"] is None else f"{row['train_s_per_epoch']:.3f}"
         cells = [row["model"] + (" (reference)" if row["model"] == ref else ""),
-                 *[_ms(row[m]) for m in metrics], ", ".join(str(e) for e in row["best_epochs"]) or "n/a", secs]
+                 *[_ms(row[m], len(spec.seeds)) for m in metrics], ", ".join(str(e) for e in row["best_epochs"]) or "n/a", secs]
         if ref:
             if row["model"] == ref:
                 cells += ["-", "-"]
