@@ -45,6 +45,22 @@ def test_sparse_sgd_and_adagrad_make_the_dense_updates(optimizer):
         torch.testing.assert_close(a, b)
 
 
+def test_vbpr_tables_train_sparse_with_the_same_adagrad_updates():
+    from fusionrec.models.topk.vbpr import VBPR
+
+    def build():
+        torch.manual_seed(0)
+        return VBPR(30, torch.randn(25, 6), embedding_dim=4, content_dim=3)
+
+    batch = PairBatch(torch.randint(0, 30, (32,)), torch.randint(0, 25, (32,)), torch.randint(0, 25, (32, 1)))
+    dense, sparse = build(), build()
+    steps(dense, TrainConfig(optimizer="adagrad", lr=0.3), batch)
+    steps(sparse, TrainConfig(optimizer="adagrad", lr=0.3, sparse_embeddings=True), batch)
+    assert sparse.gamma_user.weight.grad.is_sparse and sparse.theta_user.weight.grad.is_sparse
+    for a, b in zip(dense.parameters(), sparse.parameters()):
+        torch.testing.assert_close(a, b)
+
+
 def test_sparse_gradients_touch_only_the_batch_rows():
     model, batch = bpr_pair()
     before = model.item_emb.weight.detach().clone()
