@@ -77,7 +77,7 @@ def main() -> None:
         split = LOO if sequential else (PEER if n is None else [])
         run_dir = args.out / name
         if not (run_dir / "record.json").exists():
-            extra = SYNTHETIC.get(name, []) if n is not None else []
+            extra = list(SYNTHETIC.get(name, [])) if n is not None else []
             if args.steps and not sequential:
                 extra.append(f"train.batch_size={-(-(n or 100_000) // args.steps)}")
             extra += (SCALABLE.get(name, []) if args.scalable else []) + args.set

@@ -38,10 +38,6 @@ class Optimizers:
     def __init__(self, *optimizers: torch.optim.Optimizer) -> None:
         self.optimizers = optimizers
 
-    @property
-    def param_groups(self) -> list[dict[str, Any]]:
-        return [group for opt in self.optimizers for group in opt.param_groups]
-
     def zero_grad(self, set_to_none: bool = True) -> None:
         for opt in self.optimizers:
             opt.zero_grad(set_to_none=set_to_none)
