@@ -66,6 +66,8 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer
     tables = _sparse_tables(model, cfg)
     for table in tables:
         table.sparse = True
+    # the checks are off by default; saying so explicitly stops PyTorch warning about it at every run
+    torch.sparse.check_sparse_tensor_invariants.disable()
     sparse_ids = {id(t.weight) for t in tables}
     sparse = [p for p in params if id(p) in sparse_ids]
     dense = [p for p in params if id(p) not in sparse_ids]
