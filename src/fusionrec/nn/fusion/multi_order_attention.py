@@ -122,8 +122,7 @@ class MultiOrderAttention(nn.Module):
         if ends is None:
             ends = torch.zeros_like(valid)
             ends[:, -1] = True
-        index, window_mask = _window_index(valid, ends, x.shape[1] if window is None else window)
-        rows = ends.nonzero(as_tuple=True)[0]  # (T,) the sequence of each window
+        rows, index, window_mask = _window_index(valid, ends, x.shape[1] if window is None else window)
 
         def windows_of(states: Tensor) -> Tensor:  # (N, F) per valid slot -> (T, W, F), zeros on padding
             return torch.cat([states, states.new_zeros(1, states.shape[1])])[index]
@@ -145,11 +144,12 @@ class MultiOrderAttention(nn.Module):
         return torch.stack(outputs, dim=1), torch.stack(weights, dim=1), window_mask
 
 
-def _window_index(valid: Tensor, ends: Tensor, window: int) -> tuple[Tensor, Tensor]:
-    """Where each window's slots sit among the valid slots (row-major), and which are real.
+def _window_index(valid: Tensor, ends: Tensor, window: int) -> tuple[Tensor, Tensor, Tensor]:
+    """The sequence of each window, where its slots sit among the valid slots (row-major), and
+    which are real.
 
-    Shapes: valid, ends (B, L) bool -> index (T, window) into the N valid slots (N = padding),
-    mask (T, window); the slots of a window run oldest first and end at its ``ends`` slot.
+    Shapes: valid, ends (B, L) bool -> rows (T,), index (T, window) into the N valid slots
+    (N = padding), mask (T, window); the slots of a window run oldest first and end at its ``ends`` slot.
     """
     rank = valid.flatten().cumsum(0).view(valid.shape) - 1  # (B, L) row of each valid slot
     rows, last = ends.nonzero(as_tuple=True)  # (T,)
@@ -158,4 +158,4 @@ def _window_index(valid: Tensor, ends: Tensor, window: int) -> tuple[Tensor, Ten
     slots = slots.clamp(min=0)
     mask = inside & valid[rows[:, None], slots]
     index = torch.where(mask, rank[rows[:, None], slots], int(valid.sum()))
-    return index, mask
+    return rows, index, mask
