@@ -74,10 +74,12 @@ def build_task(run_config: RunConfig, dataset: Dataset, model_config: Any = None
 
 def train(model: str | None = None, data: str | None = None, config: str | Path | dict | None = None,
           overrides: Sequence[str] = (), run_dir: str | Path | None = None, resume: str | Path | None = None,
-          progress: bool = True) -> Run:
+          progress: bool = True, test: bool = True) -> Run:
     """Train a model and evaluate it once on test; everything lands in a run directory.
 
-    With ``resume``, the run continues from its last checkpoint with its recorded configuration.
+    With ``resume``, the run continues from its last checkpoint with its recorded configuration. With
+    ``test=False`` the test split is not read (while exploring settings by hand, or timing a run): the
+    record says so, and ``evaluate(run_dir)`` reads it later from the best checkpoint.
     """
     if resume is not None:
         run_path = Path(resume)
@@ -108,7 +110,9 @@ def train(model: str | None = None, data: str | None = None, config: str | Path 
     state = fit(net, task, t, run_dir=run_path, resume=checkpoint, progress=progress, on_epoch_end=record_writer)
 
     record = _with_state(record, state, net)
-    if state.stopped != "interrupted" and state.best_epoch > 0:
+    if not test:
+        record["evaluation"]["test"] = "not read (test=False)"
+    elif state.stopped != "interrupted" and state.best_epoch > 0:
         start = time.perf_counter()
         test = task.evaluate(net, "test", t.device)
         record["metrics"]["test"] = test.metrics

@@ -49,6 +49,10 @@ def test_train_evaluate_recommend_compare(tmp_path):
     assert "unknown user" in cli("recommend", str(run_dir), "--user", "zz", env_home=tmp_path, check=False).stderr
     compared = cli("compare", str(run_dir), str(run_dir), env_home=tmp_path).stdout
     assert compared.count("bpr") >= 2
+    unread = cli("train", "-m", "bpr", *TINY, "--run-dir", str(tmp_path / "no-test"), "-q", "--no-test",
+                 env_home=tmp_path).stdout
+    assert "valid" in unread and "test" not in unread.split("status")[0]
+    assert json.loads((tmp_path / "no-test" / "record.json").read_text())["metrics"]["test"] is None
 
 
 def test_list_models_and_datasets(tmp_path):

@@ -10,7 +10,7 @@ import scipy.sparse as sp
 import torch
 
 from fusionrec.errors import FusionrecError
-from fusionrec.metrics.full_ranking import evaluate_full_ranking, top_k_items
+from fusionrec.metrics.full_ranking import evaluate_full_ranking, sample_users, top_k_items
 
 ALL = ("recall", "ndcg", "precision", "hit_rate", "map", "mrr@3", "mrr", "auc")
 
@@ -293,3 +293,22 @@ def test_top_k_items_exclude_rows_by_user_or_aligned() -> None:
     assert idx.tolist() == [[0, 3], [1, 2], [2, 1]]
     idx, _ = top_k_items(matrix_scorer(S), [2, 0, 1], k=2, exclude=full, exclude_rows="aligned")
     assert idx.tolist() == [[1, 2], [0, 1], [3, 0]]  # user 2 minus item 0; user 0 minus 3; user 1 minus 1, 2
+
+
+def test_sampled_users_are_a_fixed_subset_scored_exactly_as_in_the_full_pass() -> None:
+    rng = np.random.default_rng(3)
+    targets = sp.random(200, 40, density=0.05, random_state=4, format="csr")
+    targets.data[:] = 1.0
+    with_targets = np.flatnonzero(np.diff(targets.indptr) > 0)
+    sample = sample_users(targets, 50, seed=7)
+    kept = np.flatnonzero(np.diff(sample.indptr) > 0)
+    assert len(kept) == 50 and set(kept) <= set(with_targets)
+    assert (sample[kept] != targets[kept]).nnz == 0  # kept users keep all their targets
+    assert np.array_equal(np.flatnonzero(np.diff(sample_users(targets, 50, seed=7).indptr)), kept)
+    assert not np.array_equal(np.flatnonzero(np.diff(sample_users(targets, 50, seed=8).indptr)), kept)
+    assert sample_users(targets, None, seed=7).nnz == sample_users(targets, 10_000, 7).nnz == targets.nnz
+    scorer = matrix_scorer(torch.from_numpy(rng.normal(size=(200, 40))))
+    full = evaluate_full_ranking(scorer, targets, ks=(5,), metrics=("ndcg",))
+    part = evaluate_full_ranking(scorer, sample, ks=(5,), metrics=("ndcg",))
+    assert part.num_users_evaluated == 50 and np.array_equal(part.users, kept)
+    np.testing.assert_array_equal(part.per_user["ndcg@5"], full.per_user["ndcg@5"][np.isin(full.users, kept)])

@@ -306,3 +306,15 @@ def test_top_k_task_refuses_sequence_windows(tmp_path):
         train("bpr", "synthetic", overrides=["data.options.num_users=20", "data.options.num_items=20",
                                              "data.options.num_interactions=200", "train.sequence_windows=all"],
               run_dir=tmp_path / "r", progress=False)
+
+
+def test_valid_users_samples_validation_users_only():
+    rng = np.random.default_rng(2)
+    ds = toy([(u, int(i), t) for u in range(40) for t, i in enumerate(rng.choice(50, 8, replace=False))])
+    task = SequentialTask(ds, ks=(5,), metrics=("ndcg",), valid_users=10, seed=3)
+    model = _HistoryScorer(ds.num_items, 1)
+    valid = task.evaluate(model, "valid")
+    assert valid.num_users_evaluated == 10 and np.array_equal(valid.users, task.evaluate(model, "valid").users)
+    assert task.evaluate(model, "test").num_users_evaluated == 40
+    everyone = SequentialTask(ds, ks=(5,), metrics=("ndcg",)).evaluate(model, "valid")
+    np.testing.assert_array_equal(valid.per_user["ndcg@5"], everyone.per_user["ndcg@5"][np.isin(everyone.users, valid.users)])

@@ -69,3 +69,25 @@ def test_unseen_candidates_on_a_warm_split_is_a_clear_error():
     ds = load_dataset("synthetic", options={"num_users": 60, "num_items": 30, "num_interactions": 1200, "seed": 2})
     with pytest.raises(ConfigError, match="cold_item"):
         TopKTask(ds, candidates="unseen")
+
+
+def test_valid_users_validates_on_a_fixed_sample_and_tests_on_everyone(tmp_path):
+    from fusionrec.api import evaluate, train
+
+    tiny = ["data.options.num_users=120", "data.options.num_items=60", "data.options.num_interactions=2400",
+            "model.embedding_dim=8", "train.epochs=2"]
+    full = train("bpr", "synthetic", overrides=tiny, run_dir=tmp_path / "full", progress=False)
+    sampled = train("bpr", "synthetic", overrides=[*tiny, "train.valid_users=30"], run_dir=tmp_path / "s",
+                    progress=False, test=False)
+    assert [h["valid_users"] for h in sampled.record["history"]] == [30, 30]
+    assert full.record["history"][0]["valid_users"] > 100
+    # same weights (validation does not touch training), so the test read later equals the full run's
+    assert [h["loss"] for h in sampled.record["history"]] == [h["loss"] for h in full.record["history"]]
+    assert sampled.record["metrics"]["test"] is None and "not read" in sampled.record["evaluation"]["test"]
+    assert not (sampled.run_dir / "test_per_user.npz").exists()
+    task = TopKTask(sampled.dataset, valid_users=30, seed=5)
+    assert np.array_equal(task.evaluate(sampled.model, "valid").users, task.evaluate(sampled.model, "valid").users)
+    test = task.evaluate(sampled.model, "test")
+    assert test.num_users_evaluated == full.record["evaluation"]["test_users"]
+    later = evaluate(sampled.run_dir, "test")  # the test read, later, from best.pt
+    assert {k: later[k] for k in test.metrics} == pytest.approx(test.metrics)

@@ -156,11 +156,14 @@ def train_cmd(
     run_dir: Optional[Path] = typer.Option(None, "--run-dir"),
     resume: Optional[Path] = typer.Option(None, "--resume", help="continue the run in this directory"),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
+    no_test: bool = typer.Option(False, "--no-test", help="validate only; the test split is not read "
+                                 "(fusionrec evaluate RUN_DIR reads it later)"),
 ) -> None:
     """Train a model, pick the epoch on validation, evaluate once on test, print the metrics."""
     from fusionrec.api import train
 
-    run = train(model, data, config, overrides or [], run_dir=run_dir, resume=resume, progress=not quiet)
+    run = train(model, data, config, overrides or [], run_dir=run_dir, resume=resume, progress=not quiet,
+                test=not no_test)
     rec = run.record
     _metrics_table(f"{rec['model']} on {rec['data']['name']}", rec["metrics"])
     out.print(f"status {rec['status']}, best epoch {rec['best_epoch']} of {rec['epochs_run']}, "

@@ -9,6 +9,7 @@ from fusionrec.metrics.full_ranking import (
     evaluate_full_ranking,
     evaluate_sampled,
     sample_negatives,
+    sample_users,
     top_k_items,
 )
 from fusionrec.metrics.ranking import (
@@ -52,6 +53,7 @@ __all__ = [
     "precision_at_k",
     "recall_at_k",
     "sample_negatives",
+    "sample_users",
     "target_order_ranks",
     "top_k_items",
 ]

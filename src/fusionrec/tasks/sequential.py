@@ -34,7 +34,7 @@ from fusionrec.data.batches import SequenceBatch
 from fusionrec.data.dataset import Dataset
 from fusionrec.data.sequences import SequenceSampler, side_info, user_sequences, view
 from fusionrec.errors import ConfigError
-from fusionrec.metrics.full_ranking import EvalResult, Scorer, evaluate_full_ranking
+from fusionrec.metrics.full_ranking import EvalResult, Scorer, evaluate_full_ranking, sample_users
 from fusionrec.models.base import Recommender
 from fusionrec.registry import TASKS
 
@@ -56,14 +56,15 @@ class SequentialTask:
                    behaviour_side=tuple(getattr(model_config, "behaviour_side", ())),
                    batch_size=train.batch_size or cls.default_batch_size, seed=train.seed, ks=train.ks, metrics=train.evaluated_metrics(),
                    eval_batch_size=train.eval_batch_size, mask_history=getattr(train, "mask_history", True),
-                   windows=getattr(train, "sequence_windows", "last"))
+                   windows=getattr(train, "sequence_windows", "last"), valid_users=getattr(train, "valid_users", None))
 
     def __init__(self, dataset: Dataset, *, objective: str = "next", max_length: int = 50, mask_ratio: float = 0.2,
                  num_negatives: int = 0, item_side: Sequence[str] = (), behaviour_side: Sequence[str] = (),
                  batch_size: int = 128, seed: int = 0, ks: Sequence[int] = (10, 20),
                  metrics: Sequence[str] = ("hit_rate", "ndcg", "mrr", "recall"), eval_batch_size: int = 1024,
-                 mask_history: bool = True, windows: str = "last") -> None:
+                 mask_history: bool = True, windows: str = "last", valid_users: int | None = None) -> None:
         self.dataset = dataset
+        self.valid_users, self.seed = valid_users, seed
         self.ks = tuple(ks)
         self.metrics = tuple(metrics)
         self.eval_batch_size = eval_batch_size
@@ -124,6 +125,10 @@ class SequentialTask:
         _, _, begin, end = view(self.sequences, split)
         return self._ranges_matrix(begin, end)
 
+    def _targets_evaluated(self, split: str) -> sp.csr_matrix:
+        targets = self.targets(split)
+        return sample_users(targets, self.valid_users, self.seed) if split == "valid" else targets
+
     def history(self, split: str) -> sp.csr_matrix:
         """(U, I) binary matrix of the items in each user's whole (untruncated) ``split`` input."""
         begin, end, _, _ = view(self.sequences, split)
@@ -149,7 +154,8 @@ class SequentialTask:
         model.eval()
         try:
             return evaluate_full_ranking(
-                self.scorer(model, split), self.targets(split), self.history(split) if self.mask_history else None,
+                self.scorer(model, split), self._targets_evaluated(split),
+                self.history(split) if self.mask_history else None,
                 ks=self.ks, metrics=self.metrics, user_batch_size=self.eval_batch_size, device=device)
         finally:
             model.train(was_training)

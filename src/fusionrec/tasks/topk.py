@@ -26,7 +26,7 @@ from fusionrec.data.batches import PairBatch
 from fusionrec.data.dataset import Dataset
 from fusionrec.data.samplers import PairSampler
 from fusionrec.errors import ConfigError
-from fusionrec.metrics.full_ranking import EvalResult, evaluate_full_ranking
+from fusionrec.metrics.full_ranking import EvalResult, evaluate_full_ranking, sample_users
 from fusionrec.models.base import Recommender
 from fusionrec.registry import TASKS
 
@@ -54,13 +54,14 @@ class TopKTask:
         return cls(dataset, batch_size=train.batch_size or cls.default_batch_size, num_negatives=train.num_negatives, seed=train.seed,
                    ks=train.ks, metrics=train.evaluated_metrics(), eval_batch_size=train.eval_batch_size,
                    negative_pool=getattr(train, "negative_pool", "train"),
-                   candidates=getattr(train, "candidates", "all"))
+                   candidates=getattr(train, "candidates", "all"), valid_users=getattr(train, "valid_users", None))
 
     def __init__(self, dataset: Dataset, *, batch_size: int = 2048, num_negatives: int = 1, seed: int = 0,
                  ks: Sequence[int] = (10, 20), metrics: Sequence[str] = ("recall", "ndcg"),
                  eval_batch_size: int = 1024, rank: int = 0, world_size: int = 1, negative_pool: str = "train",
-                 candidates: str = "all") -> None:
+                 candidates: str = "all", valid_users: int | None = None) -> None:
         self.dataset = dataset
+        self.valid_users, self.seed = valid_users, seed
         self.ks = tuple(ks)
         self.metrics = tuple(metrics)
         self.eval_batch_size = eval_batch_size
@@ -91,6 +92,8 @@ class TopKTask:
         model.eval()
         try:
             scorer, targets = model.scorer(), self.dataset.matrix(split)
+            if split == "valid":
+                targets = sample_users(targets, self.valid_users, self.seed)
             exclude = self.dataset.matrix(*EXCLUDED[split])
             if self.candidate_items is not None:
                 scorer, targets, exclude = self._restricted(scorer, targets, exclude)

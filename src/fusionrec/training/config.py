@@ -41,6 +41,10 @@ class TrainConfig(StrictConfig):
     grad_clip: float | None = Field(None, gt=0)
     patience: int = Field(30, gt=0)
     eval_every: int = Field(1, gt=0)
+    valid_users: int | None = Field(
+        None, gt=0, description="validate on this many users drawn once by train.seed (the same users every epoch) "
+                                "instead of all: for large data sets where a full validation pass costs minutes; "
+                                "test always ranks every user")
     metric: str = "ndcg@20"
     ks: list[int] = [10, 20]
     metrics: list[str] = list(METRIC_NAMES)

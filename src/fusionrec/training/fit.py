@@ -104,7 +104,7 @@ def fit(model: Recommender, task: Any, cfg: TrainConfig, *, run_dir: Path | None
                 if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
                     result = task.evaluate(model, "valid", device)
                     value = result.metrics[cfg.metric]
-                    entry.update(valid=result.metrics, eval_s=round(result.seconds, 4))
+                    entry.update(valid=result.metrics, eval_s=round(result.seconds, 4), valid_users=result.num_users_evaluated)
                     if value > state.best_value:
                         state.best_value, state.best_epoch, state.best_valid = value, epoch, result.metrics
                         state.bad_evals = 0
