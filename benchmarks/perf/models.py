@@ -38,6 +38,8 @@ SYNTHETIC = {"nova_bert": ["model.item_side=[cluster]"]}
 # top-K batch): sparse embedding gradients for the ID models, a sampled softmax (100 negatives) instead of
 # the softmax over every item for the sequential models trained with cross-entropy
 SAMPLED_SOFTMAX = ["model.loss=sampled_ce", "model.num_negatives=100"]
+# other batch sizes that --steps scales like the top-K batch (MCPTR's stage-1 pre-training visits every pair too)
+STEPPED = {"mcptr": "model.pretrain_batch_size"}
 SCALABLE = {"bpr": ["train.sparse_embeddings=true"], "vbpr": ["train.sparse_embeddings=true"],
             "sasrec": SAMPLED_SOFTMAX, "bert4rec": SAMPLED_SOFTMAX, "nova_bert": SAMPLED_SOFTMAX, "mml": SAMPLED_SOFTMAX}
 
@@ -97,7 +99,8 @@ def main() -> None:
         if not (run_dir / "record.json").exists():
             extra = list(SYNTHETIC.get(name, [])) if n is not None else []
             if args.steps and not sequential:
-                extra.append(f"train.batch_size={-(-(n or 100_000) // args.steps)}")
+                batch = -(-(n or 100_000) // args.steps)
+                extra += [f"train.batch_size={batch}"] + ([f"{STEPPED[name]}={batch}"] if name in STEPPED else [])
             extra += (SCALABLE.get(name, []) if args.scalable else []) + args.set
             if args.valid_users:
                 extra.append(f"train.valid_users={args.valid_users}")

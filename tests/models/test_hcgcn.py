@@ -111,3 +111,17 @@ def test_explain_gives_modality_weights_and_cluster_memberships(tiny_dataset):
     torch.testing.assert_close(out["modality_weights"].sum(-1), torch.ones(3))
     torch.testing.assert_close(out["user_clusters"].sum(-1), torch.ones(3))
     assert out["item_clusters"].shape == (3, 3)
+
+
+def test_contrastive_loss_uses_a_random_subset_of_at_most_contrastive_items(tiny_dataset):
+    model = build(tiny_dataset, temperature=0.5, contrastive_items=5)
+    items = torch.arange(tiny_dataset.num_items)
+    with torch.no_grad():
+        _, _, modal = model.item_content()
+        both = items[model.present[:, 0] & model.present[:, 1]]
+        assert len(both) > 5
+        torch.manual_seed(3)
+        got = model.contrastive_loss(modal, items)
+        torch.manual_seed(3)
+        subset = both[torch.randperm(len(both))[:5]]
+    torch.testing.assert_close(got, info_nce(modal["visual"][subset], modal["text"][subset], 0.5))

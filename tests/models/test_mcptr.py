@@ -38,6 +38,23 @@ def test_co_interaction_knn_hand_case():
     assert np.all(np.diag(co_interaction_knn(r, 3).toarray()) == 0)
 
 
+def test_co_interaction_knn_matches_a_dense_reference(monkeypatch):
+    from fusionrec.nn import graph
+
+    r = sp.random(120, 30, density=0.1, random_state=3, format="csr")
+    counts = (r != 0).astype(np.float32)
+    counts = (counts @ counts.T).toarray()
+    np.fill_diagonal(counts, 0)
+    expected = np.zeros_like(counts)
+    for row, c in enumerate(counts):
+        top = np.argsort(-c, kind="stable")[:4]  # most shared, ties to the lower index
+        expected[row, top[c[top] > 0]] = 1
+    expected = np.maximum(expected, expected.T)
+    np.testing.assert_array_equal(co_interaction_knn(r, 4, budget=40).toarray(), expected)
+    monkeypatch.setattr(graph, "_SORT_KEY_LIMIT", 0)  # the lexsort used when packed keys would overflow
+    np.testing.assert_array_equal(co_interaction_knn(r, 4, budget=40).toarray(), expected)
+
+
 @pytest.mark.parametrize("base", ["bpr", "lightgcn"])
 def test_stage_two_starts_from_stage_one_embeddings(tiny_dataset, base):
     model = build(tiny_dataset, base=base, init_std=None)
@@ -151,6 +168,26 @@ def test_single_modality_contrasts_with_the_graph_view(tiny_dataset):
     model.pretrain()
     assert model.contrastive == ("text", "graph")
     assert model.pretrain_history[-1]["contrastive"] < model.pretrain_history[0]["contrastive"]
+
+
+def test_contrastive_loss_uses_at_most_contrastive_items_of_the_batch(tiny_dataset):
+    from fusionrec.nn.losses import info_nce
+
+    model = build(tiny_dataset, contrastive_items=4)
+    items = torch.arange(tiny_dataset.num_items)
+    with torch.no_grad():
+        _, _, views = model.pretrainer()()
+        a, b = model.contrastive
+        both = items
+        for view in (a, b):
+            if view != "graph":
+                both = both[getattr(model, f"masks_{model.modality_names.index(view)}")[both]]
+        assert len(both) > 4
+        torch.manual_seed(1)
+        got = model._contrastive(views, items)
+        torch.manual_seed(1)
+        subset = both[torch.randperm(len(both))[:4]]
+    torch.testing.assert_close(got, info_nce(views[a][subset], views[b][subset], model.temperature))
 
 
 def test_one_train_call_runs_both_stages_and_records_them(tmp_path):

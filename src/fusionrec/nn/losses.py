@@ -22,8 +22,16 @@ def l2_penalty(*tensors: Tensor, batch_size: int) -> Tensor:
     return sum(t.pow(2).sum() for t in tensors) / (2 * batch_size)  # type: ignore[return-value]
 
 
-def info_nce(a: Tensor, b: Tensor, temperature: float = 0.1) -> Tensor:
-    """Symmetric InfoNCE (CLIP-style): row ``i`` of ``a`` should match row ``i`` of ``b``. Shapes: (B, D)."""
+def info_nce(a: Tensor, b: Tensor, temperature: float = 0.1, max_rows: int | None = None) -> Tensor:
+    """Symmetric InfoNCE (CLIP-style): row ``i`` of ``a`` should match row ``i`` of ``b``. Shapes: (B, D).
+
+    With ``max_rows``, a batch of more rows is replaced by a random subset of that many row pairs (drawn
+    from the global torch RNG): the (B, B) logits grow quadratically, and at 20,000 rows one step costs
+    seconds and gigabytes.
+    """
+    if max_rows is not None and len(a) > max_rows:
+        keep = torch.randperm(len(a), device=a.device)[:max_rows]
+        a, b = a[keep], b[keep]
     a = F.normalize(a, dim=-1)
     b = F.normalize(b, dim=-1)
     logits = a @ b.T / temperature  # (B, B)

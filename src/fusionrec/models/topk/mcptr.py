@@ -35,7 +35,9 @@ Note:
     the contrastive pair is the first two of the item views (modalities, then ``graph``); it is
     off with a single view. The pre-trained embeddings are rescaled to the base model's
     initialisation scale (``init_std``; the direction, and hence the ranking, is kept). BPR has no
-    item bias here (the pre-training gives none).
+    item bias here (the pre-training gives none). The in-batch InfoNCE sees at most
+    ``contrastive_items`` (4,096) of the batch's distinct items, a random subset when there are more
+    (never at the default pre-training batch of 2,048 pairs with one negative).
 """
 
 from __future__ import annotations
@@ -77,6 +79,9 @@ class MCPTRConfig(ModelConfig):
                                                               "default text and image, else the first two")
     contrastive_weight: float = Field(0.1, ge=0)
     temperature: float = Field(0.2, gt=0)
+    contrastive_items: int | None = Field(
+        4096, gt=1, description="at most this many item pairs (a random subset of the batch's) in the in-batch "
+                                "InfoNCE, whose logits grow quadratically with the batch; None: all")
     pretrain_epochs: int = Field(10, ge=0, description="stage-1 epochs; 0 fine-tunes from scratch")
     pretrain_lr: float = Field(1e-3, gt=0)
     pretrain_batch_size: int = Field(2048, gt=0)
@@ -208,7 +213,8 @@ class MCPTR(Recommender):
                  user_aggregation: str = "attention", num_graph_layers: int = 2,
                  contrastive: tuple[str, str] | None = None, contrastive_weight: float = 0.1,
                  temperature: float = 0.2, pretrain_epochs: int = 10, pretrain_lr: float = 1e-3,
-                 pretrain_batch_size: int = 2048, pretrain_num_negatives: int = 1) -> None:
+                 pretrain_batch_size: int = 2048, pretrain_num_negatives: int = 1,
+                 contrastive_items: int | None = 4096) -> None:
         super().__init__()
         self.num_users = num_users
         self.user_emb = nn.Embedding(num_users, embedding_dim)
@@ -232,7 +238,7 @@ class MCPTR(Recommender):
         build_modality_fusion(fusion, embedding_dim, len(self.modality_names) + 1)  # fail early on a bad name
         self.contrastive = contrastive
         self.contrastive_weight = contrastive_weight
-        self.temperature = temperature
+        self.temperature, self.contrastive_items = temperature, contrastive_items
         self.pretrain_epochs = pretrain_epochs
         self.pretrain_lr = pretrain_lr
         self.pretrain_batch_size = pretrain_batch_size
@@ -262,7 +268,7 @@ class MCPTR(Recommender):
                    config.num_layers, config.reg_weight, config.init_std, config.fusion, config.user_aggregation,
                    config.num_graph_layers, contrastive_views(list(features), config.contrastive_modalities),
                    config.contrastive_weight, config.temperature, config.pretrain_epochs, config.pretrain_lr,
-                   config.pretrain_batch_size, config.pretrain_num_negatives)
+                   config.pretrain_batch_size, config.pretrain_num_negatives, config.contrastive_items)
 
     # ------------------------------------------------------------------------------ stage 1
 
@@ -318,7 +324,8 @@ class MCPTR(Recommender):
         return users, items
 
     def _contrastive(self, views: dict[str, Tensor], items: Tensor) -> Tensor:
-        """In-batch InfoNCE between the two contrastive views of the (distinct) batch items having both."""
+        """In-batch InfoNCE between the two contrastive views of the (distinct) batch items having both
+        (at most ``contrastive_items`` of them, a random subset)."""
         if self.contrastive is None or self.contrastive_weight == 0:
             return views["graph"].new_zeros(())
         names = self.modality_names
@@ -328,7 +335,7 @@ class MCPTR(Recommender):
         if len(items) < 2:
             return views["graph"].new_zeros(())
         a, b = self.contrastive
-        return info_nce(views[a][items], views[b][items], self.temperature)
+        return info_nce(views[a][items], views[b][items], self.temperature, self.contrastive_items)
 
     def explain(self, users: Tensor, items: Tensor) -> dict[str, Tensor]:
         """Stage 1's attention pooling over the modality views (``explain_names``: the modalities,
