@@ -35,13 +35,15 @@ LOO = ["data.split.method=loo", "train.metric=ndcg@10"]
 # synthetic items have no genre or year: NOVA-BERT reads their planted cluster as categorical side information
 SYNTHETIC = {"nova_bert": ["model.item_side=[cluster]"]}
 # --scalable: the settings under which a model's epoch grows linearly with the data (with --steps for the
-# top-K batch): sparse embedding gradients for the ID models, a sampled softmax (100 negatives) instead of
-# the softmax over every item for the sequential models trained with cross-entropy
+# top-K batch): sparse embedding gradients for BPR and VBPR, a sampled softmax (100 negatives) instead of the
+# softmax over every item for the sequential models trained with cross-entropy (their item tables keep dense
+# gradients: with 100 negatives per target a step reads more rows than the table has; embedding_steps.py)
 SAMPLED_SOFTMAX = ["model.loss=sampled_ce", "model.num_negatives=100"]
+SPARSE = ["train.sparse_embeddings=true"]
+SCALABLE = {"bpr": SPARSE, "vbpr": SPARSE, "sasrec": SAMPLED_SOFTMAX, "bert4rec": SAMPLED_SOFTMAX,
+            "nova_bert": SAMPLED_SOFTMAX, "mml": SAMPLED_SOFTMAX}
 # other batch sizes that --steps scales like the top-K batch (MCPTR's stage-1 pre-training visits every pair too)
 STEPPED = {"mcptr": "model.pretrain_batch_size"}
-SCALABLE = {"bpr": ["train.sparse_embeddings=true"], "vbpr": ["train.sparse_embeddings=true"],
-            "sasrec": SAMPLED_SOFTMAX, "bert4rec": SAMPLED_SOFTMAX, "nova_bert": SAMPLED_SOFTMAX, "mml": SAMPLED_SOFTMAX}
 
 
 def registered() -> dict[str, str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -40,12 +42,15 @@ def info_nce(a: Tensor, b: Tensor, temperature: float = 0.1, max_rows: int | Non
 
 
 def item_prediction_loss(hidden: Tensor, item_weight: Tensor, targets: Tensor, negatives: Tensor | None = None,
-                         kind: str = "ce", item_bias: Tensor | None = None) -> Tensor:
+                         kind: str = "ce", item_bias: Tensor | None = None,
+                         lookup: Callable[[Tensor], Tensor] | None = None) -> Tensor:
     """Loss of predicting ``targets`` from ``hidden`` with item scores ``h · e_i (+ b_i)``.
 
     ``ce``: softmax cross-entropy over all I items. With sampled ``negatives``: ``bce``
     (``-log σ(s_pos) - Σ_n log(1 - σ(s_neg))``, SASRec's loss), ``bpr`` (``-log σ(s_pos - s_neg)``,
     averaged over negatives) or ``sampled_ce`` (softmax over the positive and its negatives).
+    ``lookup`` reads the sampled losses' rows of ``item_weight`` (e.g. the ``nn.Embedding`` it belongs
+    to, whose gradient may then be sparse); default: indexing ``item_weight``.
 
     Shapes: hidden (T, D), item_weight (I, D), targets (T,), negatives (T, N), item_bias (I,) -> ().
     """
@@ -53,8 +58,9 @@ def item_prediction_loss(hidden: Tensor, item_weight: Tensor, targets: Tensor, n
         return linear_cross_entropy(hidden, item_weight, targets, item_bias)
     if negatives is None:
         raise ValueError(f"loss {kind!r} needs sampled negatives")
-    pos = (hidden * item_weight[targets]).sum(-1)  # (T,)
-    neg = torch.einsum("td,tnd->tn", hidden, item_weight[negatives])  # (T, N)
+    rows = item_weight.__getitem__ if lookup is None else lookup
+    pos = (hidden * rows(targets)).sum(-1)  # (T,)
+    neg = torch.einsum("td,tnd->tn", hidden, rows(negatives))  # (T, N)
     if item_bias is not None:
         pos, neg = pos + item_bias[targets], neg + item_bias[negatives]
     return sampled_item_losses(pos, neg, kind).mean()

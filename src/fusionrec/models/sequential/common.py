@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
-from torch import Tensor
+from torch import Tensor, nn
 
 from fusionrec.data.batches import PAD_ITEM, SequenceBatch
 from fusionrec.errors import FusionrecError
@@ -63,7 +63,8 @@ def no_user_scorer(name: str) -> Scorer:
 class ItemPredictionModel(Recommender):
     """Loss and scores of a sequence encoder whose slots predict items through the item table.
 
-    Subclasses provide ``encode(batch) -> ((B, L, D), maps)``, ``item_weight`` (I, D), ``loss_kind``,
+    Subclasses provide ``encode(batch) -> ((B, L, D), maps)``, ``item_embedding`` (an ``nn.Embedding``
+    whose first I rows are the items), ``item_weight`` (those rows, (I, D)), ``loss_kind``,
     optionally ``item_bias`` (I,) and ``transform(hidden)``, the head between a slot's state and the
     item table (identity by default). Training scores the target slots, ranking the last slot.
     """
@@ -73,12 +74,18 @@ class ItemPredictionModel(Recommender):
     def transform(self, hidden: Tensor) -> Tensor:
         return hidden
 
+    def lookup_embeddings(self) -> tuple[nn.Embedding, ...]:
+        """With a sampled loss the item table (``item_embedding``: items first, then the mask token and
+        padding) is read row by row, by the inputs, the targets and their negatives, so it may train with
+        sparse gradients; the full softmax (``ce``) reads all of it."""
+        return () if self.loss_kind == "ce" else (self.item_embedding,)
+
     def loss(self, batch: SequenceBatch) -> LossOutput:
         assert batch.targets is not None, f"{type(self).__name__}.loss needs a training batch with targets"
         hidden, _ = self.encode(batch)
         h, targets, negatives = target_slots(hidden, batch.targets, batch.negatives)  # (T, D), (T,), (T, N)
         loss = item_prediction_loss(self.transform(h), self.item_weight, targets, negatives, self.loss_kind,
-                                    getattr(self, "item_bias", None))
+                                    getattr(self, "item_bias", None), lookup=self.item_embedding)
         return LossOutput(loss, {self.loss_kind: loss.detach()})
 
     def score(self, batch: SequenceBatch) -> Tensor:
