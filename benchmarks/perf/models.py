@@ -35,13 +35,15 @@ LOO = ["data.split.method=loo", "train.metric=ndcg@10"]
 # synthetic items have no genre or year: NOVA-BERT reads their planted cluster as categorical side information
 SYNTHETIC = {"nova_bert": ["model.item_side=[cluster]"]}
 # --scalable: the settings under which a model's epoch grows linearly with the data (with --steps for the
-# top-K batch): sparse embedding gradients for BPR and VBPR, a sampled softmax (100 negatives) instead of the
-# softmax over every item for the sequential models trained with cross-entropy (their item tables keep dense
-# gradients: with 100 negatives per target a step reads more rows than the table has; embedding_steps.py)
+# top-K batch): sparse embedding gradients for BPR and VBPR; for the sequential models trained with
+# cross-entropy a sampled softmax (100 negatives) instead of the softmax over every item, and for SASRec,
+# BERT4Rec and NOVA-BERT those negatives shared by the batch with a sparse item table (embedding_steps.py:
+# 100 negatives per target gather more rows per step than the table has; MML and MARank need their own)
 SAMPLED_SOFTMAX = ["model.loss=sampled_ce", "model.num_negatives=100"]
 SPARSE = ["train.sparse_embeddings=true"]
-SCALABLE = {"bpr": SPARSE, "vbpr": SPARSE, "sasrec": SAMPLED_SOFTMAX, "bert4rec": SAMPLED_SOFTMAX,
-            "nova_bert": SAMPLED_SOFTMAX, "mml": SAMPLED_SOFTMAX}
+SHARED = SAMPLED_SOFTMAX + ["model.shared_negatives=true"] + SPARSE
+SCALABLE = {"bpr": SPARSE, "vbpr": SPARSE, "sasrec": SHARED, "bert4rec": SHARED, "nova_bert": SHARED,
+            "mml": SAMPLED_SOFTMAX}
 # other batch sizes that --steps scales like the top-K batch (MCPTR's stage-1 pre-training visits every pair too)
 STEPPED = {"mcptr": "model.pretrain_batch_size"}
 
@@ -130,7 +132,7 @@ def main() -> None:
     if args.steps:
         where += f", top-K batch = interactions / {args.steps}"
     if args.scalable:
-        where += ", --scalable (sparse embedding gradients for BPR/VBPR, sampled softmax with 100 negatives)"
+        where += ", --scalable (sparse embedding gradients, sampled softmax with 100 negatives: see SCALABLE)"
     if args.set:
         where += ", " + " ".join(args.set)
     if args.valid_users:

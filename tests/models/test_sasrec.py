@@ -104,3 +104,48 @@ def test_learns_a_deterministic_successor_pattern():
     test = make_batch(((starts[:, None] + torch.arange(3, 8)) % I).tolist())
     hits = net.score(test).argmax(1) == (starts + 8) % I
     assert hits.float().mean() > 0.9
+
+
+@pytest.mark.parametrize("kind", ["bce", "bpr", "sampled_ce"])
+def test_shared_negatives_equal_per_target_negatives_without_the_targets_own_item(kind):
+    torch.manual_seed(1)
+    h, w, bias = torch.randn(6, 4), torch.randn(I, 4), torch.randn(I)
+    targets = torch.tensor([0, 3, 5, 7, 3, 9])
+    shared = torch.tensor([1, 3, 8])  # item 3 is the target of rows 1 and 4
+    got = item_prediction_loss(h, w, targets, shared, kind, bias)
+    per_row = []
+    for t in range(6):
+        own = shared[shared != targets[t]][None]  # (1, N') the row's negatives without its own item
+        loss = item_prediction_loss(h[t:t + 1], w, targets[t:t + 1], own, kind, bias)
+        if kind == "bpr":  # bpr averages over negatives; the masked one counts as a zero term
+            loss = loss * own.shape[1] / len(shared)
+        per_row.append(loss)
+    torch.testing.assert_close(got, torch.stack(per_row).mean())
+    assert torch.isfinite(torch.autograd.functional.jacobian(
+        lambda x: item_prediction_loss(x, w, targets, shared, kind, bias), h)).all()
+
+
+def test_a_batch_shares_distinct_negatives_and_sasrec_learns_with_them(tmp_path):
+    from fusionrec.api import train
+
+    tiny = ["data.options.num_users=80", "data.options.num_items=60", "data.options.num_interactions=2000",
+            "data.split.method=loo", "model.hidden_dim=16", "model.max_length=12", "train.batch_size=16",
+            "train.lr=0.005", "train.epochs=4", "model.loss=sampled_ce", "model.num_negatives=20",
+            "model.shared_negatives=true"]
+    run = train("sasrec", "synthetic", overrides=tiny, run_dir=tmp_path / "r", progress=False)
+    losses = [h["loss"] for h in run.record["history"]]
+    assert losses[-1] < losses[0]
+    from fusionrec.api import build_task, resolve_config
+
+    run_config, model_config = resolve_config(config=run.record["config"])
+    batch = next(iter(build_task(run_config, run.dataset, model_config).train_batches(1)))
+    assert batch.negatives.shape == (20,) and len(set(batch.negatives.tolist())) == 20
+
+
+@pytest.mark.parametrize("name", ["marank", "mml"])
+def test_models_scoring_their_own_negatives_refuse_shared_ones(name):
+    from fusionrec.api import resolve_config
+    from fusionrec.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="shared_negatives"):
+        resolve_config(name, "synthetic", None, ["model.shared_negatives=true"])

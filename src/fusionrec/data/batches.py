@@ -48,7 +48,8 @@ class SequenceBatch(_Batch):
         positions: (B, L) distance from the end of the sequence (0 = last slot), -1 at padding, so
             a sequence's positions do not depend on how much padding the batch adds.
         targets: (B, L) item to predict at each slot, -1 where there is none (None when scoring).
-        negatives: (B, L, N) sampled negative items for sampled losses, else None.
+        negatives: (B, L, N) sampled negative items for sampled losses, (N,) when shared by every
+            target of the batch, else None.
         side: side information of each slot, by name: ``(B, L)`` int64 codes (0 = missing, padded
             or masked) or ``(B, L, F)`` float features (zeros there). Item side information (genre,
             year, text) belongs to the slot's item; behaviour side information (rating, time gap)

@@ -268,12 +268,14 @@ class SequenceSampler:
     ``cloze`` models get the last ``max_length - 1`` items and a mask token in the last slot.
 
     With ``num_negatives > 0`` every target slot gets that many items drawn uniformly from those
-    the user never interacted with in training (rejection sampling in bulk).
+    the user never interacted with in training (rejection sampling in bulk); with ``shared_negatives``
+    a batch gets ``num_negatives`` distinct items, uniform over all items, shared by every target (the loss
+    masks a target's own item among them; a shared item may be one the user has seen).
     """
 
     def __init__(self, seq: Sequences, num_items: int, *, objective: Literal["next", "cloze"] = "next",
                  max_length: int = 50, mask_ratio: float = 0.2, num_negatives: int = 0,
-                 side: SideInfo | None = None, batch_size: int = 128, seed: int = 0,
+                 shared_negatives: bool = False, side: SideInfo | None = None, batch_size: int = 128, seed: int = 0,
                  windows: Literal["last", "all"] = "last") -> None:
         if objective not in ("next", "cloze"):
             raise ConfigError(f"unknown sequence objective {objective!r}; choose next or cloze")
@@ -287,6 +289,9 @@ class SequenceSampler:
         self.max_length = max_length
         self.mask_ratio = mask_ratio
         self.num_negatives = num_negatives
+        self.shared_negatives = shared_negatives
+        if shared_negatives and num_negatives > num_items:
+            raise ConfigError(f"{num_negatives} shared negatives per batch but only {num_items} items")
         self.side = side or SideInfo((), {}, {})
         self.batch_size = batch_size
         self.seed = seed
@@ -354,7 +359,10 @@ class SequenceSampler:
         return self._batch(users, index, valid, masked, None, None, candidates)
 
     def negatives(self, users: np.ndarray, targets: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """(B, L, N_neg) items outside each user's training interactions."""
+        """(B, L, N_neg) items outside each user's training interactions, or (N_neg,) distinct items shared
+        by the batch (``shared_negatives``)."""
+        if self.shared_negatives:
+            return rng.choice(self.num_items, self.num_negatives, replace=False)
         rows = np.repeat(users, targets.shape[1] * self.num_negatives)
         neg = rng.integers(0, self.num_items, len(rows))
         bad = np.flatnonzero(self._seen(rows, neg))

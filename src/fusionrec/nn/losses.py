@@ -50,9 +50,10 @@ def item_prediction_loss(hidden: Tensor, item_weight: Tensor, targets: Tensor, n
     (``-log σ(s_pos) - Σ_n log(1 - σ(s_neg))``, SASRec's loss), ``bpr`` (``-log σ(s_pos - s_neg)``,
     averaged over negatives) or ``sampled_ce`` (softmax over the positive and its negatives).
     ``lookup`` reads the sampled losses' rows of ``item_weight`` (e.g. the ``nn.Embedding`` it belongs
-    to, whose gradient may then be sparse); default: indexing ``item_weight``.
+    to, whose gradient may then be sparse); default: indexing ``item_weight``. Negatives of shape (N,) are
+    shared by every target: one (T, N) product, and a target's own item among them is masked out.
 
-    Shapes: hidden (T, D), item_weight (I, D), targets (T,), negatives (T, N), item_bias (I,) -> ().
+    Shapes: hidden (T, D), item_weight (I, D), targets (T,), negatives (T, N) or (N,), item_bias (I,) -> ().
     """
     if kind == "ce":
         return linear_cross_entropy(hidden, item_weight, targets, item_bias)
@@ -60,9 +61,14 @@ def item_prediction_loss(hidden: Tensor, item_weight: Tensor, targets: Tensor, n
         raise ValueError(f"loss {kind!r} needs sampled negatives")
     rows = item_weight.__getitem__ if lookup is None else lookup
     pos = (hidden * rows(targets)).sum(-1)  # (T,)
-    neg = torch.einsum("td,tnd->tn", hidden, rows(negatives))  # (T, N)
+    if negatives.dim() == 1:
+        neg = hidden @ rows(negatives).T  # (T, N)
+    else:
+        neg = torch.einsum("td,tnd->tn", hidden, rows(negatives))  # (T, N)
     if item_bias is not None:
         pos, neg = pos + item_bias[targets], neg + item_bias[negatives]
+    if negatives.dim() == 1:  # a target is not its own negative: -inf adds nothing to any of the three losses
+        neg = neg.masked_fill(negatives[None, :] == targets[:, None], float("-inf"))
     return sampled_item_losses(pos, neg, kind).mean()
 
 

@@ -73,11 +73,14 @@ def target_slots(hidden: Tensor, targets: Tensor, negatives: Tensor | None = Non
                  ) -> tuple[Tensor, Tensor, Tensor | None]:
     """The hidden states, targets and negatives of the slots that have a target (``targets >= 0``).
 
+    Negatives shared by the batch (N,) are returned as they are.
+
     Shapes:
-        hidden: (B, L, D); targets: (B, L); negatives: (B, L, N) -> (T, D), (T,), (T, N) or None.
+        hidden: (B, L, D); targets: (B, L); negatives: (B, L, N) or (N,) -> (T, D), (T,), (T, N) or (N,) or None.
     """
     where = targets >= 0  # (B, L)
-    return hidden[where], targets[where], None if negatives is None else negatives[where]
+    shared = negatives is None or negatives.dim() == 1
+    return hidden[where], targets[where], negatives if shared else negatives[where]
 
 
 def last_slot(hidden: Tensor) -> Tensor:

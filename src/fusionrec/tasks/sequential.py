@@ -52,6 +52,7 @@ class SequentialTask:
                    max_length=getattr(model_config, "max_length", 50),
                    mask_ratio=getattr(model_config, "mask_ratio", 0.2),
                    num_negatives=0 if loss == "ce" else getattr(model_config, "num_negatives", 1),
+                   shared_negatives=getattr(model_config, "shared_negatives", False),
                    item_side=tuple(getattr(model_config, "item_side", ())),
                    behaviour_side=tuple(getattr(model_config, "behaviour_side", ())),
                    batch_size=train.batch_size or cls.default_batch_size, seed=train.seed, ks=train.ks, metrics=train.evaluated_metrics(),
@@ -59,7 +60,8 @@ class SequentialTask:
                    windows=getattr(train, "sequence_windows", "last"), valid_users=getattr(train, "valid_users", None))
 
     def __init__(self, dataset: Dataset, *, objective: str = "next", max_length: int = 50, mask_ratio: float = 0.2,
-                 num_negatives: int = 0, item_side: Sequence[str] = (), behaviour_side: Sequence[str] = (),
+                 num_negatives: int = 0, shared_negatives: bool = False, item_side: Sequence[str] = (),
+                 behaviour_side: Sequence[str] = (),
                  batch_size: int = 128, seed: int = 0, ks: Sequence[int] = (10, 20),
                  metrics: Sequence[str] = ("hit_rate", "ndcg", "mrr", "recall"), eval_batch_size: int = 1024,
                  mask_history: bool = True, windows: str = "last", valid_users: int | None = None) -> None:
@@ -72,7 +74,7 @@ class SequentialTask:
         self.sequences = user_sequences(dataset)
         self.sampler = SequenceSampler(
             self.sequences, dataset.num_items, objective=objective, max_length=max_length, mask_ratio=mask_ratio,
-            num_negatives=num_negatives, side=side_info(dataset, tuple(item_side), tuple(behaviour_side)),
+            num_negatives=num_negatives, shared_negatives=shared_negatives, side=side_info(dataset, tuple(item_side), tuple(behaviour_side)),
             batch_size=batch_size, seed=seed, windows=windows)
         if not len(self.sampler.train_users):
             raise ConfigError(f"{dataset.name}: no user has a training sequence to learn from "

@@ -39,6 +39,10 @@ class SequentialConfig(ModelConfig):
     max_length: int = Field(50, ge=2)
     loss: SequenceLoss = "ce"
     num_negatives: int = Field(1, gt=0, description="negatives per target for bce / bpr / sampled_ce")
+    shared_negatives: bool = Field(
+        False, description="draw num_negatives items per batch, shared by every target (scored by one matrix "
+                           "product; a target's own item is masked), instead of num_negatives per target: "
+                           "the cheap sampled softmax for large catalogues")
 
     @model_validator(mode="after")
     def _heads_divide_dim(self) -> "SequentialConfig":

@@ -107,6 +107,13 @@ class MARankConfig(SequentialConfig):
             raise ValueError(f"MARank has no multi-head attention or feed-forward; leave {', '.join(unused)} unset")
         return self
 
+    @model_validator(mode="after")
+    def _per_target_negatives(self) -> "MARankConfig":
+        if self.shared_negatives:
+            raise ValueError("MARank scores each target against its own negatives; shared_negatives is for "
+                             "SASRec, BERT4Rec and NOVA-BERT")
+        return self
+
 
 class MARankState(NamedTuple):
     """What :meth:`MARank.represent` computes for a batch of (user, window) pairs.

@@ -146,6 +146,13 @@ class MMLConfig(SequentialConfig):
             raise ValueError("adapt must name at least one encoder parameter group, e.g. ['layers']")
         return self
 
+    @model_validator(mode="after")
+    def _per_target_negatives(self) -> "MMLConfig":
+        if self.shared_negatives:
+            raise ValueError("MML scores each target against its own negatives; shared_negatives is for "
+                             "SASRec, BERT4Rec and NOVA-BERT")
+        return self
+
 
 def slot_losses(hidden: Tensor, table: Tensor, targets: Tensor, negatives: Tensor, kind: str) -> Tensor:
     """Next-item loss of every slot (0 where ``targets < 0``), without data-dependent shapes (runs
