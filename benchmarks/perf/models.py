@@ -35,15 +35,15 @@ LOO = ["data.split.method=loo", "train.metric=ndcg@10"]
 # synthetic items have no genre or year: NOVA-BERT reads their planted cluster as categorical side information
 SYNTHETIC = {"nova_bert": ["model.item_side=[cluster]"]}
 # --scalable: the settings under which a model's epoch grows linearly with the data (with --steps for the
-# top-K batch): sparse embedding gradients for BPR and VBPR; for the sequential models trained with
+# top-K batch): sparse embedding gradients for BPR, VBPR and MARank; for the sequential models trained with
 # cross-entropy a sampled softmax (100 negatives) instead of the softmax over every item, and for SASRec,
 # BERT4Rec and NOVA-BERT those negatives shared by the batch with a sparse item table (embedding_steps.py:
 # 100 negatives per target gather more rows per step than the table has; MML and MARank need their own)
 SAMPLED_SOFTMAX = ["model.loss=sampled_ce", "model.num_negatives=100"]
 SPARSE = ["train.sparse_embeddings=true"]
 SHARED = SAMPLED_SOFTMAX + ["model.shared_negatives=true"] + SPARSE
-SCALABLE = {"bpr": SPARSE, "vbpr": SPARSE, "sasrec": SHARED, "bert4rec": SHARED, "nova_bert": SHARED,
-            "mml": SAMPLED_SOFTMAX}
+SCALABLE = {"bpr": SPARSE, "vbpr": SPARSE, "marank": SPARSE, "sasrec": SHARED, "bert4rec": SHARED,
+            "nova_bert": SHARED, "mml": SAMPLED_SOFTMAX}
 # other batch sizes that --steps scales like the top-K batch (MCPTR's stage-1 pre-training visits every pair too)
 STEPPED = {"mcptr": "model.pretrain_batch_size"}
 

@@ -41,7 +41,7 @@ def info_nce(a: Tensor, b: Tensor, temperature: float = 0.1, max_rows: int | Non
     return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
 
 
-def item_prediction_loss(hidden: Tensor, item_weight: Tensor, targets: Tensor, negatives: Tensor | None = None,
+def item_prediction_loss(hidden: Tensor, item_weight: Tensor | None, targets: Tensor, negatives: Tensor | None = None,
                          kind: str = "ce", item_bias: Tensor | None = None,
                          lookup: Callable[[Tensor], Tensor] | None = None) -> Tensor:
     """Loss of predicting ``targets`` from ``hidden`` with item scores ``h · e_i (+ b_i)``.
@@ -50,7 +50,8 @@ def item_prediction_loss(hidden: Tensor, item_weight: Tensor, targets: Tensor, n
     (``-log σ(s_pos) - Σ_n log(1 - σ(s_neg))``, SASRec's loss), ``bpr`` (``-log σ(s_pos - s_neg)``,
     averaged over negatives) or ``sampled_ce`` (softmax over the positive and its negatives).
     ``lookup`` reads the sampled losses' rows of ``item_weight`` (e.g. the ``nn.Embedding`` it belongs
-    to, whose gradient may then be sparse); default: indexing ``item_weight``. Negatives of shape (N,) are
+    to, whose gradient may then be sparse; ``item_weight`` may then be None for them); default: indexing
+    ``item_weight``. Negatives of shape (N,) are
     shared by every target: one (T, N) product, and a target's own item among them is masked out.
 
     Shapes: hidden (T, D), item_weight (I, D), targets (T,), negatives (T, N) or (N,), item_bias (I,) -> ().
@@ -59,6 +60,8 @@ def item_prediction_loss(hidden: Tensor, item_weight: Tensor, targets: Tensor, n
         return linear_cross_entropy(hidden, item_weight, targets, item_bias)
     if negatives is None:
         raise ValueError(f"loss {kind!r} needs sampled negatives")
+    if lookup is None and item_weight is None:
+        raise ValueError("item_prediction_loss needs item_weight or lookup")
     rows = item_weight.__getitem__ if lookup is None else lookup
     pos = (hidden * rows(targets)).sum(-1)  # (T,)
     if negatives.dim() == 1:

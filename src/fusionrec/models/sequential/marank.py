@@ -176,6 +176,14 @@ class MARank(Recommender):
         """``[q_j; e_j]`` of every item, so that ``ŷ_uj = [p_u; s] · [q_j; e_j]``. -> (I, 2D)."""
         return torch.cat([self.item_latent.weight, self.item_context.weight[: self.num_items]], dim=1)
 
+    def item_rows(self, items: Tensor) -> Tensor:
+        """``[q_j; e_j]`` of ``items`` through the embedding lookups (sparse gradients possible). (...) -> (..., 2D)."""
+        return torch.cat([self.item_latent(items), self.item_context(items)], dim=-1)
+
+    def lookup_embeddings(self) -> tuple[nn.Embedding, ...]:
+        """With a sampled loss (``bpr`` by default) the user and item tables are read row by row only."""
+        return () if self.loss_kind == "ce" else (self.user_embedding, self.item_latent, self.item_context)
+
     def represent(self, users: Tensor, items: Tensor, ends: Tensor | None = None) -> MARankState:
         """Encode the (user, window of the last L items) pair ending at every slot where ``ends`` is
         set (default: the last slot of each row).
@@ -202,11 +210,12 @@ class MARank(Recommender):
         negatives = None if batch.negatives is None else batch.negatives[where]  # (T, N)
         state = self.represent(batch.users, batch.items, where)
         hidden = torch.cat([state.user, state.union], dim=1)  # (T, 2D)
-        item_weight = self.item_weight  # (I, 2D)
-        ranking = item_prediction_loss(hidden, item_weight, targets, negatives, self.loss_kind)
-        norms = state.user.pow(2).sum(-1) + item_weight[targets].pow(2).sum(-1)  # (T,)
+        # the full softmax needs the whole (I, 2D) table; the sampled losses read their rows by lookup
+        item_weight = self.item_weight if self.loss_kind == "ce" else None
+        ranking = item_prediction_loss(hidden, item_weight, targets, negatives, self.loss_kind, lookup=self.item_rows)
+        norms = state.user.pow(2).sum(-1) + self.item_rows(targets).pow(2).sum(-1)  # (T,)
         if negatives is not None:
-            norms = norms + item_weight[negatives].pow(2).sum(-1).mean(-1)
+            norms = norms + self.item_rows(negatives).pow(2).sum(-1).mean(-1)
         norms = norms + state.z.pow(2).sum(-1) + state.residual.pow(2).sum(-1)
         reg = self.reg_weight * norms.mean()
         return LossOutput(ranking + reg, {self.loss_kind: ranking.detach(), "reg": reg.detach()})
