@@ -106,12 +106,14 @@ SEQUENCE_TINY = ["data.options.num_users=60", "data.options.num_items=50", "data
                  "model.num_negatives=5"]
 
 
-@pytest.mark.parametrize("model, extra", [("sasrec", []), ("bert4rec", []), ("nova_bert", ["model.item_side=[cluster]"])])
-def test_sequential_item_tables_train_sparse_with_a_sampled_loss(tmp_path, model, extra):
+@pytest.mark.parametrize("model, extra", [("sasrec", []), ("bert4rec", []), ("nova_bert", ["model.item_side=[cluster]"]),
+                                          ("marank", [])])
+def test_sequential_tables_train_sparse_with_a_sampled_loss(tmp_path, model, extra):
     runs = {flag: train(model, "synthetic", overrides=[*SEQUENCE_TINY, *extra, f"train.sparse_embeddings={flag}"],
                         run_dir=tmp_path / flag, progress=False) for flag in ("false", "true")}
     dense, sparse = runs["false"], runs["true"]
-    assert sparse.model.item_embedding.sparse and not dense.model.item_embedding.sparse
+    tables = sparse.model.lookup_embeddings()
+    assert tables and all(t.sparse for t in tables) and not any(t.sparse for t in dense.model.lookup_embeddings())
     assert [h["loss"] for h in sparse.record["history"]] == pytest.approx([h["loss"] for h in dense.record["history"]])
     for a, b in zip(dense.model.parameters(), sparse.model.parameters()):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
@@ -121,27 +123,7 @@ def test_sequential_item_tables_train_sparse_with_a_sampled_loss(tmp_path, model
     batch = next(iter(build_task(run_config, sparse.dataset, model_config).train_batches(1)))
     sparse.model.zero_grad(set_to_none=True)
     sparse.model.loss(batch).loss.backward()
-    assert sparse.model.item_embedding.weight.grad.is_sparse  # every read of the table is a lookup
-    with pytest.raises(ConfigError, match="sampled model.loss"):  # the full softmax reads the whole table
+    assert all(t.weight.grad.is_sparse for t in tables)  # every read of the tables is a lookup
+    with pytest.raises(ConfigError, match="sampled model.loss"):  # the full softmax reads the whole item table
         train(model, "synthetic", overrides=[*SEQUENCE_TINY, *extra, "model.loss=ce", "train.sparse_embeddings=true"],
               run_dir=tmp_path / "ce", progress=False)
-
-
-def test_marank_tables_train_sparse_with_the_same_sgd_updates(tmp_path):
-    tiny = ["data.options.num_users=60", "data.options.num_items=50", "data.options.num_interactions=1500",
-            "data.split.method=loo", "model.hidden_dim=8", "model.max_length=20", "train.batch_size=16",
-            "train.optimizer=sgd", "train.lr=0.5", "train.epochs=2"]
-    runs = {flag: train("marank", "synthetic", overrides=[*tiny, f"train.sparse_embeddings={flag}"],
-                        run_dir=tmp_path / flag, progress=False) for flag in ("false", "true")}
-    dense, sparse = runs["false"], runs["true"]
-    assert all(t.sparse for t in sparse.model.lookup_embeddings())
-    assert [h["loss"] for h in sparse.record["history"]] == pytest.approx([h["loss"] for h in dense.record["history"]])
-    for a, b in zip(dense.model.parameters(), sparse.model.parameters()):
-        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
-    from fusionrec.api import build_task, resolve_config
-
-    run_config, model_config = resolve_config(config=sparse.record["config"])
-    batch = next(iter(build_task(run_config, sparse.dataset, model_config).train_batches(1)))
-    sparse.model.zero_grad(set_to_none=True)
-    sparse.model.loss(batch).loss.backward()
-    assert all(t.weight.grad.is_sparse for t in sparse.model.lookup_embeddings())

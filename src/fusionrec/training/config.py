@@ -34,7 +34,7 @@ class TrainConfig(StrictConfig):
     weight_decay: float = Field(0.0, ge=0)
     sparse_embeddings: bool = Field(
         False, description="sparse gradients for the embedding tables the model only reads row by row (BPR, VBPR; "
-                           "SASRec, BERT4Rec, NOVA-BERT under a sampled loss): a step then costs what its batch "
+                           "SASRec, BERT4Rec, NOVA-BERT, MARank under a sampled loss): a step then costs what its batch "
                            "touches, not the whole table (training/optim.py)")
     scheduler: Literal["none", "step", "cosine"] = "none"
     step_size: int = Field(50, gt=0)

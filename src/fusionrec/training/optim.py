@@ -87,8 +87,8 @@ def _sparse_tables(model: nn.Module, cfg: TrainConfig) -> list[nn.Embedding]:
     name = type(model).__name__
     if not tables:
         raise ConfigError(f"train.sparse_embeddings: {name} computes with whole embedding tables (or has none), so "
-                          "their gradients are dense anyway; leave it off for this model (SASRec, BERT4Rec and "
-                          "NOVA-BERT read theirs row by row only with a sampled model.loss)")
+                          "their gradients are dense anyway; leave it off for this model (SASRec, BERT4Rec, "
+                          "NOVA-BERT and MARank read theirs row by row only with a sampled model.loss)")
     problems = []
     if cfg.weight_decay:
         problems.append("train.weight_decay (use the model's L2 term, e.g. model.reg_weight)")
