@@ -44,6 +44,16 @@ class SequentialConfig(ModelConfig):
                            "product; a target's own item is masked), instead of num_negatives per target: "
                            "the cheap sampled softmax for large catalogues")
 
+    # models that score each target against its own negatives (MARank, MML) set this and refuse shared ones
+    per_target_negatives: ClassVar[bool] = False
+
+    @model_validator(mode="after")
+    def _shared_negatives_supported(self) -> "SequentialConfig":
+        if self.shared_negatives and self.per_target_negatives:
+            raise ValueError(f"{self.name} scores each target against its own negatives; shared_negatives is for "
+                             "SASRec, BERT4Rec and NOVA-BERT")
+        return self
+
     @model_validator(mode="after")
     def _heads_divide_dim(self) -> "SequentialConfig":
         if self.hidden_dim % self.num_heads:

@@ -89,6 +89,7 @@ class MARankConfig(SequentialConfig):
     """MARank's settings; ``num_layers`` is the number of residual orders K."""
 
     name: str = "marank"
+    per_target_negatives: ClassVar[bool] = True
     objective: ClassVar[str] = "next"
     hidden_dim: int = Field(128, gt=0)
     dropout: float = Field(0.5, ge=0.0, lt=1.0)
@@ -107,12 +108,6 @@ class MARankConfig(SequentialConfig):
             raise ValueError(f"MARank has no multi-head attention or feed-forward; leave {', '.join(unused)} unset")
         return self
 
-    @model_validator(mode="after")
-    def _per_target_negatives(self) -> "MARankConfig":
-        if self.shared_negatives:
-            raise ValueError("MARank scores each target against its own negatives; shared_negatives is for "
-                             "SASRec, BERT4Rec and NOVA-BERT")
-        return self
 
 
 class MARankState(NamedTuple):

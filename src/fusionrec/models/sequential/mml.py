@@ -119,6 +119,7 @@ Stage = Literal["meta", "generator", "fusion", "joint"]
 
 class MMLConfig(SequentialConfig):
     name: str = "mml"
+    per_target_negatives: ClassVar[bool] = True
     objective: ClassVar[str] = "next"
     num_heads: int = Field(2, ge=1)
     inner_dim: int | None = Field(256, gt=0)
@@ -146,12 +147,6 @@ class MMLConfig(SequentialConfig):
             raise ValueError("adapt must name at least one encoder parameter group, e.g. ['layers']")
         return self
 
-    @model_validator(mode="after")
-    def _per_target_negatives(self) -> "MMLConfig":
-        if self.shared_negatives:
-            raise ValueError("MML scores each target against its own negatives; shared_negatives is for "
-                             "SASRec, BERT4Rec and NOVA-BERT")
-        return self
 
 
 def slot_losses(hidden: Tensor, table: Tensor, targets: Tensor, negatives: Tensor, kind: str) -> Tensor:
