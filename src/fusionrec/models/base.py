@@ -63,6 +63,11 @@ class Recommender(nn.Module, abc.ABC):
         may therefore train with sparse gradients (``train.sparse_embeddings``); none by default."""
         return ()
 
+    def on_fit_start(self, task: Any) -> None:
+        """Called once by ``fit`` before the first epoch (also on resume) with the run's task, so a model
+        with its own inner loop (e.g. MCPTR's pre-training) can follow the task's protocol settings
+        (``task.negative_items()``: the items negatives may be drawn from); nothing by default."""
+
     def on_epoch_start(self, epoch: int) -> None:
         """Called before each training epoch (e.g. to resample a graph); nothing by default."""
 

@@ -78,6 +78,10 @@ class TopKTask:
                                   "(data.split.method=cold_item)")
             self.protocol = self.unseen_protocol
 
+    def negative_items(self) -> np.ndarray:
+        """Indices of the items negatives may be drawn from (``negative_pool``: training items, or all)."""
+        return self.sampler.pool
+
     @property
     def num_batches(self) -> int:
         return len(self.sampler)

@@ -64,6 +64,7 @@ def fit(model: Recommender, task: Any, cfg: TrainConfig, *, run_dir: Path | None
         state = FitState(**resume["state"])
         state.stopped = "running"
     is_main = rank == 0
+    model.on_fit_start(task)
     best_state = _load_best(run_dir, model) if resume is not None else None
     console = Console(stderr=True, quiet=not (progress and is_main))
     bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
