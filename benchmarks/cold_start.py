@@ -2,8 +2,8 @@
 
 Split: ``data.split.method=cold_item`` (20% of the items held out entirely, half for validation and
 half for test; every interaction with them is a validation/test target). Training never sees them,
-not even as sampled negatives (``train.negative_pool=train``, the default). Evaluation
-(``train.candidates=unseen``) ranks, for each user, only the items absent from training: in a full
+not even as sampled negatives (``task.negative_pool=train``, the default). Evaluation
+(``task.candidates=unseen``) ranks, for each user, only the items absent from training: in a full
 ranking the ~1,350 warm items outscore every new item for every model and NDCG@20 is ~0 for all, which
 says nothing about the new items themselves. The epoch is chosen on validation; test is read once.
 
@@ -28,7 +28,7 @@ from pathlib import Path
 from fusionrec import api
 from fusionrec.config import shipped_configs
 
-PROTOCOL = ["data.split.method=cold_item", "train.candidates=unseen", "train.metric=ndcg@20"]
+PROTOCOL = ["data.split.method=cold_item", "task.candidates=unseen", "train.metric=ndcg@20"]
 
 
 def main() -> None:

@@ -33,7 +33,7 @@ from fusionrec.data.samplers import PairSampler
 from fusionrec.models.topk.mgat import MGAT, MGATConfig
 from fusionrec.nn.losses import bpr_loss
 
-PEER = {"method": "files", "path": "/work/shared/fixtures/ml100k-peer-split"}
+PEER = {"method": "files", "path": "shared:fixtures/ml100k-peer-split"}
 
 
 def step_fn(model: MGAT, graph, optimizer):

@@ -30,7 +30,7 @@ from fusionrec.api import build_model, build_task, resolve_config
 from fusionrec.data.prepare import prepare
 from fusionrec.data.store import load_dataset_dir
 
-SPLIT = ["data.split.method=files", "data.split.path=/work/shared/fixtures/ml100k-peer-split"]
+SPLIT = ["data.split.method=files", "data.split.path=shared:fixtures/ml100k-peer-split"]
 
 
 def naive_scorer(model):

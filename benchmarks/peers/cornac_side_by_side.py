@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -34,7 +35,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from peer_venv import CACHE, ensure_venv, fusionrec_train, log, outside_repository, run_runner, save_json  # noqa: E402
 
-DEFAULT_SPLIT = Path("/work/shared/fixtures/ml100k-peer-split")
+DEFAULT_SPLIT = Path(os.environ.get("FUSIONREC_SHARED") or Path(__file__).resolve().parents[3] / "shared") / "fixtures" / "ml100k-peer-split"  # noqa: E501
 FUSIONREC = Path(sys.executable).with_name("fusionrec")
 INSTALL_STEPS = (("torch==2.13.0",), ("cornac==3.0.1",))
 CHECK = "import cornac, torch, numpy; print('cornac, torch, numpy =', cornac.__version__, torch.__version__, numpy.__version__)"

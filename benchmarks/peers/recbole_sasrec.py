@@ -9,7 +9,7 @@ One RecBole epoch trains on every prefix of every training sequence (about 97,00
 minutes, so a converged RecBole run takes hours. The comparison is therefore made after the same number of passes
 over the training data: RecBole runs ``--passes`` epochs, validating after each; fusionrec runs to convergence
 (validating every pass, early stopping on validation NDCG@10), and its validation curve is read at the same passes.
-A fusionrec pass is one epoch with ``train.sequence_windows=all`` (every training interaction is a target once,
+A fusionrec pass is one epoch with ``task.sequence_windows=all`` (every training interaction is a target once,
 as in RecBole's epoch); the paper's sampler (``last``: only each user's 50 most recent items) is run as well.
 
 Identical split: fusionrec prepares ml-100k with its leave-one-out split and this script writes each user's
@@ -96,8 +96,8 @@ def run_fusionrec(args: argparse.Namespace, windows: str) -> dict:
     try:
         cmd = [str(FUSIONREC), "train", "-m", "sasrec", "-d", "ml-100k", "data.split.method=loo",
                "model.num_heads=1", "model.hidden_dim=64", "model.inner_dim=64", "model.dropout=0.2",
-               "model.max_length=50", "model.loss=ce", "train.lr=1e-3", f"train.sequence_windows={windows}",
-               "train.mask_history=false", "train.metric=ndcg@10", "train.eval_every=1",
+               "model.max_length=50", "model.loss=ce", "train.lr=1e-3", f"task.sequence_windows={windows}",
+               "task.mask_history=false", "train.metric=ndcg@10", "train.eval_every=1",
                f"train.epochs={args.max_epochs}", f"train.patience={args.patience}", f"train.seed={args.seed}",
                f"train.num_threads={args.threads}", f"train.batch_size={args.batch_size}", "--run-dir", str(run_dir), "-q"]
         rec = fusionrec_train(cmd, run_dir, args.threads)

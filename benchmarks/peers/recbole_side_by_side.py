@@ -10,7 +10,8 @@ that this script creates on first use and patches in place (see ``PATCHES``); no
 imported by fusionrec or by this process. RecBole runs through a small runner file executed with that venv's
 python, which times every training epoch and every evaluation and prints one JSON line. fusionrec runs through
 its CLI and is read back from ``record.json``. Both sides get the same split
-(``/work/shared/fixtures/ml100k-peer-split``), hyper-parameters, seed and thread count.
+(``fixtures/ml100k-peer-split`` of the shared folder: ``$FUSIONREC_SHARED``, else ``../shared`` beside the
+repository), hyper-parameters, seed and thread count.
 
 Regularisation (LightGCN): both add ``reg_weight * penalty(u_ego, pos_ego, neg_ego)`` on the layer-0 embeddings
 of the batch. fusionrec's penalty (``l2_penalty``) is sum_t ||t||_F^2 / (2 B): half the squared norm averaged over
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -37,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from peer_venv import (CACHE, ensure_venv, fusionrec_train, log, outside_repository, run_runner,  # noqa: E402
                        save_json, venv_python)
 
-DEFAULT_SPLIT = Path("/work/shared/fixtures/ml100k-peer-split")
+DEFAULT_SPLIT = Path(os.environ.get("FUSIONREC_SHARED") or Path(__file__).resolve().parents[3] / "shared") / "fixtures" / "ml100k-peer-split"  # noqa: E501
 DEFAULT_VENV = CACHE / "recbole-venv"
 FUSIONREC = Path(sys.executable).with_name("fusionrec")
 DATASET_NAME = "ml100k-peer"

@@ -30,7 +30,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-PEER = ["data.split.method=files", "data.split.path=/work/shared/fixtures/ml100k-peer-split"]
+PEER = ["data.split.method=files", "data.split.path=shared:fixtures/ml100k-peer-split"]
 LOO = ["data.split.method=loo", "train.metric=ndcg@10"]
 # synthetic items have no genre or year: NOVA-BERT reads their planted cluster as categorical side information
 SYNTHETIC = {"nova_bert": ["model.item_side=[cluster]"]}
@@ -82,7 +82,7 @@ def main() -> None:
     parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                         help="overrides for every run, e.g. train.sparse_embeddings=true")
     parser.add_argument("--valid-users", type=int, default=None,
-                        help="validate on this many sampled users (train.valid_users); with --no-test, evaluation "
+                        help="validate on this many sampled users (task.valid_users); with --no-test, evaluation "
                              "users/s come from those validation passes")
     parser.add_argument("--no-test", action="store_true", help="skip the test read (a full ranking of every user)")
     parser.add_argument("--out", type=Path, default=Path("runs/perf/models"))
@@ -107,7 +107,7 @@ def main() -> None:
                 extra += [f"train.batch_size={batch}"] + ([f"{STEPPED[name]}={batch}"] if name in STEPPED else [])
             extra += (SCALABLE.get(name, []) if args.scalable else []) + args.set
             if args.valid_users:
-                extra.append(f"train.valid_users={args.valid_users}")
+                extra.append(f"task.valid_users={args.valid_users}")
             cmd = [str(fusionrec), "train", "-m", name, *data, *split, *extra, f"train.epochs={args.epochs}",
                    f"train.num_threads={args.threads}", "train.patience=100", "--run-dir", str(run_dir), "--quiet",
                    *(["--no-test"] if args.no_test else [])]

@@ -1,4 +1,7 @@
-"""The Python API behind every CLI command: ``train``, ``evaluate``, ``recommend``, ``compare``."""
+"""The Python API behind every CLI command: ``train``, ``evaluate``, ``recommend``, ``explain``, ``compare``.
+
+Nothing here knows a task family: the run's model names its family, and the family's
+:class:`fusionrec.tasks.base.Task` builds the loaders, evaluates, recommends and explains."""
 
 from __future__ import annotations
 
@@ -10,19 +13,20 @@ from typing import Any, Sequence
 import torch
 
 from fusionrec import models as _models  # noqa: F401  (fills the MODELS registry)
+from fusionrec import tasks as _tasks  # noqa: F401  (fills the TASKS registry)
 from fusionrec.config import deep_merge, load_yaml, parse_overrides, validate
 from fusionrec.data.dataset import Dataset
-from fusionrec.data.prepare import prepare
+from fusionrec.data.prepare import prepare, resolve_data_config
 from fusionrec.data.store import load_dataset_dir, read_manifest
 from fusionrec.errors import ConfigError, FusionrecError
-from fusionrec.metrics.full_ranking import top_k_items
 from fusionrec.models.base import Recommender
-from fusionrec import tasks as _tasks  # noqa: F401  (fills the TASKS registry)
-from fusionrec.registry import MODELS, TASKS
+from fusionrec.registry import MODELS, task_of
+from fusionrec.tasks.base import Explanation, Task
+from fusionrec.threads import configure_threads
 from fusionrec.training.config import RunConfig
 from fusionrec.training.fit import FitState, fit
-from fusionrec.training.record import (BEST, LAST, PER_USER_TEST, default_run_dir, environment, peak_rss_mb, read_record,
-                                       save_per_user, write_record)
+from fusionrec.training.record import (BEST, LAST, PER_USER_TEST, RECORD, default_run_dir, environment, load_checkpoint,
+                                       peak_rss_mb, read_record, save_per_user, write_record)
 
 
 @dataclass
@@ -33,6 +37,7 @@ class Run:
     record: dict[str, Any]
     model: Recommender
     dataset: Dataset
+    task: Task
 
     @property
     def test_metrics(self) -> dict[str, float]:
@@ -41,7 +46,8 @@ class Run:
 
 def resolve_config(model: str | None = None, data: str | None = None, config: str | Path | dict | None = None,
                    overrides: Sequence[str] = ()) -> tuple[RunConfig, Any]:
-    """Defaults < YAML file (or dict) < dotted overrides; returns the run config and the model config."""
+    """Defaults < YAML file (or dict) < dotted overrides; returns the run config (its ``task`` section
+    validated by the family the model names) and the model config."""
     tree: dict[str, Any] = {}
     if isinstance(config, (str, Path)):
         tree = load_yaml(config)
@@ -56,9 +62,45 @@ def resolve_config(model: str | None = None, data: str | None = None, config: st
     if not isinstance(model_tree, dict) or "name" not in model_tree:
         raise ConfigError(f"no model chosen; pass -m MODEL (one of: {', '.join(MODELS.names())})")
     entry = MODELS.entry(str(model_tree["name"]))
+    family = task_of(entry.name)
+    _refuse_moved_keys(tree, family)
     model_config = validate(entry.config, model_tree, "config", section="model")
-    run_config = validate(RunConfig, {**tree, "model": model_config.model_dump()}, "config")
+    task_config = validate(family.config, tree.get("task") or {}, "config", section="task")
+    run_config = validate(RunConfig, {**tree, "model": model_config.model_dump(), "task": task_config.model_dump()},
+                          "config")
+    family.obj.check_metric(task_config, run_config.train.metric or family.obj.default_metric)
     return run_config, model_config
+
+
+def reported_metrics(run_config: RunConfig) -> list[str]:
+    """The metric names a run with this resolved config reports (asked of its task family)."""
+    family = task_of(run_config.model["name"])
+    task_config = validate(family.config, run_config.task, "config", section="task")
+    return family.obj.reported_metrics(task_config, run_config.train.metric or family.obj.default_metric)
+
+
+def _refuse_moved_keys(tree: dict[str, Any], family: Any) -> None:
+    """A key that moved from ``train:`` to the family's ``task:`` section fails with one line naming its new place."""
+    train = tree.get("train") or {}
+    moved = [key for key in family.config.moved_from_train if isinstance(train, dict) and key in train]
+    if moved:
+        key = moved[0]
+        raise ConfigError(f"train.{key} moved to task.{key} (the {family.name} task's section): write "
+                          f"task.{key}={train[key]!r} on the command line, or `{key}:` under `task:` in a YAML")
+
+
+def saved_config(record: dict[str, Any]) -> dict[str, Any]:
+    """A run record's resolved config, with keys that have since moved put in their new place (so runs
+    recorded before the ``task:`` section existed still load)."""
+    tree = {section: dict(values) for section, values in record["config"].items() if isinstance(values, dict)}
+    family = task_of(tree["model"]["name"])
+    train, task = tree.setdefault("train", {}), tree.setdefault("task", {})
+    for key in family.config.moved_from_train:
+        if key in train:
+            task.setdefault(key, train.pop(key))
+    for key in [k for k in train if k not in RunConfig.model_fields["train"].annotation.model_fields]:
+        train.pop(key)  # a train key no family owns any more (e.g. the other family's keys in old records)
+    return tree
 
 
 def build_model(model_config: Any, dataset: Dataset, seed: int) -> Recommender:
@@ -66,10 +108,13 @@ def build_model(model_config: Any, dataset: Dataset, seed: int) -> Recommender:
     return MODELS.get(model_config.name).from_dataset(model_config, dataset)
 
 
-def build_task(run_config: RunConfig, dataset: Dataset, model_config: Any = None) -> Any:
-    """The task of the run's model (``Recommender.task``), which owns loaders and the protocol."""
-    model_cls = MODELS.get(run_config.model["name"])
-    return TASKS.get(model_cls.task).from_config(run_config.train, dataset, model_config)
+def build_task(run_config: RunConfig, dataset: Dataset, model_config: Any = None) -> Task:
+    """The task of the family the run's model names, built from the run's ``task:`` and ``train:``
+    sections after checking that the data set has what the family needs."""
+    family = task_of(run_config.model["name"])
+    task_config = validate(family.config, run_config.task, "config", section="task")
+    family.obj.check_data(dataset)
+    return family.obj.build(task_config, run_config.train, dataset, model_config)
 
 
 def train(model: str | None = None, data: str | None = None, config: str | Path | dict | None = None,
@@ -86,17 +131,19 @@ def train(model: str | None = None, data: str | None = None, config: str | Path 
         previous = read_record(run_path)
         if not (run_path / LAST).exists():
             raise FusionrecError(f"{run_path}: no {LAST} checkpoint to resume from")
-        run_config, model_config = resolve_config(config=previous["config"], overrides=overrides)
-        checkpoint = torch.load(run_path / LAST, map_location="cpu", weights_only=False)
+        run_config, model_config = resolve_config(config=saved_config(previous), overrides=overrides)
+        checkpoint = load_checkpoint(run_path / LAST, weights_only=False)
+        _refuse_finished(run_path, previous, overrides)
     else:
         run_config, model_config = resolve_config(model, data, config, overrides)
         run_path = Path(run_dir) if run_dir is not None else default_run_dir(model_config.name, run_config.data.name)
         checkpoint = None
         if (run_path / LAST).exists():
             raise FusionrecError(f"{run_path}: already holds a run; pass --resume {run_path} or another --run-dir")
+    # settings remembered from `fusionrec data prepare SOURCE` are recorded, so --resume reads the same data
+    run_config = run_config.model_copy(update={"data": resolve_data_config(run_config.data)})
     t = run_config.train
-    if t.num_threads:
-        torch.set_num_threads(t.num_threads)
+    threads = configure_threads(t.num_threads)
     data_dir = prepare(run_config.data)
     dataset = load_dataset_dir(data_dir)
     net = build_model(model_config, dataset, t.seed)
@@ -104,6 +151,7 @@ def train(model: str | None = None, data: str | None = None, config: str | Path 
     run_path.mkdir(parents=True, exist_ok=True)
 
     record = _new_record(run_config, data_dir, dataset, net, task)
+    record["threads"] = {"count": threads[0], "chosen_by": threads[1]}
     if resume is not None and previous.get("model_extra"):
         record["model_extra"] = previous["model_extra"]
     record_writer = lambda state: write_record(run_path, _with_state(record, state, net))  # noqa: E731
@@ -123,14 +171,30 @@ def train(model: str | None = None, data: str | None = None, config: str | Path 
     record["status"] = state.stopped
     record["peak_rss_mb"] = round(peak_rss_mb(), 1)
     write_record(run_path, record)
-    return Run(run_path, record, net, dataset)
+    return Run(run_path, record, net, dataset, task)
 
 
-def _new_record(run_config: RunConfig, data_dir: Path, dataset: Dataset, net: Recommender, task: Any) -> dict[str, Any]:
+def _refuse_finished(run_path: Path, record: dict[str, Any], overrides: Sequence[str]) -> None:
+    """Resuming a finished run without new settings would do nothing: say so instead of doing it silently."""
+    status = record.get("status")
+    if status in ("running", "interrupted") or (overrides and status != "closed_form"):
+        return
+    if status == "closed_form" and record["metrics"].get("test") is None and record.get("evaluation", {}).get(
+            "test") is None:
+        return  # stopped before its test read: resuming evaluates it
+    if status == "closed_form":
+        raise FusionrecError(f"{run_path}: already finished; {record['model']} is fitted in closed form, so there is "
+                             f"nothing to train on (`fusionrec evaluate {run_path}` re-reads its test)")
+    raise FusionrecError(f"{run_path}: already finished ({status}, best epoch {record.get('best_epoch')} of "
+                         f"{record.get('epochs_run')}); to train on, resume with more room, e.g. "
+                         f"`fusionrec train --resume {run_path} train.epochs=N train.patience=N`")
+
+
+def _new_record(run_config: RunConfig, data_dir: Path, dataset: Dataset, net: Recommender, task: Task) -> dict[str, Any]:
     manifest = read_manifest(data_dir)
     return {
         "model": run_config.model["name"],
-        "task": net.task,
+        "task": task.name,
         "status": "running",
         "config": run_config.model_dump(mode="json"),
         "data": {"name": dataset.name, "path": str(data_dir), "fingerprint": manifest["fingerprint"],
@@ -138,7 +202,7 @@ def _new_record(run_config: RunConfig, data_dir: Path, dataset: Dataset, net: Re
                  "users": dataset.num_users, "items": dataset.num_items},
         "parameters": sum(p.numel() for p in net.parameters()),
         "evaluation": {"protocol": task.protocol,
-                       "selection": f"best epoch by valid {run_config.train.metric}"},
+                       "selection": f"best epoch by valid {task.metric}"},
         "metrics": {"valid": {}, "test": None},
         "timings": {},
         "history": [],
@@ -167,10 +231,11 @@ def _with_state(record: dict[str, Any], state: FitState, net: Recommender | None
 
 
 def load_run(run_dir: str | Path) -> Run:
-    """Rebuild a run's model (best checkpoint) and data set from its directory."""
+    """Rebuild a run's model (best checkpoint), data set and task from its directory."""
     run_path = Path(run_dir)
     record = read_record(run_path)
-    run_config, model_config = resolve_config(config=record["config"])
+    run_config, model_config = resolve_config(config=saved_config(record))
+    configure_threads(run_config.train.num_threads)
     data_path = Path(record["data"]["path"])
     if not data_path.exists():
         data_path = prepare(run_config.data)
@@ -179,11 +244,9 @@ def load_run(run_dir: str | Path) -> Run:
         raise FusionrecError(f"{run_path}: the data set at {data_path} differs from the one this run was trained on "
                              "(fingerprint mismatch); prepare the same data again")
     net = build_model(model_config, dataset, run_config.train.seed)
-    if not (run_path / BEST).exists():
-        raise FusionrecError(f"{run_path}: no {BEST} checkpoint (the run never finished an evaluation)")
-    net.load_state_dict(torch.load(run_path / BEST, map_location="cpu", weights_only=True))
+    net.load_state_dict(load_checkpoint(run_path / BEST))
     net.eval()
-    return Run(run_path, record, net, dataset)
+    return Run(run_path, record, net, dataset, build_task(run_config, dataset, model_config))
 
 
 def evaluate(run_dir: str | Path, split: str = "test") -> dict[str, float]:
@@ -191,52 +254,69 @@ def evaluate(run_dir: str | Path, split: str = "test") -> dict[str, float]:
     if split not in ("valid", "test"):
         raise ConfigError(f"split must be valid or test, got {split!r}")
     run = load_run(run_dir)
-    run_config, model_config = resolve_config(config=run.record["config"])
-    return build_task(run_config, run.dataset, model_config).evaluate(run.model, split).metrics
+    return run.task.evaluate(run.model, split).metrics
 
 
 def recommend(run_dir: str | Path, user: str, k: int = 10, include_seen: bool = False,
-              with_modality: bool = False) -> list[dict[str, Any]]:
-    """Top-``k`` items for a raw user id, excluding items the user already interacted with.
+              with_reasons: bool = False) -> list[dict[str, Any]]:
+    """Top-``k`` items for a raw user id, excluding items the user already interacted with, scored
+    by the run's task (a sequential model predicts the item after the user's whole sequence).
 
-    Sequential models predict the item after the user's whole sequence. With ``with_modality``,
-    each recommendation of a fusion model carries ``top_modality``: ``(name, weight)`` of the
-    modality with the largest attention weight for that (user, item) pair, or None."""
+    With ``with_reasons``, each recommendation carries ``reason``: ``(label, weight)``, the model's
+    strongest attention signal behind it (a top-K fusion model's top-weighted modality for that pair;
+    a sequential model's most attended item of the sequence), or None for models without attention."""
     run = load_run(run_dir)
     ds = run.dataset
-    index = {str(u): i for i, u in enumerate(ds.user_ids)}
-    if str(user) not in index:
-        sample = ", ".join(map(str, ds.user_ids[:5]))
-        raise FusionrecError(f"unknown user {user!r} in {ds.name} (ids look like: {sample}, ...)")
-    u = index[str(user)]
-    seen = None if include_seen else ds.matrix("train", "valid", "test")
-    if run.model.task == "sequential":  # the next item after everything the user did, from its sequence
-        scorer = run_task(run).scorer(run.model, "next")
-    else:
-        scorer = run.model.scorer()
-    with torch.no_grad():
-        items, scores = top_k_items(scorer, torch.tensor([u]), k, None if seen is None else seen[[u]])
+    u = _index(ds.user_ids, user, "user", ds.name)
     titles = ds.item_titles()
-    recs = [{"rank": r + 1, "item": str(ds.item_ids[i]), "title": titles[i] if titles else None, "score": float(s)}
-            for r, (i, s) in enumerate(zip(items[0].tolist(), scores[0].tolist()))]
-    if with_modality and run.model.task != "sequential":
-        from fusionrec.explain import top_modalities
-
-        for rec, top in zip(recs, top_modalities(run.model, torch.full((len(recs),), u), items[0])):
-            rec["top_modality"] = top
+    recs = []
+    for rank, rec in enumerate(run.task.recommend(run.model, u, k, include_seen, with_reasons), start=1):
+        row = {"rank": rank, "item": str(ds.item_ids[rec.item]), "title": titles[rec.item] if titles else None,
+               "score": rec.score}
+        if with_reasons:
+            row["reason"] = rec.reason
+        recs.append(row)
     return recs
 
 
-def run_task(run: Run) -> Any:
-    """The task object of a loaded run (its split, sampler and protocol), e.g. to score sequences."""
-    run_config, model_config = resolve_config(config=run.record["config"])
-    return build_task(run_config, run.dataset, model_config)
+def explain(run_dir: str | Path, user: str, item: str | None = None, out_dir: str | Path | None = None) -> Explanation:
+    """The attention behind a run's score for ``user`` (and ``item``, for families that score pairs),
+    from the run's task; heat maps are written to ``out_dir`` (default: ``RUN_DIR/explanations``)."""
+    run = load_run(run_dir)
+    ds = run.dataset
+    u = _index(ds.user_ids, user, "user", ds.name)
+    i = None if item is None else _index(ds.item_ids, item, "item", ds.name)
+    out = Path(out_dir) if out_dir is not None else run.run_dir / "explanations"
+    return run.task.explain(run.model, u, i, out)
+
+
+def _index(ids: Any, raw: str, what: str, data: str) -> int:
+    """The internal index of raw id ``raw`` (compared as text), or one line naming a few valid ids."""
+    matches = (ids.astype(str) == str(raw)).nonzero()[0]
+    if not len(matches):
+        raise FusionrecError(f"unknown {what} {raw!r} in {data} (ids look like: {', '.join(map(str, ids[:5]))}, ...)")
+    return int(matches[0])
+
+
+def run_dirs_under(paths: Sequence[str | Path]) -> list[Path]:
+    """The run directories among ``paths``: a path holding ``record.json`` is a run; any other folder
+    is searched for runs below it (e.g. ``runs/demo``); a path that is neither fails with one line."""
+    found: list[Path] = []
+    for path in map(Path, paths):
+        if (path / RECORD).exists():
+            found.append(path)
+        elif path.is_dir():
+            found.extend(sorted(p.parent for p in path.rglob(RECORD)))
+        else:
+            raise FusionrecError(f"{path}: neither a run directory nor a folder of runs")
+    return found
 
 
 def compare(run_dirs: Sequence[str | Path], metrics: Sequence[str] = ("recall@20", "ndcg@20")) -> list[dict[str, Any]]:
-    """One row per run: model, data, test metrics, best epoch, timings."""
+    """One row per run found in ``run_dirs`` (runs, or folders of runs): model, data, test metrics,
+    best epoch, timings."""
     rows = []
-    for run_dir in run_dirs:
+    for run_dir in run_dirs_under(run_dirs):
         rec = read_record(run_dir)
         test = rec["metrics"].get("test") or {}
         rows.append({"run": str(run_dir), "model": rec["model"], "data": rec["data"]["name"],
@@ -245,14 +325,3 @@ def compare(run_dirs: Sequence[str | Path], metrics: Sequence[str] = ("recall@20
                      "train_s_per_epoch": rec["timings"].get("train_s_per_epoch"),
                      "test_eval_s": rec["timings"].get("test_eval_s"), "peak_rss_mb": rec.get("peak_rss_mb")})
     return rows
-
-
-def benchmark(spec: str | Path | dict[str, Any], out: str | Path | None = None, *, check: bool = False,
-              only_report: bool = False, jobs: int = 1, log: Any = None, models: list[str] | None = None,
-              seeds: list[int] | None = None) -> Any:
-    """Run (or resume) a benchmark spec under ``out`` and write its report; the twin of
-    ``fusionrec benchmark``. Returns a ``fusionrec.benchmark.BenchmarkResult`` (cells, searches,
-    report paths, and with ``check`` the comparison with the spec's expected results)."""
-    from fusionrec.benchmark.run import run_benchmark
-
-    return run_benchmark(spec, out, check=check, only_report=only_report, jobs=jobs, log=log, models=models, seeds=seeds)

@@ -1,5 +1,6 @@
-"""``fusionrec benchmark``: spec errors, Holm, per-user pairing, resume, validation-only search,
-``--check`` and the report files, on the tiny shipped smoke spec (2 epochs per run)."""
+"""``fusionrec benchmark``: spec errors, Holm, per-user pairing, resume, validation-only search (trials
+never evaluate test), ``--check`` (means against expected means within z standard errors, claimed
+orderings) and the report files, on the tiny shipped smoke spec (2 epochs per run)."""
 
 from __future__ import annotations
 
@@ -91,8 +92,28 @@ def test_shipped_specs_validate():
     (lambda s: s["models"]["lightgcn"]["search"]["space"].update(
         {"model.num_layers": {"type": "categorical", "choices": [1, "two"]}}),
      ["search.space.model.num_layers (value 'two')", "num_layers"]),
-    (lambda s: s["expected"]["results"]["synthetic"].update(mf={"ndcg@20": {"value": 0.1, "tolerance": 0.1}}),
+    (lambda s: s["expected"]["results"]["synthetic"].update(mf={"ndcg@20": {"mean": 0.1, "std": 0.1}}),
      ["expected.results.synthetic.mf: unknown model"]),
+    (lambda s: s["expected"]["results"]["synthetic"]["bpr"].update({"ndcg@20": {"value": 0.1, "tolerance": 0.1}}),
+     ["old per-seed format", "{mean: M, std: S}", "docs/benchmark.md"]),
+    (lambda s: s["expected"].update(per="seed"), ["old per-seed format"]),
+    (lambda s: s["expected"]["results"]["synthetic"]["bpr"].update({"ndcg@20": {"mean": 0.1, "std": 0.1, "se": 0.05}}),
+     ["exactly one of std", "se"]),
+    (lambda s: s["expected"]["results"]["synthetic"]["bpr"].update({"ndcg@20": {"mean": 0.1}}), ["exactly one of std"]),
+    (lambda s: s["expected"].update(orderings={"synthetic": {"ndcg@20": [["bpr", ">", "mf"]]}}),
+     ["expected.orderings.synthetic.ndcg@20", "unknown model 'mf'", "bpr, lightgcn, vbpr"]),
+    (lambda s: s["expected"].update(orderings={"synthetic": {"ndcg@20": [["bpr", ">=", "vbpr"]]}}),
+     ["operator must be one of: >, <"]),
+    (lambda s: s["expected"].update(orderings={"synthetic": {"ndcg@20": [["bpr", ">", "vbpr", "twice"]]}}),
+     ["fourth element can only be every_seed"]),
+    (lambda s: s["expected"].update(orderings={"synthetic": {"ndcg@20": [["bpr", ">"]]}}),
+     ["an ordering is [model, \">\", model]"]),
+    (lambda s: s["expected"].update(orderings={"synthetic": {"ndcg@20": [["bpr", ">", "bpr"]]}}),
+     ["compares a model with itself"]),
+    (lambda s: s["expected"].update(orderings={"mnist": {"ndcg@20": [["bpr", ">", "vbpr"]]}}),
+     ["expected.orderings.mnist: unknown data set"]),
+    (lambda s: s["expected"].update(orderings={"synthetic": {"ndcg@7": [["bpr", ">", "vbpr"]]}}),
+     ["ndcg@7 are not computed"]),
 ])
 def test_spec_errors_are_one_line_naming_the_key(change, needles):
     spec = smoke()
@@ -225,12 +246,14 @@ def test_search_never_reads_test_metrics_and_resumes_the_same_trials(done, monke
     folder = out / "search" / "synthetic" / "lightgcn"
     stored = json.loads((folder / "trials.json").read_text())["trials"]
     chosen = json.loads((folder / "best.json").read_text())["number"]
-    # Corrupt the trials' test metrics so that reading them would pick another trial (or crash),
-    # and forget the search's progress so every trial is asked and scored again from its record.
+    # Trials hold no test metrics; plant some (as an older fusionrec wrote them) so that reading them
+    # would pick another trial, and forget the search's progress so every trial is asked and scored
+    # again from its record.
     for trial in stored:
         path = Path(trial["run_dir"].replace(str(done.out), str(out))) / "record.json"
         record = json.loads(path.read_text())
-        record["metrics"]["test"] = {k: (100.0 if trial["number"] != chosen else -100.0) for k in record["metrics"]["test"]}
+        assert record["metrics"]["test"] is None
+        record["metrics"]["test"] = {k: (100.0 if trial["number"] != chosen else -100.0) for k in record["metrics"]["valid"]}
         path.write_text(json.dumps(record))
     (folder / "trials.json").unlink()
     (folder / "best.json").unlink()
@@ -250,22 +273,30 @@ def test_changed_configuration_is_not_silently_reused(done, tmp_path):
         run_benchmark(spec, done.out, only_report=False, log=quiet)
 
 
-def _expect(done, shift: float, per: str = "seed") -> dict:
+def _expect(done, shift_in_se: float) -> dict:
+    """The smoke spec expecting bpr's measured ndcg@20 mean shifted by ``shift_in_se`` combined SEs."""
     spec = smoke()
-    got = {c.seed: c.record["metrics"]["test"]["ndcg@20"] for c in done.cells if c.model == "bpr"}
-    value = got[1] if per == "seed" else sum(got.values()) / len(got)
-    spec["expected"] = {"provenance": "test", "per": per,
-                        "results": {"synthetic": {"bpr": {"ndcg@20": {"value": value + shift, "tolerance": 0.02}}}}}
+    got = [c.record["metrics"]["test"]["ndcg@20"] for c in done.cells if c.model == "bpr"]
+    std = float(np.std(got, ddof=1))
+    se = float(np.sqrt(2 * (std / np.sqrt(len(got))) ** 2))  # run and expected alike: same std, same n
+    spec["expected"] = {"provenance": "test", "n": len(got), "floor": 0.0,
+                        "results": {"synthetic": {"bpr": {"ndcg@20": {"mean": float(np.mean(got)) + shift_in_se * se,
+                                                                      "std": std}}}}}
     return spec
 
 
 def test_check_passes_within_and_fails_outside_tolerance(done):
-    inside = run_benchmark(_expect(done, 0.0, "mean"), done.out, check=True, only_report=True, log=quiet)
+    inside = run_benchmark(_expect(done, 1.0), done.out, check=True, only_report=True, log=quiet)
     assert inside.check_passed is True and len(inside.check) == 1
-    outside = run_benchmark(_expect(done, 0.5, "mean"), done.out, check=True, only_report=True, log=quiet)
+    assert inside.check[0].message.startswith("ok   synthetic/bpr test ndcg@20: mean ")
+    outside = run_benchmark(_expect(done, 4.0), done.out, check=True, only_report=True, log=quiet)
     assert outside.check_passed is False
-    assert outside.check[0].message.startswith("FAIL synthetic/bpr mean over seeds: test ndcg@20")
-    assert "## Check" in (done.out / "results.md").read_text()
+    assert outside.check[0].message.startswith("FAIL synthetic/bpr test ndcg@20: mean ")
+    assert "(-4.0 SE)" in outside.check[0].message
+    text = (done.out / "results.md").read_text()
+    assert "## Check" in text and "0 of 1 means within tolerance" in text
+    checked = json.loads((done.out / "results.json").read_text())["check"]
+    assert checked[0]["kind"] == "mean" and checked[0]["ok"] is False
 
 
 def test_cli_check_exit_status_and_per_cell_message(done, tmp_path):
@@ -276,13 +307,18 @@ def test_cli_check_exit_status_and_per_cell_message(done, tmp_path):
     runner = CliRunner()
     passing, failing = tmp_path / "pass.yaml", tmp_path / "fail.yaml"
     passing.write_text(yaml.safe_dump(_expect(done, 0.0)))
-    failing.write_text(yaml.safe_dump(_expect(done, 0.5)))
+    bad_spec = _expect(done, 4.0)
+    bad_spec["expected"]["orderings"] = {"synthetic": {"ndcg@20": [["vbpr", ">", "bpr"], ["bpr", ">", "vbpr"]]}}
+    failing.write_text(yaml.safe_dump(bad_spec))
     ok = runner.invoke(app, ["benchmark", str(passing), "--out", str(done.out), "--only-report", "--check"])
     assert ok.exit_code == 0, ok.output
     assert "check passed" in ok.output and "| bpr (reference) |" in ok.output
     bad = runner.invoke(app, ["benchmark", str(failing), "--out", str(done.out), "--only-report", "--check"])
     assert bad.exit_code == 1
-    assert "FAIL synthetic/bpr seed 1: test ndcg@20" in bad.output and "seed 2" in bad.output
+    assert "FAIL synthetic/bpr test ndcg@20: mean" in bad.output
+    # exactly one of the two opposite claims fails, one line naming it
+    claims = {line for line in bad.output.splitlines() if line.startswith("FAIL synthetic test ndcg@20: claimed")}
+    assert len(claims) == 1 and "ok   synthetic test ndcg@20: claimed" in bad.output, bad.output
     wrong = tmp_path / "wrong.yaml"
     wrong.write_text(yaml.safe_dump(smoke(sedds=[1])))
     err = runner.invoke(app, ["benchmark", str(wrong), "--out", str(tmp_path / "o")])
@@ -369,3 +405,160 @@ def test_column_titles_name_the_cut_off_only_where_there_is_one():
     from fusionrec.benchmark.report import _title
 
     assert [_title(m) for m in ("ndcg@10", "hit_rate@20", "mrr")] == ["NDCG@10", "HitRate@20", "MRR"]
+
+
+# ----------------------------------------------------------------------------------------- --check on means
+def _check_spec(results: dict | None = None, orderings: dict | None = None, seeds=(1, 2, 3), **expected):
+    """A spec of three models on one data set (validated without resolving any run configuration)."""
+    from fusionrec.benchmark.spec import BenchmarkSpec
+
+    return BenchmarkSpec.model_validate({
+        "name": "unit", "seeds": list(seeds), "reference": "a",
+        "datasets": {"d": {"name": "synthetic"}},
+        "models": {m: {"model": "bpr"} for m in ("a", "b", "c")},
+        "expected": {"provenance": "hand-made", **expected,
+                     **({"results": results} if results else {}), **({"orderings": orderings} if orderings else {})},
+    })
+
+
+def _cells(values: dict[str, list[float | None]], metric: str = "ndcg@20", seeds=(1, 2, 3)) -> list:
+    """Finished final runs holding the given test values per model, one per seed (None: missing run)."""
+    out = []
+    for model, per_seed in values.items():
+        for seed, value in zip(seeds, per_seed):
+            record = None if value is None else {"status": "early_stopping", "metrics": {"test": {metric: value}}}
+            out.append(run_mod.CellResult("d", model, seed, Path("/nonexistent"), record))
+    return out
+
+
+def test_check_fails_a_mean_4_se_off_that_every_per_seed_band_lets_through():
+    from fusionrec.benchmark.report import check
+
+    expected, std, n = 0.30, 0.01, 3
+    spread = [-0.001, 0.0, 0.001]  # the measured seeds agree closely: sample std 0.001
+    se = np.sqrt((0.001 / np.sqrt(3)) ** 2 + (std / np.sqrt(n)) ** 2)  # sqrt(se_run^2 + se_expected^2)
+    spec = _check_spec({"d": {"a": {"ndcg@20": {"mean": expected, "std": std}}}}, n=n, z=3)
+    for drift, ok in ((4.0, False), (-4.0, False), (2.9, True), (0.0, True)):
+        values = [expected + drift * se + s for s in spread]
+        # the old check (every seed within max(3 std, 0.01) of the expected value) passes them all
+        assert all(abs(v - expected) <= max(3 * std, 0.01) for v in values)
+        [line] = check(spec, _cells({"a": values}))
+        assert line.ok is ok, line.message
+        assert line.kind == "mean" and line.value == pytest.approx(expected + drift * se)
+        assert line.se == pytest.approx(se) and line.tolerance == pytest.approx(3 * se)
+        assert f"({drift:+.1f} SE)" in line.message
+    # se given instead of std: the same bound; one seed only: the expected std stands in for the run's
+    spec_se = _check_spec({"d": {"a": {"ndcg@20": {"mean": expected, "se": std / np.sqrt(n)}}}}, n=n)
+    assert not check(spec_se, _cells({"a": [expected + 4 * se + s for s in spread]}))[0].ok
+    one = _check_spec({"d": {"a": {"ndcg@20": {"mean": expected, "std": std}}}}, seeds=(1,), n=n)
+    [line] = check(one, _cells({"a": [expected + 0.02]}, seeds=(1,)))
+    assert line.se == pytest.approx(np.sqrt(std ** 2 + std ** 2 / n)) and line.ok  # 0.02 < 3 * 0.0115
+
+
+def test_check_floor_for_deterministic_cells_and_missing_seeds():
+    from fusionrec.benchmark.report import check
+
+    spec = _check_spec({"d": {"a": {"ndcg@20": {"mean": 0.25, "std": 0.0}}}}, floor=0.001)
+    assert check(spec, _cells({"a": [0.2509] * 3}))[0].ok  # se 0: the floor decides
+    assert not check(spec, _cells({"a": [0.2511] * 3}))[0].ok
+    [line] = check(spec, _cells({"a": [0.25, None, 0.25]}))
+    assert not line.ok and "no finished run for seed(s) 2" in line.message
+
+
+def test_check_orderings_on_means_swapped_fails_correct_passes():
+    from fusionrec.benchmark.report import check
+
+    values = {"a": [0.30, 0.31, 0.29], "b": [0.28, 0.32, 0.27], "c": [0.10, 0.11, 0.12]}  # means 0.30, 0.29, 0.11
+    claims = {"d": {"ndcg@20": [["a", ">", "b"], ["b", "<", "a"], ["c", "<", "b", "every_seed"],
+                                ["b", ">", "a"], ["a", ">", "b", "every_seed"]]}}
+    lines = check(_check_spec(orderings=claims), _cells(values))
+    assert [line.ok for line in lines] == [True, True, True, False, False]
+    assert all(line.kind == "ordering" for line in lines)
+    assert lines[0].message.startswith("ok   d test ndcg@20: claimed a > b; means 0.3000 vs 0.2900 (diff +0.0100)")
+    assert lines[3].message.startswith("FAIL d test ndcg@20: claimed b > a; the means are not in that order")
+    # the means hold but seed 2 does not: every_seed fails, naming the seed
+    assert "claimed a > b on every seed; not on seed(s) 2:" in lines[4].message
+    assert lines[4].value == pytest.approx(0.01)
+    # one line per broken claim; a claim on a missing run fails
+    missing = check(_check_spec(orderings={"d": {"ndcg@20": [["a", ">", "c"]]}}),
+                    _cells({"a": [0.3, 0.3, 0.3], "c": [0.1, None, 0.1]}))
+    assert not missing[0].ok and "no finished run for c seed 2" in missing[0].message
+
+
+def test_shipped_orderings_hold_on_their_recorded_means():
+    """Every shipped claim agrees with the spec's own recorded means (the numbers behind docs/results.md)."""
+    from fusionrec.benchmark.spec import BenchmarkSpec
+
+    for path in sorted(SPECS.glob("*.yaml")):
+        spec = BenchmarkSpec.model_validate(yaml.safe_load(path.read_text()))
+        for data, by_metric in (spec.expected.orderings if spec.expected else {}).items():
+            for metric, claims in by_metric.items():
+                for claim in claims:
+                    left = spec.expected.results[data][claim.left][metric].mean
+                    right = spec.expected.results[data][claim.right][metric].mean
+                    assert (left > right) if claim.op == ">" else (left < right), (path.name, data, metric, claim)
+
+
+# ----------------------------------------------------------------------------------------- trials never read test
+def test_search_trials_train_without_test_and_only_final_runs_read_it(tmp_path, monkeypatch):
+    from fusionrec import api
+    from fusionrec.registry import task_of
+
+    task_cls = task_of("lightgcn").obj
+    current: list[str] = []
+    evaluated: list[tuple[str, str]] = []  # (run folder being trained, split evaluated)
+    real_train, real_evaluate = api.train, task_cls.evaluate
+
+    def train(*args, **kwargs):
+        current.append(str(kwargs.get("run_dir") or kwargs.get("resume")))
+        try:
+            return real_train(*args, **kwargs)
+        finally:
+            current.pop()
+
+    def evaluate(self, model, split="valid", *args, **kwargs):
+        evaluated.append((current[-1] if current else "?", split))
+        return real_evaluate(self, model, split, *args, **kwargs)
+
+    monkeypatch.setattr(api, "train", train)
+    monkeypatch.setattr(task_cls, "evaluate", evaluate)
+    spec = smoke(seeds=[1, 2], models={"lightgcn": copy.deepcopy(SMOKE["models"]["lightgcn"])}, reference="lightgcn",
+                 expected=None)
+    spec["models"]["lightgcn"]["search"]["trials"] = 2
+    out = tmp_path / "search-test"
+    result = run_benchmark(spec, out, log=quiet)
+
+    tested = [where for where, split in evaluated if split == "test"]
+    assert not [w for w in tested if "/search/" in w], tested  # no trial evaluated test
+    assert sorted(tested) == sorted(str(c.run_dir) for c in result.cells)  # each final run once
+    assert any(split == "valid" and "/search/" in where for where, split in evaluated)  # trials did validate
+    trial_dirs = sorted((out / "search" / "synthetic" / "lightgcn").glob("trial[0-9]*"))
+    assert len(trial_dirs) == 2
+    for folder in trial_dirs:
+        record = json.loads((folder / "record.json").read_text())
+        assert record["metrics"]["test"] is None and record["metrics"]["valid"]
+        assert record["evaluation"]["test"] == "not read (test=False)"
+        assert not (folder / "test_per_user.npz").exists()
+    for cell in result.cells:
+        assert cell.record["metrics"]["test"] and (cell.run_dir / "test_per_user.npz").exists()
+    # the report shows trials by their parameters and validation value only
+    searches = json.loads((out / "results.json").read_text())["searches"]
+    for trial in searches[0]["trials"] + [searches[0]["best"]]:
+        assert set(trial) <= {"number", "params", "value", "status", "best_epoch", "run_dir"}
+    searched = (out / "results.md").read_text().split("## Searches (validation only)")[1]
+    assert "test" not in searched.split("\n## ")[0].lower()
+
+
+def test_report_drops_anything_but_validation_from_stored_trials(done, tmp_path):
+    import shutil
+
+    out = tmp_path / "planted"
+    shutil.copytree(done.out, out)
+    path = out / "search" / "synthetic" / "lightgcn" / "trials.json"
+    stored = json.loads(path.read_text())
+    for trial in stored["trials"]:
+        trial["test"] = {"ndcg@20": 0.99}  # as if a trial had carried a test value
+    path.write_text(json.dumps(stored))
+    run_benchmark(smoke(), out, only_report=True, log=quiet)
+    [search] = json.loads((out / "results.json").read_text())["searches"]
+    assert search["trials"] and all("test" not in trial for trial in search["trials"] + [search["best"]])

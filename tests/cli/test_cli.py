@@ -28,6 +28,9 @@ def cli(*args, env_home, check=True):
     (["train", "-m", "bpr", "-d", "synthetic", "trainlr"], "is not key=value"),
     (["data", "info", "/definitely/not/here"], "unknown data set '/definitely/not/here'"),
     (["evaluate", "/definitely/not/here"], "not a run directory"),
+    (["train", "-m", "bpr", "-d", "synthetic", "train.candidates=unseen"], "train.candidates moved to task.candidates"),
+    (["train", "-m", "sasrec", "-d", "synthetic", "task.negative_pool=all"], "unknown key 'task.negative_pool'"),
+    (["compare", "/definitely/not/here"], "neither a run directory nor a folder of runs"),
 ])
 def test_user_errors_are_one_line_and_exit_2(args, needle, tmp_path):
     proc = cli(*args, env_home=tmp_path, check=False)
@@ -53,6 +56,22 @@ def test_train_evaluate_recommend_compare(tmp_path):
                  env_home=tmp_path).stdout
     assert "valid" in unread and "test" not in unread.split("status")[0]
     assert json.loads((tmp_path / "no-test" / "record.json").read_text())["metrics"]["test"] is None
+
+
+def test_recommend_and_explain_a_sequential_run(tmp_path):
+    run_dir = tmp_path / "runs" / "sasrec"
+    cli("train", "-m", "sasrec", "-d", "synthetic", "data.options.num_users=60", "data.options.num_items=40",
+        "data.options.num_interactions=900", "data.split.method=loo", "model.hidden_dim=16", "model.max_length=10",
+        "train.epochs=2", "--run-dir", str(run_dir), "-q", env_home=tmp_path)
+    recs = cli("recommend", str(run_dir), "--user", "0", "-k", "4", "--why", env_home=tmp_path).stdout
+    assert "because of" in recs and sum(1 for line in recs.splitlines() if line.strip().startswith("│")) == 4
+    explained = cli("explain", str(run_dir), "--user", "0", env_home=tmp_path).stdout
+    assert "attention of the predicting slot" in explained and "heat map" in explained
+    assert (run_dir / "explanations" / "attention-u0.png").exists()  # in the run folder, not the working directory
+    as_json = json.loads(cli("explain", str(run_dir), "--user", "0", "--json", env_home=tmp_path).stdout)
+    assert len(as_json["details"]["attention"]) == len(as_json["details"]["items"])
+    compared = cli("compare", str(tmp_path / "runs"), env_home=tmp_path).stdout  # a folder of runs
+    assert "sasrec" in compared
 
 
 def test_list_models_and_datasets(tmp_path):

@@ -144,3 +144,49 @@ def small_synthetic():
     from fusionrec.data.builtin.synthetic import SyntheticOptions, load_synthetic
 
     return load_synthetic(SyntheticOptions(num_users=200, num_items=120, num_interactions=5000, seed=7))
+
+
+@pytest.fixture
+def mmrec_folder(tmp_path: Path):
+    """``mmrec_folder(rows, num_items=..., name="toy")``: write an MMRec folder and return its path.
+
+    ``rows`` are ``(userID, itemID, x_label)`` triples; ``image_feat.npy`` / ``text_feat.npy`` get
+    ``num_items`` seeded rows, so items ``max(itemID)+1 .. num_items-1`` have features and no
+    interaction.
+    """
+    import numpy as np
+
+    def make(rows, num_items: int | None = None, name: str = "toy", folder: Path | None = None) -> Path:
+        folder = folder or tmp_path / f"mmrec-{name}"
+        folder.mkdir(parents=True, exist_ok=True)
+        lines = ["userID\titemID\tx_label"] + [f"{u}\t{i}\t{s}" for u, i, s in rows]
+        (folder / f"{name}.inter").write_text("\n".join(lines) + "\n")
+        num_items = num_items or max(i for _, i, _ in rows) + 1
+        rng = np.random.default_rng(0)
+        np.save(folder / "image_feat.npy", rng.standard_normal((num_items, 4)).astype(np.float32))
+        np.save(folder / "text_feat.npy", rng.standard_normal((num_items, 3)).astype(np.float32))
+        return folder
+
+    return make
+
+
+def toy_mmrec_rows(num_users: int = 20, num_interacted: int = 30, per_user: int = 6, num_valid: int = 1,
+                   num_test: int = 1, seed: int = 0):
+    """Rows of a toy MMRec log: each user has ``per_user`` items among the first ``num_interacted``,
+    the last ``num_test`` test (x_label 2), the ``num_valid`` before them valid (1), the rest train (0)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    first_held = per_user - num_valid - num_test
+    for user in range(num_users):
+        items = rng.choice(num_interacted, per_user, replace=False)
+        rows += [(user, int(item), 0 if j < first_held else (1 if j < first_held + num_valid else 2))
+                 for j, item in enumerate(items)]
+    return rows
+
+
+@pytest.fixture
+def toy_rows():
+    """:func:`toy_mmrec_rows` as a fixture (test modules cannot import conftest)."""
+    return toy_mmrec_rows

@@ -65,7 +65,8 @@ def test_movielens_small(movielens_small, shared):
     posters = ds.items["image_path"].dropna()
     assert len(posters) == 188 and all(Path(p).is_file() for p in posters)
     assert ds.items.loc[list(ds.item_ids).index("1"), "image_path"].endswith("1.jpg")
-    assert ds.modalities["text"].values.shape == (9724, 64) and ds.modalities["genre"].values.shape[0] == 9724
+    assert ds.modalities["genre"].values.shape[0] == 9724
+    assert "text" not in ds.modalities  # built after the split, from training tags (see test_movielens_tags)
     ratings = pd.read_csv(shared / "data" / "movielens-latest-small" / "ratings.csv")
     assert ds.interactions["timestamp"].sum() == ratings["timestamp"].sum()
 
@@ -78,6 +79,62 @@ def test_movielens_small_posters_only_keeps_the_movies_with_a_poster(movielens_s
     assert set(ds.item_ids.astype(str)) == kept
     expected = full.interactions["item"].isin(np.flatnonzero(full.items["image_path"].notna().to_numpy())).sum()
     assert ds.num_interactions == expected
+
+
+def test_movielens_tags_come_from_training_ratings_only():
+    """Item text is built after the split from the tags of training (user, item) pairs: a tag its
+    author wrote on a held-out item never reaches that item's text (no data needed: a toy set)."""
+    from fusionrec.data.builtin.movielens_small import add_training_text
+    from fusionrec.data.dataset import build_dataset
+
+    ratings = pd.DataFrame({"user": ["1", "1", "2", "2", "3", "3"], "item": ["10", "20", "10", "20", "10", "20"],
+                            "timestamp": [1, 2, 3, 4, 5, 6],
+                            "tags": [None, "leaky spoiler", "cozy", None, "cozy|classic", None]})
+    movies = pd.DataFrame({"item": ["10", "20"], "title": ["Alpha", "Beta"], "year": ["1995", "1996"],
+                           "genres": ["Drama", "Comedy"]})
+    ds = build_dataset("ml-toy", ratings[["user", "item", "timestamp"]], items=movies, meta={"text_dim": 8})
+    ds.interactions["tags"] = ratings["tags"].to_numpy(dtype=object)
+    split = ds.interactions["split"].to_numpy().copy()
+    split[:] = TRAIN
+    split[1] = TEST  # user 1's rating of item 20 (the one they tagged) is held out
+    ds.interactions["split"] = split
+    add_training_text(ds)
+    assert ds.items["tags"].tolist() == ["classic, cozy", ""]
+    assert "leaky" not in ds.items["text"].iloc[1] and "spoiler" not in " ".join(ds.items["text"])
+    assert ds.items["text"].iloc[0] == "Alpha (1995). Genres: Drama. Tags: classic, cozy."
+    assert ds.modalities["text"].values.shape == (2, 8)
+
+
+@pytest.fixture(scope="module")
+def movielens_split(shared, tmp_path_factory):
+    if not (shared / "data" / "movielens-latest-small").is_dir():
+        pytest.skip("movielens-latest-small not in the shared folder")
+    from fusionrec.data import load_dataset
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FUSIONREC_HOME", str(tmp_path_factory.mktemp("ml-small-home")))
+        return load_dataset("movielens-small", split={"method": "loo"})
+
+
+def test_movielens_small_text_has_no_held_out_tag(movielens_split, shared):
+    ds = movielens_split
+    tags = pd.read_csv(shared / "data" / "movielens-latest-small" / "tags.csv", dtype=str)
+    raw_split = {(ds.user_ids[u], ds.item_ids[i]): s for u, i, s in
+                 ds.interactions[["user", "item", "split"]].itertuples(index=False)}
+    tags["split"] = [raw_split.get((u, i)) for u, i in zip(tags["userId"], tags["movieId"])]
+    train_tags = tags[tags["split"] == TRAIN].groupby("movieId")["tag"].agg(lambda t: set(t.str.strip()))
+    item_index = {raw: j for j, raw in enumerate(ds.item_ids)}
+    held_out = tags[tags["split"].isin([1, 2])]
+    assert len(held_out) > 0, "the loo split should hold out some tagged ratings"
+    leaks = [(r.movieId, r.tag) for r in held_out.itertuples()
+             if r.tag.strip() not in train_tags.get(r.movieId, set())
+             and r.tag.strip() in ds.items["tags"].iloc[item_index[r.movieId]].split(", ")]
+    assert not leaks, f"held-out tags in item text: {leaks[:5]}"
+    # Every item's tags are exactly the tags of its training ratings.
+    for movie, expected in list(train_tags.items())[:200]:
+        assert set(filter(None, ds.items["tags"].iloc[item_index[movie]].split(", "))) == expected
+    assert ds.modalities["text"].values.shape == (9724, 64)
+    assert "training ratings" in ds.modalities["text"].source
 
 
 @pytest.fixture(scope="module")

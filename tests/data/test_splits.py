@@ -123,7 +123,9 @@ def test_global_time_drops_and_counts_unseen_users_and_items():
     ds = apply_split(build_dataset("g", inter), SplitConfig(method="global_time", ratios=(0.6, 0.2, 0.2)))
     info = ds.meta["split"]
     assert (info["dropped_unseen_users"], info["dropped_unseen_items"], info["dropped_rows"]) == (1, 2, 3)
-    assert "new" not in set(ds.user_ids) and not {"late", "late2"} & set(ds.item_ids)
+    assert "new" not in set(ds.user_ids) and info["removed_users"] == 1
+    # Their rows are dropped, the items stay in the catalogue (cold-start items), counted.
+    assert {"late", "late2"} <= set(ds.item_ids) and info["items_without_train"] == 2
     assert ds.split_sizes() == {"train": 6, "valid": 1, "test": 0}
 
 
@@ -149,7 +151,7 @@ def test_files_split_reproduces_the_peer_split(ml100k_env, shared):
     folder = shared / "fixtures" / "ml100k-peer-split"
     if not folder.is_dir():
         pytest.skip("fixtures/ml100k-peer-split not in the shared folder")
-    ds = load_dataset("ml-100k", split={"method": "files", "path": str(folder)})
+    ds = load_dataset("ml-100k", split={"method": "files", "path": "shared:fixtures/ml100k-peer-split"})
     assert ds.split_sizes() == {"train": 80808, "valid": 9596, "test": 9596}
     for name, code in (("train", TRAIN), ("test", TEST)):
         expected = pd.read_csv(folder / f"{name}.tsv", sep="\t", dtype=str)
@@ -208,12 +210,17 @@ def test_split_replaced_not_mutated(small_synthetic):
     pd.testing.assert_frame_equal(small_synthetic.interactions, before)
 
 
-def test_files_split_with_an_empty_validation_file(tmp_path):
+def test_files_split_with_an_empty_validation_file_is_refused(tmp_path):
+    """An empty validation file reads fine, but a data set without validation rows is refused
+    (training selects on valid: it would end without metrics)."""
+    from fusionrec.errors import DataError
+
     (tmp_path / "log.csv").write_text("user,item\n1,1\n1,2\n1,3\n2,1\n2,2\n")
     for name, body in (("train", "1\t1\n1\t2\n2\t1\n"), ("valid", ""), ("test", "1\t3\n2\t2\n")):
         (tmp_path / f"{name}.tsv").write_text("user_id\titem_id\n" + body)
-    ds = load_dataset(str(tmp_path / "log.csv"), split={"method": "files", "path": str(tmp_path)})
-    assert ds.split_sizes() == {"train": 3, "valid": 0, "test": 2}
+    with pytest.raises(DataError, match=r"the valid split is empty \(train 3 / valid 0 / test 2, split.method=files\); "
+                                        r"the valid file under data.split.path has no pairs"):
+        load_dataset(str(tmp_path / "log.csv"), split={"method": "files", "path": str(tmp_path)})
 
 
 def test_cold_user_split_passes_validation_through_prepare(tmp_path):
@@ -231,3 +238,73 @@ def test_cold_user_split_passes_validation_through_prepare(tmp_path):
     validate_dataset(ds)
     with pytest.raises(Exception, match="no training interaction"):  # still an error for other splits
         validate_dataset(dataclasses.replace(ds, meta={**ds.meta, "split": {**ds.meta["split"], "method": "loo"}}))
+
+
+# -- the catalogue survives the split; the manifest's counts are true ---------------------------
+
+def test_column_split_with_cold_users_drop_keeps_items_with_features_only(mmrec_folder, toy_rows):
+    """100 items have features, 30 have interactions: dropping a cold user's rows must not shrink
+    the catalogue to the interacted items, and the counts must say what happened."""
+    from fusionrec.data.store import read_manifest
+
+    rows = toy_rows(num_interacted=30) + [(99, 31, 2)]  # user 99: a test row only (a cold user)
+    folder = mmrec_folder(rows, num_items=100)
+    ds = load_dataset(str(folder), split={"method": "column", "cold_users": "drop"})
+    assert ds.num_items == 100 and ds.modalities["image"].values.shape == (100, 4)
+    np.testing.assert_array_equal(ds.modalities["image"].values, np.load(folder / "image_feat.npy"))
+    assert list(ds.item_ids) == [str(i) for i in range(100)]
+    info = ds.meta["split"]
+    inter = ds.interactions
+    in_train = set(inter["item"][inter["split"] == TRAIN])
+    assert info == {**info, "dropped_rows": 1, "dropped_unseen_users": 1, "dropped_unseen_items": 0,
+                    "removed_users": 1, "items_without_train": 100 - len(in_train)}
+    assert "99" not in set(ds.user_ids)
+    assert read_manifest(ds.meta["path"])["meta"]["split"]["items_without_train"] == 100 - len(in_train)
+
+
+@pytest.mark.parametrize("method", ["random", "loo", "temporal", "cold_item"])
+def test_no_split_method_shrinks_the_catalogue(small_synthetic, method):
+    assert apply_split(small_synthetic, SplitConfig(method=method)).num_items == small_synthetic.num_items
+
+
+# -- empty valid / test splits are refused at prepare and validate time -------------------------
+
+def test_empty_splits_are_refused_with_the_fix(tmp_path):
+    from fusionrec.errors import DataError
+
+    path = tmp_path / "log.csv"
+    path.write_text("user,item\n" + "".join(f"{u},{i}\n" for u in range(3) for i in range(4)))
+    with pytest.raises(DataError) as info:  # 4 interactions per user: round(0.4) = 0 valid rows
+        load_dataset(str(path))
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith("log: the valid split is empty (train 12 / valid 0 / test 0, split.method=random)")
+    assert "raise the valid share of data.split.ratios (now 0.8,0.1,0.1)" in message
+    with pytest.raises(DataError, match=r"the test split is empty .*raise the test share of data.split.ratios "
+                                        r"\(now 0.5,0.5,0\)"):
+        load_dataset(str(path), split={"ratios": [0.5, 0.5, 0.0]})
+    assert load_dataset(str(path), split={"ratios": [0.5, 0.25, 0.25]}).split_sizes() == {"train": 6, "valid": 3, "test": 3}
+
+
+def test_empty_column_split_names_the_column(mmrec_folder, toy_rows):
+    from fusionrec.errors import DataError
+
+    rows = [(u, i, 0 if s == 1 else s) for u, i, s in toy_rows()]  # x_label has no 1
+    with pytest.raises(DataError, match=r"the valid split is empty \(train 100 / valid 0 / test 20, "
+                                        r"split.method=column\); the source's split column"):
+        load_dataset(str(mmrec_folder(rows)), split={"method": "column"})
+
+
+def test_data_validate_refuses_a_folder_with_an_empty_test_split(tmp_path, small_synthetic):
+    """A folder written by an older version (or by hand) with no test rows fails `data validate`."""
+    from typer.testing import CliRunner
+
+    from fusionrec.cli.main import app
+    from fusionrec.data.store import save_dataset
+    from fusionrec.errors import DataError
+
+    ds = apply_split(small_synthetic, SplitConfig(method="random", ratios=(0.9, 0.1, 0.0)))
+    folder = save_dataset(ds, tmp_path / "prepared")
+    result = CliRunner().invoke(app, ["data", "validate", str(folder)])
+    assert isinstance(result.exception, DataError)
+    assert "the test split is empty" in str(result.exception) and "data.split.ratios (now 0.9,0.1,0)" in str(result.exception)

@@ -134,3 +134,45 @@ def test_cli_extract_and_one_line_errors(tiny_folder):
     res = runner.invoke(app, ["extract", str(tiny_folder), "--column", "nope"])
     assert res.exit_code == 1 and res.output.startswith("error: tiny: no items column 'nope'")
     assert "Traceback" not in res.output
+
+
+TIED = ["alpha beta", "alpha beta", "gamma delta", "gamma delta", "epsilon zeta", "epsilon zeta",
+        "eta theta iota", "eta theta iota", "kappa lambda", "lambda kappa"]  # three exactly tied blocks
+
+
+@pytest.mark.parametrize("texts", [TIED, [t for t in TEXTS if t] + ["red shirt and blue jeans", "rain boots"]])
+def test_lsa_is_unique_whatever_the_solver_and_its_start(texts):
+    """Tied singular values leave the basis free up to a rotation, and every component up to a sign:
+    both LSA implementations pick one canonical basis, whatever their SVD's random start."""
+    dim = 4
+    reference = lsa_embeddings(texts, dim)
+    for seed in range(5):
+        np.testing.assert_allclose(lsa_embeddings(texts, dim, seed=seed), reference, atol=1e-5)
+        np.testing.assert_allclose(LSAEncoder(dim=dim, seed=seed).fit(texts).encode(texts), reference, atol=1e-5)
+
+
+def test_lsa_canonical_basis_is_rotation_and_sign_invariant():
+    from fusionrec.data.text import canonical_components, tfidf_matrix
+
+    mat = tfidf_matrix(TIED)
+    _, s, vt = np.linalg.svd(mat.toarray(), full_matrices=False)
+    v = vt[:4].T
+    assert abs(s[0] - s[1]) < 1e-9 and abs(s[1] - s[2]) < 1e-9  # a real tie
+    angle = 0.7
+    rotation = np.eye(4)
+    rotation[:3, :3] = [[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]]
+    rotation[:, 1] *= -1
+    rotated = v @ rotation  # another valid SVD basis
+    np.testing.assert_allclose(canonical_components(mat, rotated, s[:4]), canonical_components(mat, v, s[:4]),
+                               atol=1e-9)
+
+
+def test_lsa_fitted_on_some_texts_folds_in_the_others():
+    texts = [t for t in TEXTS if t] + ["red shirt and blue jeans", "rain boots"]
+    fit = np.array([True] * 6 + [False] * 2)
+    base = lsa_embeddings(texts, 3, fit=fit)
+    changed = lsa_embeddings(texts[:6] + ["blue blue denim red", "boots boots rain"], 3, fit=fit)
+    np.testing.assert_array_equal(base[:6], changed[:6])  # unfitted texts change only their own vectors
+    assert not np.allclose(base[6:], changed[6:])
+    # the fitted texts' vectors are those of a fit on them alone
+    np.testing.assert_allclose(base[:6], lsa_embeddings(texts[:6], 3), atol=1e-6)

@@ -10,7 +10,8 @@ import scipy.sparse as sp
 import torch
 
 from fusionrec.errors import FusionrecError
-from fusionrec.metrics.full_ranking import evaluate_full_ranking, sample_users, top_k_items
+from fusionrec.metrics.full_ranking import evaluate_full_ranking, sample_users
+from fusionrec.retrieval import top_k_items
 
 ALL = ("recall", "ndcg", "precision", "hit_rate", "map", "mrr@3", "mrr", "auc")
 

@@ -200,3 +200,104 @@ def test_one_train_call_runs_both_stages_and_records_them(tmp_path):
     assert pretrain["epochs"] == 2 and len(pretrain["history"]) == 2
     assert {"bce", "contrastive", "loss", "seconds"} <= set(pretrain["history"][0])
     assert len(record["history"]) == 2 and record["metrics"]["test"]
+    # the trained stage-1 network is saved with the model and comes back with load_run (for explain)
+    from fusionrec.api import load_run
+
+    loaded = load_run(run.run_dir).model
+    fresh = MCPTR.from_dataset(MCPTRConfig(embedding_dim=8), run.dataset)
+    for key, value in run.model.stage1.state_dict().items():
+        torch.testing.assert_close(loaded.stage1.state_dict()[key], value)
+    assert not torch.allclose(fresh.stage1.encoders[0].weight, loaded.stage1.encoders[0].weight)
+
+
+@pytest.fixture(scope="module")
+def cold_dataset():
+    from fusionrec.data import load_dataset
+
+    return load_dataset("synthetic", options={"num_users": 150, "num_items": 200, "num_interactions": 3000,
+                                              "visual_dim": 8, "text_dim": 6, "seed": 4},
+                        split={"method": "cold_item", "cold_item_ratio": 0.3, "seed": 1})
+
+
+def _recorded_negatives(monkeypatch, model: MCPTR) -> list[torch.Tensor]:
+    from fusionrec.models.topk import mcptr
+
+    drawn: list[torch.Tensor] = []
+    original = mcptr.sample_negatives
+
+    def record(*args, **kwargs):
+        out = original(*args, **kwargs)
+        drawn.append(out.reshape(-1).clone())
+        return out
+
+    monkeypatch.setattr(mcptr, "sample_negatives", record)
+    return drawn
+
+
+def test_pretraining_negatives_never_include_items_absent_from_training(cold_dataset, monkeypatch):
+    train_items = np.flatnonzero(np.asarray(cold_dataset.matrix("train").sum(axis=0)).ravel() > 0)
+    held_out = np.setdiff1d(np.arange(cold_dataset.num_items), train_items)
+    assert len(held_out) > 10
+    model = build(cold_dataset, pretrain_epochs=2, pretrain_num_negatives=8)
+    drawn = _recorded_negatives(monkeypatch, model)
+    model.pretrain()  # without fit: the pool defaults to the training items
+    negatives = torch.cat(drawn).numpy()
+    assert len(negatives) > 1000 and not np.isin(negatives, held_out).any()
+    assert len(np.unique(negatives)) > len(train_items) // 2  # drawn across the pool, not from a corner of it
+
+
+def test_pretraining_negatives_follow_the_tasks_negative_pool(cold_dataset, monkeypatch):
+    from fusionrec.tasks.topk import TopKTask
+
+    held_out = np.flatnonzero(np.asarray(cold_dataset.matrix("train").sum(axis=0)).ravel() == 0)
+    for pool, expect_held_out in (("train", False), ("all", True)):
+        model = build(cold_dataset, pretrain_epochs=2, pretrain_num_negatives=8)
+        model.on_fit_start(TopKTask(cold_dataset, negative_pool=pool))
+        np.testing.assert_array_equal(model.negative_pool.numpy(), TopKTask(cold_dataset, negative_pool=pool)
+                                      .negative_items())
+        drawn = _recorded_negatives(monkeypatch, model)
+        model.pretrain()
+        assert np.isin(torch.cat(drawn).numpy(), held_out).any() == expect_held_out
+
+
+def test_negatives_are_drawn_from_the_pool_and_avoid_training_items():
+    seen = torch.tensor([0 * 20 + 1, 0 * 20 + 2, 1 * 20 + 0]).sort().values
+    pool = torch.arange(10)  # items 10..19 exist but are outside the pool
+    torch.manual_seed(0)
+    negatives = sample_negatives(torch.tensor([0, 0, 1]), 20, 50, seen, pool=pool)
+    assert set(negatives.flatten().tolist()) <= set(range(10))
+    assert not torch.isin(negatives[:2], torch.tensor([1, 2])).any()
+    assert not (negatives[2] == 0).any()
+
+
+def test_pretraining_optimiser_settings_are_applied(tiny_dataset, monkeypatch):
+    seen: dict[str, object] = {}
+    real_adamw, real_clip = torch.optim.AdamW, torch.nn.utils.clip_grad_norm_
+
+    class SpyAdamW(real_adamw):
+        def __init__(self, params, **kwargs):
+            seen.update(kwargs)
+            super().__init__(params, **kwargs)
+
+    def spy_clip(params, max_norm, *args, **kwargs):
+        seen["clip"] = max_norm
+        return real_clip(params, max_norm, *args, **kwargs)
+
+    from fusionrec.models.topk import mcptr
+
+    monkeypatch.setitem(mcptr._PRETRAIN_OPTIMIZERS, "adamw", SpyAdamW)
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", spy_clip)
+    model = build(tiny_dataset, pretrain_epochs=1, pretrain_optimizer="adamw", pretrain_weight_decay=0.01,
+                  pretrain_grad_clip=0.5, pretrain_lr=0.002)
+    model.pretrain()
+    assert seen == {"lr": 0.002, "weight_decay": 0.01, "clip": 0.5}
+    # weight decay shrinks the stage-1 weights: same seed, same batches, only the decay differs
+    plain = build(tiny_dataset, pretrain_epochs=1, pretrain_optimizer="sgd", pretrain_lr=0.1)
+    decayed = build(tiny_dataset, pretrain_epochs=1, pretrain_optimizer="sgd", pretrain_lr=0.1,
+                    pretrain_weight_decay=1.0)
+    for m in (plain, decayed):
+        torch.manual_seed(5)
+        m.pretrain()
+    assert decayed.stage1.encoders[0].weight.norm() < plain.stage1.encoders[0].weight.norm()
+    with pytest.raises(ValueError, match="pretrain_optimizer"):
+        MCPTRConfig(pretrain_optimizer="rmsprop")

@@ -11,7 +11,7 @@ from fusionrec.data.config import SplitConfig
 from fusionrec.data.splits import apply_split
 from fusionrec.errors import ConfigError
 from fusionrec.models.sequential.mml import MML, MMLConfig, next_targets, support_query
-from fusionrec.tasks.sequential import SequentialTask
+from fusionrec.tasks.sequential import SequentialTask, SequentialTaskConfig
 from fusionrec.training.config import TrainConfig
 from fusionrec.training.fit import fit
 
@@ -206,8 +206,8 @@ def test_trains_end_to_end_through_the_sequential_task_on_new_users(tiny_dataset
     torch.manual_seed(0)
     net = MML.from_dataset(config, dataset)
     assert net.names == ("id", "visual", "text")
-    train = TrainConfig(epochs=6, batch_size=32, lr=0.01, seed=0, patience=10, metric="ndcg@10", ks=[10])
-    task = SequentialTask.from_config(train, dataset, config)
+    train = TrainConfig(epochs=6, batch_size=32, lr=0.01, seed=0, patience=10, metric="ndcg@10")
+    task = SequentialTask.build(SequentialTaskConfig(ks=[10]), train, dataset, config)
     users = torch.from_numpy(task.targets("valid").sum(1).A1.nonzero()[0])
     assert len(users) and (task.sequences.num_train[users.numpy()] == 0).all()  # new users only
     state = fit(net, task, train, progress=False)

@@ -109,7 +109,7 @@ def test_task_explains_a_users_sequence(tiny_dataset):
     config = NovaBERTConfig(item_side=["text"], behaviour_side=["position", "time_gap"], hidden_dim=8, max_length=6)
     net = NovaBERT.from_dataset(config, ds)
     task = SequentialTask(ds, objective="cloze", max_length=6, item_side=["text"], behaviour_side=["time_gap"])
-    out = task.explain(net, torch.tensor([0, 3]))
+    out = task.attention_maps(net, torch.tensor([0, 3]))
     assert out["items"].shape == (2, 6) and out["items"][:, -1].tolist() == [ds.num_items] * 2
     assert out["attention"].shape == (2, 2, 2, 6, 6) and out["fusion"].shape == (2, 2, 6, 4)
     assert net.training  # mode restored

@@ -295,7 +295,7 @@ def test_top_k_task_refuses_unmasked_history(tmp_path):
 
     with pytest.raises(ConfigError, match="mask_history"):
         train("bpr", "synthetic", overrides=["data.options.num_users=20", "data.options.num_items=20",
-                                             "data.options.num_interactions=200", "train.mask_history=false"],
+                                             "data.options.num_interactions=200", "task.mask_history=false"],
               run_dir=tmp_path / "r", progress=False)
 
 
@@ -304,7 +304,7 @@ def test_top_k_task_refuses_sequence_windows(tmp_path):
 
     with pytest.raises(ConfigError, match="sequence_windows"):
         train("bpr", "synthetic", overrides=["data.options.num_users=20", "data.options.num_items=20",
-                                             "data.options.num_interactions=200", "train.sequence_windows=all"],
+                                             "data.options.num_interactions=200", "task.sequence_windows=all"],
               run_dir=tmp_path / "r", progress=False)
 
 

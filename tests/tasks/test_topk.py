@@ -77,7 +77,7 @@ def test_valid_users_validates_on_a_fixed_sample_and_tests_on_everyone(tmp_path)
     tiny = ["data.options.num_users=120", "data.options.num_items=60", "data.options.num_interactions=2400",
             "model.embedding_dim=8", "train.epochs=2"]
     full = train("bpr", "synthetic", overrides=tiny, run_dir=tmp_path / "full", progress=False)
-    sampled = train("bpr", "synthetic", overrides=[*tiny, "train.valid_users=30"], run_dir=tmp_path / "s",
+    sampled = train("bpr", "synthetic", overrides=[*tiny, "task.valid_users=30"], run_dir=tmp_path / "s",
                     progress=False, test=False)
     assert [h["valid_users"] for h in sampled.record["history"]] == [30, 30]
     assert full.record["history"][0]["valid_users"] > 100

@@ -114,12 +114,14 @@ def test_checkpoint_loads_without_pickle(tmp_path):
 
 
 def test_plain_mrr_selects_the_epoch_and_other_metrics_need_a_cutoff(tmp_path):
-    from fusionrec.training.config import TrainConfig
+    from fusionrec.api import resolve_config
+    from fusionrec.errors import ConfigError
 
-    assert TrainConfig(metric="mrr").metric == "mrr" and TrainConfig(metric="mrr@10").metric == "mrr@10"
+    for good in ("mrr", "mrr@10"):  # the ranking tasks check the selection metric
+        assert resolve_config("bpr", "synthetic", overrides=[f"train.metric={good}"])[0].train.metric == good
     for bad in ("ndcg", "recall", "mrr@", "auc"):
-        with pytest.raises(ValueError, match="plain mrr"):
-            TrainConfig(metric=bad)
+        with pytest.raises(ConfigError, match="plain mrr"):
+            resolve_config("bpr", "synthetic", overrides=[f"train.metric={bad}"])
     record = run(tmp_path, extra=["train.epochs=2", "train.metric=mrr"]).record
     assert record["evaluation"]["selection"] == "best epoch by valid mrr"
     assert record["metrics"]["valid"]["mrr"] == max(h["valid"]["mrr"] for h in record["history"])

@@ -6,6 +6,7 @@ the two runs are matched through their ``users`` arrays; users missing from eith
 out and counted), then Holm's step-down correction over all those comparisons together.
 
 Only final runs are reported: their test metrics are read here, once, after every choice was made.
+Search trials are shown by their parameters and validation value only (they never compute test).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import io
 import json
 import math
 import statistics
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -200,37 +201,56 @@ def _title(metric: str) -> str:
 # ----------------------------------------------------------------------------------------- check
 @dataclass
 class CheckLine:
-    """One expected value against the measured one; ``seed`` is None for a mean over seeds."""
+    """One check of ``--check``: a measured mean against its expected mean (``kind="mean"``), or a
+    claimed ordering of two models against their measured means (``kind="ordering"``)."""
 
     ok: bool
+    kind: str
     data: str
-    model: str
     metric: str
-    seed: int | None
-    value: float | None
-    expected: float
-    tolerance: float
     message: str
+    model: str | None = None         # mean: the model; ordering: the claim, e.g. "nova-gating > bert4rec"
+    value: float | None = None       # mean: the measured mean; ordering: the measured difference left - right
+    expected: float | None = None    # mean: the expected mean
+    tolerance: float | None = None   # mean: max(floor, z * se)
+    se: float | None = None          # mean: sqrt(se_run^2 + se_expected^2)
+    seeds: list[int] = field(default_factory=list)
 
 
 def check(spec: BenchmarkSpec, results: Sequence[Any]) -> list[CheckLine]:
-    """Compare test results with ``spec.expected``: one line per seed (``per: seed``) or per mean."""
+    """Compare the final runs' test metrics with ``spec.expected`` (docs/benchmark.md, "--check").
+
+    Means: for every ``results[data][model][metric]`` the measured mean ``m`` over the spec's seeds is
+    compared with the expected mean ``e``: it passes when
+    ``|m - e| <= max(floor, z * sqrt(se_run^2 + se_exp^2))``, with ``se_run = s / sqrt(n_run)`` (``s`` the
+    sample std over the measured seeds; the expected per-seed std when only one seed was run) and
+    ``se_exp`` the recorded ``se`` or ``std / sqrt(n)``. Orderings: every claim ``[a, ">", b]`` of
+    ``orderings[data][metric]`` passes when the measured mean of ``a`` is above that of ``b`` (``<``:
+    below); with ``every_seed`` also on every seed, paired by seed. No significance test is made here.
+    A missing or unfinished seed fails the lines that need it.
+    """
     if spec.expected is None:
-        raise FusionrecError("--check needs an 'expected' section in the spec (results with value and tolerance)")
+        raise FusionrecError("--check needs an 'expected' section in the spec (results and/or orderings)")
+    expected = spec.expected
+    n_exp = expected.n if expected.n is not None else len(spec.seeds)
     lines = []
-    for data, by_model in spec.expected.results.items():
+    for data, by_model in expected.results.items():
         for model, by_metric in by_model.items():
-            runs = {r.seed: r for r in results if r.data == data and r.model == model}
             for metric, exp in by_metric.items():
-                values = {s: _test_value(runs.get(s), metric) for s in spec.seeds}
-                if spec.expected.per == "seed":
-                    for seed, value in values.items():
-                        lines.append(_line(data, model, metric, seed, value, exp.value, exp.tolerance))
-                else:
-                    got = [v for v in values.values() if v is not None]
-                    value = statistics.mean(got) if len(got) == len(values) else None
-                    lines.append(_line(data, model, metric, None, value, exp.value, exp.tolerance))
+                values = _seed_values(spec, results, data, model, metric)
+                lines.append(_mean_line(data, model, metric, values, exp.mean, exp.standard_error(n_exp),
+                                        exp.seed_std(n_exp), expected.z, expected.floor))
+    for data, by_metric in expected.orderings.items():
+        for metric, claims in by_metric.items():
+            for claim in claims:
+                lines.append(_ordering_line(spec, results, data, metric, claim))
     return lines
+
+
+def _seed_values(spec: BenchmarkSpec, results: Sequence[Any], data: str, model: str,
+                 metric: str) -> dict[int, float | None]:
+    runs = {r.seed: r for r in results if r.data == data and r.model == model}
+    return {s: _test_value(runs.get(s), metric) for s in spec.seeds}
 
 
 def _test_value(result: Any, metric: str) -> float | None:
@@ -240,18 +260,69 @@ def _test_value(result: Any, metric: str) -> float | None:
     return None if value is None else float(value)
 
 
-def _line(data: str, model: str, metric: str, seed: int | None, value: float | None, expected: float,
-          tolerance: float) -> CheckLine:
-    where = f"{data}/{model} " + (f"seed {seed}" if seed is not None else "mean over seeds")
-    if value is None:
-        return CheckLine(False, data, model, metric, seed, None, expected, tolerance,
-                         f"FAIL {where}: test {metric} has no finished run (expected {expected:.4f} ± {tolerance:.4f})")
-    off = value - expected
-    ok = abs(off) <= tolerance
-    verdict = "ok  " if ok else "FAIL"
-    return CheckLine(ok, data, model, metric, seed, value, expected, tolerance,
-                     f"{verdict} {where}: test {metric} {value:.4f}, expected {expected:.4f} ± {tolerance:.4f} "
-                     f"(off by {off:+.4f})")
+def _missing(values: dict[int, float | None]) -> list[int]:
+    return [s for s, v in values.items() if v is None]
+
+
+def mean_tolerance(values: Sequence[float], se_expected: float, std_expected: float, z: float,
+                   floor: float) -> tuple[float, float, float]:
+    """The measured mean, the combined standard error and the tolerance of one mean check.
+
+    ``se = sqrt(se_run^2 + se_expected^2)`` with ``se_run = s / sqrt(n_run)``, ``s`` the sample standard
+    deviation (ddof 1) of the measured values, or ``std_expected`` when there is one value only;
+    tolerance ``max(floor, z * se)``.
+    """
+    n_run = len(values)
+    mean = statistics.fmean(values)
+    s = statistics.stdev(values) if n_run > 1 else std_expected
+    se = math.sqrt((s / math.sqrt(n_run)) ** 2 + se_expected ** 2)
+    return mean, se, max(floor, z * se)
+
+
+def _mean_line(data: str, model: str, metric: str, values: dict[int, float | None], expected: float,
+               se_expected: float, std_expected: float, z: float, floor: float) -> CheckLine:
+    where = f"{data}/{model} test {metric}"
+    missing = _missing(values)
+    if missing:
+        return CheckLine(False, "mean", data, metric, f"FAIL {where}: no finished run for seed(s) "
+                         f"{', '.join(map(str, missing))} (expected mean {expected:.4f})", model=model,
+                         expected=expected, seeds=list(values))
+    got = [float(v) for v in values.values()]  # type: ignore[arg-type]
+    mean, se, tol = mean_tolerance(got, se_expected, std_expected, z, floor)
+    off = mean - expected
+    ok = abs(off) <= tol
+    in_se = f"{off / se:+.1f} SE" if se > 0 else "n/a SE"
+    bound = f"max({floor:g}, {z:g} x SE {se:.4f})"
+    return CheckLine(ok, "mean", data, metric,
+                     f"{'ok  ' if ok else 'FAIL'} {where}: mean {mean:.4f} over {len(got)} seeds, expected "
+                     f"{expected:.4f}; off by {off:+.4f} ({in_se}), tolerance {tol:.4f} = {bound}",
+                     model=model, value=mean, expected=expected, tolerance=tol, se=se, seeds=list(values))
+
+
+def _ordering_line(spec: BenchmarkSpec, results: Sequence[Any], data: str, metric: str, claim: Any) -> CheckLine:
+    where = f"{data} test {metric}: claimed {claim.claim}"
+    left = _seed_values(spec, results, data, claim.left, metric)
+    right = _seed_values(spec, results, data, claim.right, metric)
+    missing = sorted({f"{m} seed {s}" for m, vals in ((claim.left, left), (claim.right, right)) for s in _missing(vals)})
+    if missing:
+        return CheckLine(False, "ordering", data, metric, f"FAIL {where}: no finished run for {', '.join(missing)}",
+                         model=claim.claim, seeds=list(spec.seeds))
+    sign = 1.0 if claim.op == ">" else -1.0
+    mean_l, mean_r = statistics.fmean(left.values()), statistics.fmean(right.values())  # type: ignore[arg-type]
+    diffs = {s: left[s] - right[s] for s in spec.seeds}  # type: ignore[operator]
+    holds_mean = sign * (mean_l - mean_r) > 0
+    broken = [s for s, d in diffs.items() if not sign * d > 0]
+    ok = holds_mean and not (claim.every_seed and broken)
+    per_seed = ", ".join(f"{d:+.4f}" for d in diffs.values())
+    text = (f"means {mean_l:.4f} vs {mean_r:.4f} (diff {mean_l - mean_r:+.4f}); per seed "
+            f"{', '.join(map(str, spec.seeds))}: {per_seed}")
+    if not ok:
+        why = [] if holds_mean else ["the means are not in that order"]
+        if claim.every_seed and broken:
+            why.append(f"not on seed(s) {', '.join(map(str, broken))}")
+        text = f"{'; '.join(why)}: {text}"
+    return CheckLine(ok, "ordering", data, metric, f"{'ok  ' if ok else 'FAIL'} {where}; {text}",
+                     model=claim.claim, value=mean_l - mean_r, seeds=list(spec.seeds))
 
 
 # ----------------------------------------------------------------------------------------- plots
@@ -351,12 +422,21 @@ def write_report(spec: BenchmarkSpec, results: Sequence[Any], searches: Sequence
     write_json(out / "results.json", _clean({
         "spec": spec.name, "metric": spec.metric, "reference": spec.reference, "seeds": spec.seeds,
         "cells": rows, "summary": summary, "significance": sig,
-        "searches": [{"data": s.data, "model": s.model, "metric": f"valid {s.metric}", "best": s.best,
-                      "trials": s.trials} for s in searches],
+        "searches": [{"data": s.data, "model": s.model, "metric": f"valid {s.metric}",
+                      "best": None if s.best is None else _trial(s.best),
+                      "trials": [_trial(t) for t in s.trials]} for s in searches],
         "check": None if checked is None else [asdict(c) for c in checked],
         "provenance": spec.expected.provenance if spec.expected else None,
     }))
     return Report(out / "results.csv", out / "results.json", out / "results.md", plots, text, summary, sig)
+
+
+TRIAL_KEYS = ("number", "params", "value", "status", "best_epoch", "run_dir")
+
+
+def _trial(trial: dict[str, Any]) -> dict[str, Any]:
+    """What the report shows of a search trial: its parameters and validation value, never a test metric."""
+    return {k: trial[k] for k in TRIAL_KEYS if k in trial}
 
 
 def _clean(obj: Any) -> Any:
@@ -410,9 +490,15 @@ def _markdown(spec: BenchmarkSpec, summary: Sequence[dict[str, Any]], sig: Seque
         parts.append("")
     if checked is not None:
         passed = all(c.ok for c in checked)
-        parts += ["## Check", "", f"{'PASSED' if passed else 'FAILED'}: {sum(c.ok for c in checked)} of "
-                  f"{len(checked)} expected values within tolerance.", ""]
+        means = [c for c in checked if c.kind == "mean"]
+        orders = [c for c in checked if c.kind == "ordering"]
+        parts += ["## Check", "", f"{'PASSED' if passed else 'FAILED'}: {sum(c.ok for c in means)} of {len(means)} "
+                  f"means within tolerance, {sum(c.ok for c in orders)} of {len(orders)} claimed orderings hold.", ""]
         if spec.expected:
-            parts += [f"Expected values: {spec.expected.provenance.strip()}", ""]
+            e = spec.expected
+            parts += [f"Means over seeds {', '.join(map(str, spec.seeds))} against the expected means; tolerance "
+                      f"max({e.floor:g}, {e.z:g} x sqrt(se_run^2 + se_expected^2)), se_run = sample std / sqrt(seeds); "
+                      "orderings on the measured means (every_seed: also on each seed). "
+                      f"Expected values: {e.provenance.strip()}", ""]
         parts += ["```", *[c.message for c in checked], "```", ""]
     return "\n".join(parts)

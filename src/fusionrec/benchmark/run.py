@@ -9,9 +9,11 @@ Layout of the output folder ``OUT``::
     OUT/runs/<data>/<model>/seed<k>/             the final runs, one per seed
     OUT/results.{csv,json,md}, OUT/plots/*.png   the report (fusionrec.benchmark.report)
 
-What is read when: a trial is scored by ``metrics.valid[search.metric]`` of its record only (the
+What is read when: a trial trains with ``test=False`` (the test split is never evaluated, its record
+holds no test metrics) and is scored by ``metrics.valid[search.metric]`` of its record only (the
 validation value at the epoch early stopping chose); the chosen parameters are then trained for
-each seed and only those final runs' test metrics (and per-user test values) reach the report.
+each seed, each final run evaluates test once, and only those final runs' test metrics (and
+per-user test values) reach the report.
 
 Resuming: a run directory that holds a finished ``record.json`` is reused as it is; one holding a
 ``last.pt`` checkpoint continues from it; a search continues after the trials in ``trials.json``
@@ -40,7 +42,7 @@ from fusionrec.data.io import write_json
 from fusionrec.errors import FusionrecError
 from fusionrec.training.record import LAST, RECORD
 
-FINISHED = ("early_stopping", "max_epochs", "diverged")
+FINISHED = ("early_stopping", "max_epochs", "diverged", "closed_form")
 Log = Callable[[str], None]
 
 
@@ -170,10 +172,12 @@ def run_benchmark(spec: str | Path | dict[str, Any] | BenchmarkSpec, out: str | 
 
 
 # ----------------------------------------------------------------------------------------- one run
-def train_or_reuse(tree: dict[str, Any], run_dir: str | Path) -> tuple[dict[str, Any], bool]:
+def train_or_reuse(tree: dict[str, Any], run_dir: str | Path, *, test: bool = True) -> tuple[dict[str, Any], bool]:
     """Train the configuration ``tree`` into ``run_dir``, or reuse / resume what is already there.
 
-    Returns the record and whether a finished record was reused without training.
+    ``test=False`` (search trials) trains without ever evaluating the test split: the record's
+    ``metrics.test`` stays empty and no per-user test values are written. Returns the record and
+    whether a finished record was reused without training.
     """
     from fusionrec import api
 
@@ -185,9 +189,9 @@ def train_or_reuse(tree: dict[str, Any], run_dir: str | Path) -> tuple[dict[str,
         if previous.get("status") in FINISHED:
             return previous, True
         if (run_path / LAST).exists():
-            run = api.train(resume=run_path, progress=False)
+            run = api.train(resume=run_path, progress=False, test=test)
             return _done(run.record, run_path), False
-    run = api.train(config=tree, run_dir=run_path, progress=False)
+    run = api.train(config=tree, run_dir=run_path, progress=False, test=test)
     return _done(run.record, run_path), False
 
 
@@ -361,7 +365,10 @@ def run_search(spec: BenchmarkSpec, cell: Cell, search: SearchSpec, out: Path, l
         params = dict(trial.params)
         run_dir = folder / f"trial{number:03d}"
         tree = cell.config(train_seed, params, search.overrides)
-        record, reused = train_or_reuse(tree, run_dir)
+        record, reused = train_or_reuse(tree, run_dir, test=False)  # a trial never evaluates test
+        if reused and (record.get("metrics") or {}).get("test"):
+            log(f"{cell.data}/{cell.model}: trial {number}'s record ({run_dir}) holds test metrics from an older "
+                "fusionrec that evaluated test in trials; they are not read (delete the folder to retrain without)")
         value = valid_value(record, search.metric)
         if value is None:
             study.tell(trial, state=TrialState.FAIL)

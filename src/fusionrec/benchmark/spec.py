@@ -20,19 +20,20 @@ import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, Field, PlainSerializer, ValidationError, field_validator, model_validator
 
 from fusionrec.config import StrictConfig, deep_merge, load_yaml, parse_overrides, read_yaml_mapping
 from fusionrec.errors import ConfigError, FusionrecError
-from fusionrec.training.config import METRIC_NAMES, NO_CUTOFF
 
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 def _metric_form(value: str) -> str:
-    name, _, k = value.partition("@")
-    if name not in METRIC_NAMES or not (k.isdigit() or (name in NO_CUTOFF and value == name)):
-        raise ValueError(f"metric must look like ndcg@20 (or plain mrr) with one of {', '.join(METRIC_NAMES)}")
+    """The form only (``ndcg@20``, ``mrr``, ``auc``); whether a run computes it is asked of its task
+    when the cells are resolved (:func:`check_cells`)."""
+    name, at, k = value.partition("@")
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", name) or (at and not k.isdigit()):
+        raise ValueError(f"metric must look like ndcg@20 or auc (a metric name, optionally @cut-off), got {value!r}")
     return value
 
 
@@ -98,7 +99,8 @@ class SearchSpec(StrictConfig):
 
     Each trial trains once (seed ``train_seed``, default the spec's first seed) with ``overrides``
     added (e.g. fewer epochs), and is scored by ``metrics.valid[metric]`` of its record: the
-    validation value at the epoch early stopping chose. Test metrics of trials are never read.
+    validation value at the epoch early stopping chose. Trials train with ``test=False``: the test
+    split is never evaluated during a search.
     """
 
     space: dict[str, Param] = Field(min_length=1)
@@ -174,20 +176,111 @@ class DataSpec(StrictConfig):
 
 
 class Expectation(StrictConfig):
-    value: float
-    tolerance: float = Field(gt=0)
+    """The recorded mean of one (data set, model, metric) over ``expected.n`` seeds, with its spread:
+    ``std`` (sample standard deviation over those seeds) or ``se`` (standard error of the mean)."""
+
+    mean: float
+    std: float | None = Field(None, ge=0)
+    se: float | None = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _one_spread(self) -> "Expectation":
+        if (self.std is None) == (self.se is None):
+            raise ValueError("give exactly one of std (over the recorded seeds) or se (of the recorded mean), "
+                             "e.g. {mean: 0.3869, std: 0.0006}")
+        return self
+
+    def standard_error(self, n: int) -> float:
+        """The standard error of the recorded mean: ``se``, or ``std / sqrt(n)``."""
+        return float(self.se) if self.se is not None else float(self.std) / n ** 0.5
+
+    def seed_std(self, n: int) -> float:
+        """The recorded spread of one seed: ``std``, or ``se * sqrt(n)``."""
+        return float(self.std) if self.std is not None else float(self.se) * n ** 0.5
+
+
+ORDERING_OPS = (">", "<")
+EVERY_SEED = "every_seed"
+
+
+class Ordering:
+    """A claimed ordering of two models on one data set and metric, parsed from ``[a, ">", b]`` or
+    ``[a, ">", b, every_seed]`` (the latter also on every seed, paired by seed)."""
+
+    def __init__(self, better: str, op: str, worse: str, every_seed: bool = False) -> None:
+        self.left, self.op, self.right, self.every_seed = better, op, worse, every_seed
+
+    @classmethod
+    def parse(cls, value: Any) -> "Ordering":
+        if isinstance(value, Ordering):
+            return value
+        if (not isinstance(value, (list, tuple)) or len(value) not in (3, 4)
+                or not all(isinstance(v, str) for v in value)):
+            raise ValueError(f"an ordering is [model, \">\", model] or [model, \">\", model, {EVERY_SEED}] "
+                             f"(got {value!r})")
+        left, op, right, *flag = value
+        if op not in ORDERING_OPS:
+            raise ValueError(f"ordering {list(value)!r}: the operator must be one of: {', '.join(ORDERING_OPS)}")
+        if flag and flag[0] != EVERY_SEED:
+            raise ValueError(f"ordering {list(value)!r}: the fourth element can only be {EVERY_SEED}")
+        if left == right:
+            raise ValueError(f"ordering {list(value)!r} compares a model with itself")
+        return cls(left, op, right, bool(flag))
+
+    @property
+    def claim(self) -> str:
+        return f"{self.left} {self.op} {self.right}" + (" on every seed" if self.every_seed else "")
+
+    def as_list(self) -> list[str]:
+        return [self.left, self.op, self.right, *([EVERY_SEED] if self.every_seed else [])]
+
+    def __repr__(self) -> str:
+        return f"Ordering({self.as_list()!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Ordering) and self.as_list() == other.as_list()
+
+
+OrderingItem = Annotated[Any, BeforeValidator(Ordering.parse), PlainSerializer(lambda o: o.as_list(), return_type=list)]
 
 
 class ExpectedSpec(StrictConfig):
-    """Expected test results for ``--check``: ``results[data][model][metric] = {value, tolerance}``.
+    """Expected test results for ``--check``, compared on means over seeds (docs/benchmark.md).
 
-    ``per: seed`` checks every seed's value (one message per cell); ``per: mean`` checks the mean
-    over seeds. ``provenance`` says where the numbers come from (command, machine, date).
+    ``results[data][model][metric] = {mean, std}`` (or ``{mean, se}``): the mean over the ``n`` seeds
+    the numbers were recorded with (default: as many as the spec's seeds). A measured mean over the
+    spec's seeds passes when ``|mean - expected| <= max(floor, z * sqrt(se_run^2 + se_expected^2))``.
+    ``orderings[data][metric]`` lists claimed orderings (``[a, ">", b]``, optionally ``every_seed``)
+    checked on the measured means. ``provenance`` says where the numbers come from.
     """
 
     provenance: str = Field(min_length=1)
-    per: Literal["seed", "mean"] = "seed"
-    results: dict[str, dict[str, dict[str, Expectation]]] = Field(min_length=1)
+    n: int | None = Field(None, ge=1, description="seeds behind the recorded means (default: len(seeds))")
+    z: float = Field(3.0, gt=0)
+    floor: float = Field(0.001, ge=0)
+    results: dict[str, dict[str, dict[str, Expectation]]] = {}
+    orderings: dict[str, dict[str, list[OrderingItem]]] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_format(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            old = "per" in data or any(
+                isinstance(e, dict) and ("value" in e or "tolerance" in e)
+                for by_model in (data.get("results") or {}).values() if isinstance(by_model, dict)
+                for by_metric in by_model.values() if isinstance(by_metric, dict)
+                for e in by_metric.values())
+            if old:
+                raise ValueError("the expected section uses the old per-seed format (per, value, tolerance); "
+                                 "--check now compares means: write results.DATA.MODEL.METRIC: {mean: M, std: S} "
+                                 "with n: SEEDS, and claimed orderings under orderings (docs/benchmark.md)")
+        return data
+
+    @model_validator(mode="after")
+    def _something(self) -> "ExpectedSpec":
+        if not self.results and not self.orderings:
+            raise ValueError("expected needs results or orderings (or both)")
+        return self
 
 
 class BenchmarkSpec(StrictConfig):
@@ -240,7 +333,28 @@ class BenchmarkSpec(StrictConfig):
                                          f"{', '.join(self.models)}")
                     for metric in by_metric:
                         _metric_form(metric)
+            for data, by_metric in self.expected.orderings.items():
+                if data not in self.datasets:
+                    raise ValueError(f"expected.orderings.{data}: unknown data set; choose one of: "
+                                     f"{', '.join(self.datasets)}")
+                for metric, claims in by_metric.items():
+                    _metric_form(metric)
+                    for claim in claims:
+                        for model in (claim.left, claim.right):
+                            if model not in self.models:
+                                raise ValueError(f"expected.orderings.{data}.{metric}: {claim.as_list()!r} names "
+                                                 f"unknown model {model!r}; choose one of: {', '.join(self.models)}")
         return self
+
+    def expected_metrics(self, data: str, model: str) -> set[str]:
+        """The metrics ``expected`` reads from one (data set, model) cell."""
+        if self.expected is None:
+            return set()
+        wanted = set(self.expected.results.get(data, {}).get(model, {}))
+        for metric, claims in self.expected.orderings.get(data, {}).items():
+            if any(model in (c.left, c.right) for c in claims):
+                wanted.add(metric)
+        return wanted
 
 
 # ----------------------------------------------------------------------------------------- cells
@@ -331,7 +445,7 @@ def load_spec(spec: str | Path | dict[str, Any] | BenchmarkSpec) -> tuple[Benchm
 def check_cells(spec: BenchmarkSpec, base_dir: Path | None = None) -> None:
     """Resolve every cell (and every search-space key at its bounds) with the library's own config
     classes; the first problem becomes one ConfigError naming the model and the key."""
-    from fusionrec.api import resolve_config
+    from fusionrec.api import reported_metrics, resolve_config
 
     for cell in cells(spec, base_dir):
         model = spec.models[cell.model]
@@ -345,14 +459,13 @@ def check_cells(spec: BenchmarkSpec, base_dir: Path | None = None) -> None:
             run_config, _ = resolve_config(config=cell.config(spec.seeds[0]))
         except ConfigError as exc:
             raise ConfigError(f"{where}: {_strip(exc)}") from None
-        from fusionrec.metrics.ranking import expand_metric_names
-
-        available = [m.name for m in expand_metric_names(run_config.train.metrics, run_config.train.ks)]
-        wanted = {spec.metric, *spec.metrics, *(model.search.metric for model in [model] if model.search)}
+        available = reported_metrics(run_config)
+        wanted = {spec.metric, *spec.metrics, *(model.search.metric for model in [model] if model.search),
+                  *spec.expected_metrics(cell.data, cell.model)}
         missing = sorted(wanted - set(available))
         if missing:
             raise ConfigError(f"{where}: metric(s) {', '.join(missing)} are not computed by the run "
-                              f"(train.metrics x train.ks gives: {', '.join(available)})")
+                              f"(it reports: {', '.join(available)})")
         if model.search is None:
             continue
         for key, param in model.search.space.items():

@@ -25,10 +25,10 @@ def benchmark_cmd(
     seeds: Optional[List[int]] = typer.Option(None, "--seeds", help="train only these seeds' final runs (repeat)"),
 ) -> None:
     """Run (or resume) a benchmark: validation-only searches, one run per seed, report, significance."""
-    from fusionrec.api import benchmark
+    from fusionrec.benchmark import run_benchmark
 
     try:
-        result = benchmark(spec, out=out_dir, check=check, only_report=only_report, jobs=jobs, models=models, seeds=seeds,
+        result = run_benchmark(spec, out=out_dir, check=check, only_report=only_report, jobs=jobs, models=models, seeds=seeds,
                            log=lambda msg: err.print(msg, markup=False, highlight=False, soft_wrap=True))
     except FusionrecError as exc:  # printed without markup: messages contain [brackets] (pip extras)
         err.print(f"error: {exc}", style="bold red", markup=False, highlight=False, soft_wrap=True)

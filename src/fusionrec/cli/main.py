@@ -9,6 +9,7 @@ from typing import List, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from fusionrec.errors import FusionrecError
@@ -29,12 +30,35 @@ from fusionrec.cli.benchmark import benchmark_cmd  # noqa: E402  (optuna, matplo
 
 app.command("benchmark")(benchmark_cmd)
 
-out = Console()
-err = Console(stderr=True)
+def _console(stderr: bool = False) -> Console:
+    """A console that does not cut tables at 80 columns when the output is a pipe or a file."""
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(stderr=stderr, width=None if stream.isatty() else 200)
+
+
+out = _console()
+err = _console(stderr=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        import fusionrec
+
+        out.print(f"fusionrec {fusionrec.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                          help="print the version and exit")) -> None:
+    """Multimodal recommendation with attention-based fusion."""
 
 
 def main() -> None:
     """Entry point: user errors become one red line and exit status 2, never a traceback."""
+    from fusionrec.threads import prefer_passive_waiting
+
+    prefer_passive_waiting()  # before any command loads torch
     try:
         app()
     except FusionrecError as exc:
@@ -77,7 +101,7 @@ def list_fusions() -> None:
 @data_app.command("prepare")
 def data_prepare(
     source: str = typer.Argument(..., help="built-in name (fusionrec list datasets) or a path"),
-    format: str = typer.Option("auto", "--format", help="auto, mmrec, recbole or csv"),
+    format: str = typer.Option("auto", "--format", help="auto or a registered reader: fusionrec, mmrec, recbole, csv"),
     split: str = typer.Option("random", "--split", help="random, loo, temporal, global_time, column, files, cold_item, cold_user"),
     split_path: Optional[str] = typer.Option(None, "--split-path", help="folder of train/valid/test files (--split files)"),
     seed: int = typer.Option(2024, "--seed"),
@@ -86,50 +110,76 @@ def data_prepare(
     option: List[str] = typer.Option([], "--option", "-o", help="built-in data set option key=value"),
     set_: List[str] = typer.Option([], "--set", help="any other data.* setting, e.g. split.ratios=[0.7,0.1,0.2]"),
     force: bool = typer.Option(False, "--force", help="rebuild even if cached"),
+    overrides: Optional[List[str]] = typer.Argument(None, help="data settings KEY=VALUE, data. prefix optional, "
+                                                    "e.g. data.columns.user=userId split.ratios=[0.7,0.1,0.2]"),
 ) -> None:
-    """Read, filter, split and validate a data set into the canonical folder (cached)."""
+    """Read, filter, split and validate a data set into the canonical folder (cached).
+
+    The settings used become the defaults of later commands on the same file or folder
+    (data info, data validate, train -d) for every setting they do not give."""
     from fusionrec.config import deep_merge, parse_overrides, validate
-    from fusionrec.data.config import DataConfig
+    from fusionrec.data.config import DataConfig, parse_data_overrides
     from fusionrec.data.prepare import prepare
 
     tree = {"name": source, "format": format, "kcore": kcore, "implicit_threshold": implicit_threshold,
             "split": {"method": split, "seed": seed, "path": split_path}, "options": parse_overrides(option)}
-    config = validate(DataConfig, deep_merge(tree, parse_overrides(set_)), "data")
-    folder = prepare(config, force=force)
+    tree = deep_merge(deep_merge(tree, parse_data_overrides(set_)), parse_data_overrides(overrides or []))
+    config = validate(DataConfig, tree, "data")
+    folder = prepare(config, force=force, remember=True)
     _print_info(folder)
     out.print(f"prepared: [bold]{folder}[/]")
 
 
 @data_app.command("info")
-def data_info(source: str = typer.Argument(..., help="built-in name or prepared folder"),
+def data_info(source: str = typer.Argument(..., help="built-in name, path or prepared folder"),
+              overrides: Optional[List[str]] = typer.Argument(None, help="data settings KEY=VALUE (default: those "
+                                                              "of the last `data prepare` of this source)"),
               as_json: bool = typer.Option(False, "--json")) -> None:
     """Users, items, interactions, density, modality coverage, split sizes."""
-    from fusionrec.data.config import DataConfig
-    from fusionrec.data.prepare import prepare
+    from fusionrec.config import validate
+    from fusionrec.data.config import DataConfig, parse_data_overrides
+    from fusionrec.data.prepare import describe_remembered, prepare, resolve_data_config
 
-    folder = prepare(DataConfig(name=source))
-    _print_info(folder, as_json)
+    given = validate(DataConfig, {**parse_data_overrides(overrides or []), "name": source}, "data")
+    config = resolve_data_config(given)
+    folder = prepare(config)
+    _print_info(folder, as_json, remembered=None if config is given else describe_remembered(given, config))
 
 
 @data_app.command("validate")
-def data_validate(path: str = typer.Argument(..., help="a prepared folder, or any readable source")) -> None:
+def data_validate(path: str = typer.Argument(..., help="a prepared folder, or any readable source"),
+                  overrides: Optional[List[str]] = typer.Argument(None, help="data settings KEY=VALUE (default: "
+                                                                  "those of the last `data prepare` of this source)"),
+                  ) -> None:
     """Check a folder's files against its manifest and the data against the protocol's rules."""
-    from fusionrec.data.config import DataConfig
-    from fusionrec.data.prepare import prepare
+    from fusionrec.config import validate
+    from fusionrec.data.config import DataConfig, parse_data_overrides
+    from fusionrec.data.prepare import describe_remembered, prepare, resolve_data_config
     from fusionrec.data.store import load_dataset_dir, verify_dataset_dir
     from fusionrec.data.validate import validate_dataset
 
-    folder = prepare(DataConfig(name=path))
+    given = validate(DataConfig, {**parse_data_overrides(overrides or []), "name": path}, "data")
+    config = resolve_data_config(given)
+    folder = prepare(config)
     verify_dataset_dir(folder)
-    validate_dataset(load_dataset_dir(folder))
-    out.print(f"[green]valid:[/] {folder}")
+    dataset = load_dataset_dir(folder)
+    validate_dataset(dataset)
+    if config is not given:
+        out.print(f"{path}: {describe_remembered(given, config)}", highlight=False)
+    out.print(f"[green]valid:[/] {folder} (split.method={(dataset.meta.get('split') or {}).get('method', '?')}: "
+              + " / ".join(f"{k} {v:,}" for k, v in dataset.split_sizes().items()) + ")")
 
 
-def _print_info(folder: Path, as_json: bool = False) -> None:
+def _print_info(folder: Path, as_json: bool = False, remembered: str | None = None) -> None:
     from fusionrec.data.store import load_dataset_dir, read_manifest
 
-    summary = load_dataset_dir(folder).summary()
+    dataset = load_dataset_dir(folder)
+    summary = dataset.summary()
     summary["fingerprint"] = read_manifest(folder)["fingerprint"]
+    summary["split_settings"] = dataset.meta.get("split")
+    summary["cleaning"] = dataset.meta.get("cleaning")
+    if remembered:
+        summary["remembered"] = remembered
     if as_json:
         out.print_json(json.dumps(summary))
         return
@@ -140,8 +190,22 @@ def _print_info(folder: Path, as_json: bool = False) -> None:
         rows.append([f"modality {name}", f"{m['kind']} {tuple(m['shape'])}, coverage {m['coverage']:.1%}"])
     if summary["kg_triples"]:
         rows.append(["KG", f"{summary['kg_triples']:,} triples, {summary['kg_linked_items']:,} linked items"])
+    split = summary["split_settings"] or {}
     if summary["split"]:
-        rows.append(["split", " / ".join(f"{k} {v:,}" for k, v in summary["split"].items())])
+        rows.append(["split", f"{split.get('method', '?')}: " + " / ".join(f"{k} {v:,}" for k, v in summary["split"].items())])
+    dropped = [f"{split[k]:,} {label}" for k, label in (("dropped_rows", "rows dropped"),
+               ("removed_users", "users removed"), ("items_without_train", "items without training rows"))
+               if split.get(k)]
+    if dropped:
+        rows.append(["split counts", ", ".join(dropped)])
+    cleaning = summary["cleaning"] or {}
+    cleaned = ([f"{cleaning['stripped_ids']:,} id(s) stripped of whitespace"] if cleaning.get("stripped_ids") else []) + (
+        [f"{cleaning['repeated_header_rows']:,} repeated header row(s) dropped (first: "
+         f"{cleaning.get('first_repeated_header')})"] if cleaning.get("repeated_header_rows") else [])
+    if cleaned:
+        rows.append(["cleaning", "; ".join(cleaned)])
+    if remembered:
+        rows.append(["settings", remembered])
     rows.append(["fingerprint", summary["fingerprint"]])
     _table([summary["name"], ""], rows)
 
@@ -183,52 +247,49 @@ def evaluate_cmd(run_dir: Path, split: str = typer.Option("test", "--split")) ->
 @app.command("recommend")
 def recommend_cmd(run_dir: Path, user: str = typer.Option(..., "--user", "-u"), k: int = typer.Option(10, "-k"),
                   include_seen: bool = typer.Option(False, "--include-seen"),
-                  modality: bool = typer.Option(False, "--modality", help="show the top-weighted modality per item "
-                                                "(fusion models)")) -> None:
+                  reasons: bool = typer.Option(False, "--why", "--modality",
+                                               help="show the model's strongest attention signal per item (a top-K "
+                                                    "fusion model's top-weighted modality; a sequential model's most "
+                                                    "attended item of the history)")) -> None:
     """Top-k items for a user (raw id), with titles where the data set has them."""
     from fusionrec.api import recommend
 
-    recs = recommend(run_dir, user, k, include_seen, with_modality=modality)
-    columns = ["rank", "item", "title", "score"] + (["top modality"] if modality else [])
+    recs = recommend(run_dir, user, k, include_seen, with_reasons=reasons)
+    columns = ["rank", "item", "title", "score"] + (["because of"] if reasons else [])
     rows = []
     for r in recs:
         row = [r["rank"], r["item"], r["title"] or "", f"{r['score']:.4f}"]
-        if modality:
-            top = r.get("top_modality")
-            row.append(f"{top[0]} ({top[1]:.2f})" if top else "-")
+        if reasons:
+            why = r.get("reason")
+            row.append(f"{why[0]} ({why[1]:.2f})" if why else "-")
         rows.append(row)
     _table(columns, rows)
 
 
 @app.command("explain")
 def explain_cmd(run_dir: Path, user: str = typer.Option(..., "--user", "-u"),
-                item: Optional[str] = typer.Option(None, "--item", "-i", help="the item (top-K models)"),
-                out_dir: Path = typer.Option(Path("."), "--out", help="where heat maps (PNG) go")) -> None:
-    """Attention behind a score: per-pair modality weights and region maps (top-K models, --item),
-    or the self-attention map over the user's sequence as a PNG (sequential models)."""
-    from fusionrec.api import load_run
-    from fusionrec.explain import explain_pair, sequence_attention
+                item: Optional[str] = typer.Option(None, "--item", "-i", help="the item, for families that score "
+                                                   "(user, item) pairs (top-K)"),
+                out_dir: Optional[Path] = typer.Option(None, "--out", help="where heat maps (PNG) go "
+                                                       "(default: RUN_DIR/explanations)"),
+                as_json: bool = typer.Option(False, "--json", help="print the explanation as JSON")) -> None:
+    """The attention behind a run's score for a user (and item): modality weights, region and sequence
+    heat maps, whatever the run's model and task family have."""
+    from fusionrec.api import explain
 
-    run = load_run(run_dir)
-    if run.model.task == "sequential":
-        seq = sequence_attention(run, user, out_dir)
-        out.print(f"user {user}: attention over {len(seq['items'])} slots of the sequence behind its next item")
-        last = seq["attention"][-1]
-        top = sorted(range(len(last)), key=lambda j: -last[j])[:5]
-        _table(["attended item", "weight (last slot)"], [[seq["titles"][j], f"{last[j]:.3f}"] for j in top])
-        out.print(f"attention heat map: [bold]{seq['image']}[/]")
+    result = explain(run_dir, user, item, out_dir)
+    if as_json:
+        out.print_json(json.dumps(result.to_dict()))
         return
-    if item is None:
-        raise FusionrecError("--item is required for top-K models (explain scores one user-item pair)")
-    result = explain_pair(run, user, item, out_dir)
-    out.print(f"user {user}, item {item}: score {result['score']:.4f}")
-    for name, weights in result["weights"].items():
-        if isinstance(weights, dict):
-            _table([name, "weight"], [[k, v] for k, v in sorted(weights.items(), key=lambda kv: -kv[1])])
-        else:
-            out.print(f"{name}: {weights}")
-    if result["image"]:
-        out.print(f"region attention over the item image: [bold]{result['image']}[/]")
+    out.print(result.subject + ("" if result.score is None else f": score {result.score:.4f}"), highlight=False)
+    for name, weights in result.weights.items():
+        _table([name, "weight"], [[label, weight] for label, weight in list(weights.items())[:15]])
+    for name, grid in result.grids.items():
+        _table([name, *grid.columns], [[row, *values] for row, values in zip(grid.rows, grid.values)])
+    for name, vector in result.vectors.items():
+        out.print(f"{name}: {vector}", highlight=False)
+    for image in result.images:
+        out.print(f"heat map: [bold]{image}[/]")
 
 
 @app.command("compare")
@@ -257,11 +318,12 @@ def _fmt(value: object) -> str:
 
 
 def _table(columns: list[str], rows: list[list[object]], title: str | None = None) -> None:
-    table = Table(title=title, show_lines=False)
+    """Cells are text, never Rich markup (equations such as ``softmax([a; b])`` keep their brackets)."""
+    table = Table(title=None if title is None else escape(title), show_lines=False)
     for col in columns:
-        table.add_column(col)
+        table.add_column(escape(col))
     for row in rows:
-        table.add_row(*[_fmt(v) for v in row])
+        table.add_row(*[escape(_fmt(v)) for v in row])
     out.print(table)
 
 

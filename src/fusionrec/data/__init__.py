@@ -1,6 +1,7 @@
 """The data layer: schema, readers, splits, the canonical folder and built-in data sets."""
 
 from fusionrec.data.config import DataConfig, SplitConfig
+from fusionrec.data import readers  # noqa: F401  (fills READERS, the data.format choices)
 from fusionrec.data.dataset import Dataset, DatasetSchema, Modality
 from fusionrec.data.prepare import load_dataset, prepare
 from fusionrec.data.store import load_dataset_dir, save_dataset

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Iterable, Literal
 
 from pydantic import Field, field_validator
 
-from fusionrec.config import StrictConfig
+from fusionrec.config import StrictConfig, parse_overrides
+from fusionrec.registry import READERS
 
 SplitMethod = Literal["random", "loo", "temporal", "global_time", "column", "files", "cold_item", "cold_user"]
 
@@ -59,7 +60,8 @@ class DataConfig(StrictConfig):
     """
 
     name: str = "ml-100k"
-    format: Literal["auto", "fusionrec", "mmrec", "recbole", "csv"] = "auto"
+    format: str = Field("auto", description="auto, or a registered reader (fusionrec.registry.READERS): "
+                                            "fusionrec, mmrec, recbole, csv, ...")
     split: SplitConfig = SplitConfig()
     kcore: int = Field(0, ge=0)
     implicit_threshold: float | None = None
@@ -67,3 +69,18 @@ class DataConfig(StrictConfig):
     columns: dict[str, str] = Field(default_factory=dict)
     modalities: dict[str, str] = Field(default_factory=dict)
     options: dict[str, Any] = Field(default_factory=dict, description="options of a built-in data set")
+
+    @field_validator("format")
+    @classmethod
+    def _registered_format(cls, value: str) -> str:
+        # READERS is filled by fusionrec.data.readers, which importing fusionrec.data loads.
+        choices = ["auto", *READERS.names()]
+        if value not in choices:
+            raise ValueError(f"unknown data format {value!r}; choose one of: {', '.join(choices)}")
+        return value
+
+
+def parse_data_overrides(pairs: Iterable[str]) -> dict[str, Any]:
+    """``["data.columns.user=userId", "split.method=loo"]`` -> a ``data`` section tree (the ``data.``
+    prefix is optional, as in ``fusionrec data prepare SOURCE KEY=VALUE ...``)."""
+    return parse_overrides(pair[len("data."):] if pair.startswith("data.") else pair for pair in pairs)

@@ -4,8 +4,11 @@ Each function takes the interaction frame and returns an int8 split code per row
 1 valid, 2 test, -1 dropped). :func:`apply_split` runs the configured one and enforces the
 protocol's rules: no (user, item) pair in two splits, every evaluated user has training data
 (rows that break it are dropped and counted, or are an error: ``split.cold_users``), and with
-``global_time`` every evaluated item has training data too. Items seen only in valid/test are
-kept by the per-user methods (they are part of the catalogue a model must rank).
+``global_time`` every evaluated item has training data too (rows of other items are dropped).
+A split never shrinks the catalogue: items seen only in valid/test, only in dropped rows, or in
+no interaction at all (MMRec items with features only) stay, because cold-start ranking is about
+them; ``meta.split.items_without_train`` counts them. Users left with no row are removed
+(``meta.split.removed_users``).
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ import pandas as pd
 from fusionrec.data.config import SplitConfig
 from fusionrec.data.dataset import SPLIT_NAMES, TEST, TRAIN, UNSPLIT, VALID, Dataset, locate_row
 from fusionrec.data.filters import subset
-from fusionrec.data.readers.table import read_table_file
+from fusionrec.data.paths import resolve_shared
+from fusionrec.data.readers.table import read_table_file, strip_ids
 from fusionrec.errors import DataError
 
 DROPPED = -1
@@ -64,12 +68,17 @@ def apply_split(dataset: Dataset, config: SplitConfig) -> Dataset:
                         "fix the split, or set data.split.cold_users=drop to drop those rows")
     dropped = int((codes == DROPPED).sum())
     split_ds = dataclasses.replace(dataset, interactions=inter.assign(split=codes))
-    if dropped:
-        split_ds = subset(split_ds, codes != DROPPED, keep_all_items=method == "cold_item")
+    if dropped:  # rows go; every item stays in the catalogue
+        split_ds = subset(split_ds, codes != DROPPED, keep_all_items=True)
     check_no_leakage(split_ds)
+    kept = split_ds.interactions
+    in_train = np.zeros(split_ds.num_items, dtype=bool)
+    in_train[kept["item"].to_numpy()[kept["split"].to_numpy() == TRAIN]] = True
     split_ds.meta = {**split_ds.meta, "split": {**config.model_dump(), "dropped_rows": dropped,
                                                 "dropped_unseen_users": unseen_users,
-                                                "dropped_unseen_items": unseen_items}}
+                                                "dropped_unseen_items": unseen_items,
+                                                "removed_users": dataset.num_users - split_ds.num_users,
+                                                "items_without_train": int((~in_train).sum())}}
     return split_ds
 
 
@@ -161,7 +170,7 @@ def files_split(dataset: Dataset, path: str | None) -> np.ndarray:
     """
     if not path:
         raise DataError("split.method=files needs data.split.path, a folder with train/valid/test files")
-    folder = Path(path)
+    folder = resolve_shared(path, "data.split.path")
     if not folder.is_dir():
         raise DataError(f"{folder}: split folder not found (data.split.path); it needs train, valid and test files")
     inter = dataset.interactions
@@ -179,6 +188,7 @@ def files_split(dataset: Dataset, path: str | None) -> np.ndarray:
         if ucol is None or icol is None:
             raise DataError(f"{file}: needs a user column ({', '.join(_USER_COLS)}) and an item column "
                             f"({', '.join(_ITEM_COLS)}); has {cols[:12]}")
+        frame = strip_ids(frame, (ucol, icol), None)  # the data's ids are stripped too
         rows = keys.get_indexer(_pair_keys(frame[ucol].to_numpy(), frame[icol].to_numpy()))
         if (rows < 0).any():
             bad = int(np.flatnonzero(rows < 0)[0])

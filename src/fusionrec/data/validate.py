@@ -35,3 +35,41 @@ def validate_dataset(dataset: Dataset, *, require_split: bool = True) -> None:
                             f"split (first: {dataset.user_ids[user]!r}); apply data.kcore=5 or use another split")
         if (inter["split"].to_numpy() == TRAIN).sum() == 0:
             raise DataError(f"{name}: the training split is empty")
+        check_splits_not_empty(dataset)
+
+
+def check_splits_not_empty(dataset: Dataset) -> None:
+    """Valid and test must hold interactions: training selects on valid and reports on test, so an
+    empty one would end a run without metrics. The message names the split and what to change."""
+    sizes = dataset.split_sizes()
+    for split in ("valid", "test"):
+        if sizes[split]:
+            continue
+        config = dataset.meta.get("split") or {}
+        method = config.get("method", "?")
+        share = {"valid": 1, "test": 2}[split]
+        ratios = config.get("ratios")
+        per_user = (f"each user gets round(n x {split} share) of its n interactions, at least one kept for "
+                    f"training, so raise the {split} share of data.split.ratios (now {_ratios(ratios)}), keep only "
+                    "users with more interactions (data.kcore=5), or use data.split.method=loo")
+        fixes = {
+            "random": per_user,
+            "temporal": per_user,
+            "global_time": f"raise the {split} share of data.split.ratios (now {_ratios(ratios)}): the cut left no "
+                           f"{split} rows, or only rows of users or items unseen in training",
+            "loo": f"leave-one-out gives a {split} item only to users with at least {3 if split == 'valid' else 2} "
+                   f"interactions: keep such users (data.kcore={3 if split == 'valid' else 2}) or use another "
+                   "data.split.method",
+            "column": f"the source's split column (x_label / split) has no {split} rows (value {share}); fix the "
+                      "column, or use data.split.method=random, temporal or loo",
+            "files": f"the {split} file under data.split.path has no pairs; fill it or use data.split.method=random",
+            "cold_item": "raise data.split.cold_item_ratio",
+            "cold_user": "raise data.split.cold_user_max_interactions",
+        }
+        fix = fixes.get(method, "change data.split.method or data.split.ratios")
+        shown = " / ".join(f"{k} {v:,}" for k, v in sizes.items())
+        raise DataError(f"{dataset.name}: the {split} split is empty ({shown}, split.method={method}); {fix}")
+
+
+def _ratios(ratios: object) -> str:
+    return ",".join(f"{r:g}" for r in ratios) if isinstance(ratios, (list, tuple)) else "?"

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from fusionrec.data.config import DataConfig
+from fusionrec.data.content import training_item_mask
 from fusionrec.data.dataset import Dataset, Modality
 from fusionrec.data.paths import home
 from fusionrec.data.prepare import prepare
@@ -22,6 +23,7 @@ from fusionrec.data.io import write_json
 from fusionrec.data.store import add_modality, read_manifest
 from fusionrec.errors import ConfigError, DataError
 from fusionrec.features.cache import CacheStats, FeatureCache, cached_map, content_hash
+from fusionrec.features.provenance import extraction_record, marker_path, remember
 from fusionrec.features.sources import image_source, text_source
 from fusionrec.features.text import TextEncoder, get_text_encoder
 from fusionrec.features.vision import ImageEncoder, Resize, decode_image, get_image_encoder
@@ -55,6 +57,7 @@ class ExtractResult:
     seconds: float = 0.0
     written: list[str] = field(default_factory=list)  # modalities (re)written to the folder
     digest: str = ""  # identity of this result: encoder, options, each item's content hash
+    provenance: dict[str, dict] = field(default_factory=dict)  # per modality: what produced it (provenance.py)
 
     @property
     def encoded(self) -> int:
@@ -105,6 +108,11 @@ def extract_features(
     Items without text or image, and corrupt image files, get mask False and a zero row; corrupt
     files are listed in the result and in a warning. Results are cached under
     ``$FUSIONREC_HOME/features`` by each input's content hash, the encoder and the options.
+
+    A corpus-level encoder (``tfidf-lsa``) is fitted on the texts of the items that occur in training
+    only, then encodes every item (docs/features.md, "What content statistics see"). What produced
+    each written modality (encoder, versions, options, cache key) is recorded next to its files and
+    read back by :func:`fusionrec.features.modality_provenance`.
     """
     start = time.perf_counter()
     if modality not in ("text", "image"):
@@ -130,11 +138,13 @@ def extract_features(
     result.folder = folder if write else None
     if write:
         for mod_name, mod in result.modalities.items():
+            record = result.provenance.get(mod_name, {})
             if folder is not None:
                 digest = content_hash(json.dumps([result.digest, mod_name, dtype, mod.source]))
-                if _write(folder, mod_name, mod, dtype, digest):
+                if _write(folder, mod_name, mod, dtype, digest, record):
                     result.written.append(mod_name)
             dataset.modalities[mod_name] = mod
+            remember(dataset, mod_name, mod, record)
     if result.corrupt:
         names = ", ".join(Path(f).name for _, f, _ in result.corrupt[:10])
         more = f" and {len(result.corrupt) - 10} more" if len(result.corrupt) > 10 else ""
@@ -170,26 +180,30 @@ def _load_tables(folder: Path) -> Dataset:
                         "and prepare it again") from None
 
 
-def _write(folder: Path, name: str, mod: Modality, dtype: str, digest: str) -> bool:
+def _write(folder: Path, name: str, mod: Modality, dtype: str, digest: str, record: dict | None = None) -> bool:
     """Add the modality unless the folder already holds exactly this result; True if written.
 
     A hidden marker ``features/.<name>.extract.json`` (not part of the manifest) remembers which
-    extraction (``digest``: encoder, options, every item's content hash) produced the files and
-    their sha256; if both still match, rewriting (and rehashing) a large grid is skipped.
+    extraction (``digest``: encoder, options, every item's content hash) produced the files, their
+    sha256 and the provenance ``record`` (:mod:`fusionrec.features.provenance`); if digest and files
+    still match, rewriting (and rehashing) a large grid is skipped.
     """
-    marker = folder / "features" / f".{name}.extract.json"
+    marker = marker_path(folder, name)
     files = read_manifest(folder)["files"]
     rels = [f"features/{name}.npy", f"features/{name}.mask.npy"]
     with contextlib.suppress(OSError, ValueError):
         seen = json.loads(marker.read_text())
         if seen.get("digest") == digest and all(seen.get("files", {}).get(r) == files.get(r) for r in rels):
+            if record and not seen.get("provenance"):  # a marker from before provenance records
+                write_json(marker, {**seen, "provenance": record})
             return False
     stored = Modality(mod.values, mod.mask, mod.kind, mod.source, mod.labels)
     if dtype == "float16":
         stored.values = mod.values.astype(np.float16)  # on disk only; loads back as float32
     add_modality(folder, name, stored)
     files = read_manifest(folder)["files"]
-    write_json(marker, {"digest": digest, "files": {r: files.get(r) for r in rels}})
+    write_json(marker, {"digest": digest, "files": {r: files.get(r) for r in rels}, "provenance": record or {},
+                        "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
     return True
 
 
@@ -206,8 +220,11 @@ class _Run:
         name = name or source.name
         present = np.array([bool(p) for p in source.pieces])
         joined = [" ".join(p) for p in source.pieces]
-        if encoder.corpus_level:  # one vector per item from its joined text; fitted on the corpus
-            encoder.fit([t for t, ok in zip(joined, present) if ok])
+        fitted: int | None = None
+        if encoder.corpus_level:  # one vector per item from its joined text; fitted on the training items' texts
+            fit = present & training_item_mask(self.dataset)
+            encoder.fit([t for t, ok in zip(joined, fit) if ok])
+            fitted = int(fit.sum())
             pieces = [[t] if ok else [] for t, ok in zip(joined, present)]
         else:
             pieces = source.pieces
@@ -230,6 +247,8 @@ class _Run:
         source_note = f"{encoder.cache_id} of {source.what}"
         modalities = {name: _modality(values, present, "dense", source_note, self.dtype)}
         all_stats = {"pooled": stats}
+        provenance = {name: extraction_record(encoder, "text", source.what, {"dtype": self.dtype, "pooled": "mean"},
+                                              self._key(cache), fitted)}
 
         if regions:
             tokens = {content_hash(t): t for t, ok in zip(joined, present) if ok}
@@ -250,10 +269,12 @@ class _Run:
                                                      f"{encoder.cache_id} tokens (max {max_tokens}) of {source.what}",
                                                      self.dtype)
             all_stats["tokens"] = stats
+            provenance[f"{name}_tokens"] = extraction_record(
+                encoder, "text", source.what, {"dtype": self.dtype, "tokens": max_tokens}, self._key(cache), fitted)
         digest = content_hash(json.dumps([encoder.cache_id, source.what, regions, max_tokens,
                                           [[content_hash(t) for t in p] for p in pieces]]))
         return ExtractResult(modalities, None, encoder.cache_id, len(pieces), int(present.sum()),
-                             int((~present).sum()), stats=all_stats, digest=digest)
+                             int((~present).sum()), stats=all_stats, digest=digest, provenance=provenance)
 
     # ---- images ---------------------------------------------------------------------------
     def image(self, encoder: ImageEncoder, column: str | None, name: str | None, regions: bool) -> ExtractResult:
@@ -303,17 +324,28 @@ class _Run:
         pooled[hit] = out["pooled"][idx]
         note = f"{encoder.cache_id} ({encoder.resize}) of {what}"
         modalities = {name: _modality(pooled, mask, "dense", note, self.dtype)}
+        options = {"dtype": self.dtype, "resize": encoder.resize, **encoder.options}
+        provenance = {name: extraction_record(encoder, "image", what, options, self._key(cache))}
         if regions:
             grid = np.zeros((len(paths),) + out["regions"].shape[1:], dtype=np.float32)
             grid[hit] = out["regions"][idx]
             modalities[f"{name}_regions"] = _modality(grid, mask, "regions", f"{note}, last feature map", self.dtype)
+            provenance[f"{name}_regions"] = extraction_record(encoder, "image", what, {**options, "regions": True},
+                                                              self._key(cache))
         item_ids = self.dataset.item_ids
         corrupt = [(str(item_ids[i]), str(paths[i]), failures[k]) for i, k in enumerate(keys) if k in failures]
         missing = int(sum(k is None for k in keys))
         digest = content_hash(json.dumps([encoder.cache_id, encoder.options, what, regions,
                                           [k if m else None for k, m in zip(keys, mask.tolist())]]))
         return ExtractResult(modalities, None, encoder.cache_id, len(paths), int(mask.sum()), missing,
-                             corrupt=corrupt, stats={"image": stats}, digest=digest)
+                             corrupt=corrupt, stats={"image": stats}, digest=digest, provenance=provenance)
+
+    def _key(self, cache: FeatureCache) -> str:
+        """The cache folder of ``cache`` relative to ``$FUSIONREC_HOME/features``."""
+        try:
+            return cache.dir.relative_to(self.root).as_posix()
+        except ValueError:
+            return str(cache.dir)
 
     @contextmanager
     def _progress(self, label: str) -> Iterator["_Bar | None"]:

@@ -22,7 +22,6 @@ import contextlib
 import io
 import re
 from abc import ABC, abstractmethod
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -31,7 +30,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import svds
 
-from fusionrec.data.text import lsa_embeddings, tfidf_matrix
+from fusionrec.data.text import TIE_MARGIN, Tfidf, canonical_components, lsa_embeddings, unit_rows
 from fusionrec.errors import DataError, FusionrecError
 from fusionrec.features._deps import DOWNLOAD_ENV, allow_download, require
 from fusionrec.features.cache import content_hash
@@ -188,14 +187,17 @@ class SentenceTransformerEncoder(TextEncoder):
 class LSAEncoder(TextEncoder):
     """TF-IDF + truncated SVD (latent semantic analysis), fitted on the corpus.
 
-    The TF-IDF is :func:`fusionrec.data.text.tfidf_matrix` and the sign convention that of
-    :func:`fusionrec.data.text.lsa_embeddings`, but the SVD is ARPACK's (``svds``), which also gives
-    the right singular vectors needed to fold in new texts; the data layer's seeded randomized SVD
-    approximates the trailing components, so on ml-100k (64 dims) the two agree with a median row
-    cosine of 0.97, exactly only on small corpora. Other texts
-    are folded in: TF-IDF row times the right singular vectors, L2-normalised. Token vectors are
+    The TF-IDF is :class:`fusionrec.data.text.Tfidf` and the basis convention that of
+    :func:`fusionrec.data.text.lsa_embeddings`, but the SVD is ARPACK's (``svds``); the data layer's
+    seeded randomized SVD approximates the trailing components, so on ml-100k (64 dims) the two agree
+    with a median row cosine of 0.97, exactly only on small corpora. Both make the basis unique
+    (:func:`fusionrec.data.text.canonical_components`: a canonical basis within tied singular values,
+    then a sign per component), so the result does not depend on the solver's start vector. Every
+    text, fitted or not, is folded in: TF-IDF row times the right singular vectors, L2-normalised.
+    :func:`~fusionrec.features.extract_features` fits it on the texts of the items that occur in
+    training only (docs/features.md, "What content statistics see"). Token vectors are
     the SVD term loadings, so ``encode_tokens`` is static (not contextual). Terms that occur in
-    fewer than two texts are dropped, as in ``tfidf_matrix``.
+    fewer than two fitted texts are dropped, as in ``Tfidf``.
     """
 
     corpus_level = True
@@ -233,42 +235,27 @@ class LSAEncoder(TextEncoder):
         if self._corpus is None:
             raise FusionrecError("tfidf-lsa is fitted on a corpus: call fit(texts) before encode")
         corpus = self._corpus
-        tokenised = [_TOKEN.findall(t.lower()) for t in corpus]
-        df = Counter(tok for toks in tokenised for tok in set(toks))
-        self.vocab = {tok: j for j, tok in enumerate(sorted(t for t, c in df.items() if c >= self.min_df))}
+        self._model = Tfidf.fit(corpus, self.min_df)
+        self.vocab, self.idf = self._model.vocab, self._model.idf
         if len(self.vocab) < 2 or len(corpus) < 2:
             raise DataError(f"tfidf-lsa needs at least 2 texts sharing at least 2 words (got {len(corpus)} texts, "
                             f"{len(self.vocab)} shared words); use a pretrained encoder such as 'minilm'")
-        self.idf = np.log((1 + len(corpus)) / (1 + np.array([df[t] for t in sorted(self.vocab, key=self.vocab.get)]))) + 1
-        mat = tfidf_matrix(corpus, self.min_df)
+        mat = self._model.transform(corpus)
         k = max(1, min(self._dim, min(mat.shape) - 1))
+        extra = min(k + TIE_MARGIN, min(mat.shape) - 1)  # a tie at the k-th value is resolved over its group
         v0 = np.random.default_rng(self.seed).standard_normal(min(mat.shape))
-        _, s, vt = svds(mat, k=k, v0=v0)
-        order = np.argsort(-s)
-        v = vt[order].T  # (V, k)
-        emb = mat @ v
-        sign = np.sign(emb[np.abs(emb).argmax(axis=0), np.arange(emb.shape[1])])
-        self.components = v * sign  # (V, k)
-        self.singular = s[order]
+        _, s, vt = svds(mat, k=extra, v0=v0)
+        order = np.argsort(-s, kind="stable")
+        self.components = canonical_components(mat, vt[order].T, s[order], k)  # (V, k)
+        self.singular = s[order][:k]
         self._fitted = True
 
     def _tfidf(self, texts: Sequence[str]) -> sp.csr_matrix:
-        rows, cols, vals = [], [], []
-        for i, text in enumerate(texts):
-            counts = Counter(t for t in _TOKEN.findall((text or "").lower()) if t in self.vocab)
-            for tok, c in counts.items():
-                rows.append(i)
-                cols.append(self.vocab[tok])
-                vals.append(1.0 + np.log(c))
-        mat = sp.csr_matrix((vals, (rows, cols)), shape=(len(texts), len(self.vocab)), dtype=np.float64)
-        mat = mat @ sp.diags(self.idf)
-        norms = np.sqrt(np.asarray(mat.multiply(mat).sum(axis=1)).ravel())
-        return sp.diags(1 / np.maximum(norms, 1e-12)) @ mat
+        return self._model.transform(texts)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         self._fit_now()
-        emb = np.asarray(self._tfidf(texts) @ self.components)
-        emb /= np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+        emb = unit_rows(np.asarray(self._tfidf(texts) @ self.components))
         out = np.zeros((len(texts), self._dim), dtype=np.float32)
         out[:, : emb.shape[1]] = emb
         return out

@@ -10,7 +10,6 @@ from fusionrec.metrics.full_ranking import (
     evaluate_sampled,
     sample_negatives,
     sample_users,
-    top_k_items,
 )
 from fusionrec.metrics.ranking import (
     METRICS,
@@ -55,5 +54,4 @@ __all__ = [
     "sample_negatives",
     "sample_users",
     "target_order_ranks",
-    "top_k_items",
 ]

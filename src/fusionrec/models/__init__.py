@@ -1,7 +1,8 @@
-"""Model registry: one explicit import line per model file fills ``MODELS``."""
+"""Models, one family per subpackage; importing this package registers every model in ``MODELS``.
 
-from fusionrec.models.topk import bpr, lightgcn, vbpr  # noqa: F401
-from fusionrec.models.topk import hcgcn, mario, mgat  # noqa: F401
-from fusionrec.models.topk import mcptr  # noqa: F401
-from fusionrec.models.topk import uvcan  # noqa: F401
-from fusionrec.models.sequential import bert4rec, marank, mml, nova_bert, sasrec  # noqa: F401
+Each family's ``__init__`` has one explicit import line per model file; families are found here by
+folder, so a new family (``models/<family>/``) needs no line outside its folder."""
+
+from fusionrec.registry import import_subpackages
+
+FAMILIES = import_subpackages(__name__, __path__)

@@ -32,10 +32,10 @@ class Recommender(nn.Module, abc.ABC):
     """A model: ``loss(batch) -> LossOutput`` for training and ``score(batch) -> (B, C)`` for ranking.
 
     Models are built by ``from_dataset(config, dataset)``, which reads what they need (sizes,
-    features, graphs) and passes tensors to ``__init__``: no file I/O inside modules.
+    features, graphs) and passes tensors to ``__init__``: no file I/O inside modules. A model names
+    its task family once, in ``@MODELS.register(name, task="topk", ...)``; batches come from that task.
     """
 
-    task: ClassVar[str] = "topk"
 
     @classmethod
     @abc.abstractmethod

@@ -223,7 +223,9 @@ def knn_graph(features: Tensor, k: int, chunk_size: int = 1024, mask: Tensor | N
 
     Row ``i`` holds its ``k`` most similar other rows (self excluded) with their cosine similarity
     (negative similarities clipped to zero); memory stays O(chunk_size x N), never N x N. Rows with
-    ``mask`` False (a missing modality) neither get nor give neighbours.
+    ``mask`` False (a missing modality) neither get nor give neighbours; every other row does, so the
+    caller decides what the graph sees (the models pass every item having the modality, items absent
+    from training included: the graph only compares contents, each row's from its own features).
 
     Shapes: features (N, F), mask (N,) -> scipy CSR (N, N) with at most k entries per row (not symmetric).
     """

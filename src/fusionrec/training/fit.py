@@ -20,9 +20,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from fusionrec.data.io import write_with
 from fusionrec.models.base import Recommender
+from fusionrec.tasks.base import Task
 from fusionrec.training.config import TrainConfig
 from fusionrec.training.optim import Optimizers, build_optimizer
-from fusionrec.training.record import BEST, LAST
+from fusionrec.training.record import BEST, LAST, load_checkpoint
 
 
 @dataclass
@@ -46,18 +47,20 @@ def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> torch
     return None
 
 
-def fit(model: Recommender, task: Any, cfg: TrainConfig, *, run_dir: Path | None = None,
+def fit(model: Recommender, task: Task, cfg: TrainConfig, *, run_dir: Path | None = None,
         resume: dict[str, Any] | None = None, progress: bool = True, rank: int = 0,
         on_epoch_end: Callable[[FitState], None] | None = None) -> FitState:
     """Train ``model`` on ``task`` until ``cfg.epochs`` or early stopping; restore the best state."""
     device = torch.device(cfg.device)
     model.to(device)
-    optimizer = build_optimizer(model, cfg)
-    scheduler = build_scheduler(optimizer, cfg)
+    closed_form = not any(p.requires_grad for p in model.parameters())  # fitted when built: EASE, MostPop
+    optimizer = None if closed_form else build_optimizer(model, cfg)
+    scheduler = None if optimizer is None else build_scheduler(optimizer, cfg)
     state = FitState()
     if resume is not None:
         model.load_state_dict(resume["model"])
-        optimizer.load_state_dict(resume["optimizer"])
+        if optimizer is not None:
+            optimizer.load_state_dict(resume["optimizer"])
         if scheduler is not None and resume.get("scheduler"):
             scheduler.load_state_dict(resume["scheduler"])
         torch.set_rng_state(resume["torch_rng"])
@@ -65,7 +68,11 @@ def fit(model: Recommender, task: Any, cfg: TrainConfig, *, run_dir: Path | None
         state.stopped = "running"
     is_main = rank == 0
     model.on_fit_start(task)
+    maximize = task.higher_is_better(task.metric)
     best_state = _load_best(run_dir, model) if resume is not None else None
+    if closed_form:
+        return _evaluate_once(model, task, cfg, state, run_dir if is_main else None,
+                              on_epoch_end if is_main else None)
     console = Console(stderr=True, quiet=not (progress and is_main))
     bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                    TextColumn("{task.fields[info]}"), console=console, transient=True, disable=not (progress and is_main))
@@ -104,9 +111,9 @@ def fit(model: Recommender, task: Any, cfg: TrainConfig, *, run_dir: Path | None
                 state.epoch = epoch
                 if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
                     result = task.evaluate(model, "valid", device)
-                    value = result.metrics[cfg.metric]
+                    value = result.metrics[task.metric]
                     entry.update(valid=result.metrics, eval_s=round(result.seconds, 4), valid_users=result.num_users_evaluated)
-                    if value > state.best_value:
+                    if _improves(value, state, maximize):
                         state.best_value, state.best_epoch, state.best_valid = value, epoch, result.metrics
                         state.bad_evals = 0
                         best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -115,8 +122,10 @@ def fit(model: Recommender, task: Any, cfg: TrainConfig, *, run_dir: Path | None
                     else:
                         state.bad_evals += 1
                 state.history.append(entry)
-                info = f"loss {entry['loss']:.4f}  {cfg.metric} {state.best_value:.4f} (best @ {state.best_epoch})"
+                info = f"loss {entry['loss']:.4f}  {task.metric} {state.best_value:.4f} (best @ {state.best_epoch})"
                 bar.update(epochs_bar, advance=1, info=info)
+                if not console.is_terminal:  # a pipe or a log file: the bar is not drawn, so one line per epoch
+                    console.print(f"epoch {epoch}/{cfg.epochs}  {info}  {train_s:.2f} s", highlight=False)
                 if run_dir is not None and is_main:
                     _save_last(run_dir, model, optimizer, scheduler, state)
                 if on_epoch_end is not None and is_main:
@@ -136,11 +145,44 @@ def fit(model: Recommender, task: Any, cfg: TrainConfig, *, run_dir: Path | None
     return state
 
 
-def _save_last(run_dir: Path, model: Recommender, optimizer: torch.optim.Optimizer | Optimizers,
+def _evaluate_once(model: Recommender, task: Any, cfg: TrainConfig, state: FitState, run_dir: Path | None,
+                   on_epoch_end: Callable[[FitState], None] | None) -> FitState:
+    """``fit`` of a model without trainable parameters (closed-form or counting: EASE, MostPop), which is
+    fitted when built: nothing is optimised; one validation pass is recorded as epoch 1 (``train_s`` 0),
+    best.pt and last.pt are written as usual and the status is ``closed_form``. A resumed run that was
+    already evaluated is not evaluated again."""
+    if state.epoch == 0:
+        try:
+            result = task.evaluate(model, "valid", torch.device(cfg.device))
+        except KeyboardInterrupt:
+            state.stopped = "interrupted"
+            return state
+        state.epoch = state.best_epoch = 1
+        state.best_value, state.best_valid = result.metrics[task.metric], result.metrics
+        state.history.append({"epoch": 1, "train_s": 0.0, "valid": result.metrics, "eval_s": round(result.seconds, 4),
+                              "valid_users": result.num_users_evaluated})
+        if run_dir is not None:
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            write_with(run_dir / BEST, lambda p: torch.save(best_state, p))
+            _save_last(run_dir, model, None, None, state)
+        if on_epoch_end is not None:
+            on_epoch_end(state)
+    state.stopped = "closed_form"  # after the saves, as in the loop: a run killed before its test read resumes
+    return state
+
+
+def _improves(value: float, state: FitState, maximize: bool) -> bool:
+    """Whether a validation value beats the best so far (the first evaluation always does)."""
+    if state.best_epoch == 0:
+        return True
+    return value > state.best_value if maximize else value < state.best_value
+
+
+def _save_last(run_dir: Path, model: Recommender, optimizer: torch.optim.Optimizer | Optimizers | None,
                scheduler: Any, state: FitState) -> None:
     checkpoint = {
         "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
+        "optimizer": optimizer.state_dict() if optimizer is not None else None,
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
         "torch_rng": torch.get_rng_state(),
         "state": asdict(state),
@@ -151,4 +193,4 @@ def _save_last(run_dir: Path, model: Recommender, optimizer: torch.optim.Optimiz
 def _load_best(run_dir: Path | None, model: Recommender) -> dict[str, Any] | None:
     if run_dir is None or not (run_dir / BEST).exists():
         return None
-    return torch.load(run_dir / BEST, map_location="cpu", weights_only=True)
+    return load_checkpoint(run_dir / BEST)

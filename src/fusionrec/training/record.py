@@ -82,6 +82,23 @@ def load_per_user(run_dir: str | Path) -> dict[str, np.ndarray]:
         return {k: data[k] for k in data.files}
 
 
+def load_checkpoint(path: Path, weights_only: bool = True) -> dict[str, Any]:
+    """A checkpoint written by ``fit``; a truncated or damaged file is one line naming it and what to do."""
+    import torch
+
+    if not path.exists():
+        raise FusionrecError(f"{path}: no such checkpoint (the run never finished an evaluation)")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=weights_only)
+    except Exception as exc:  # torch raises RuntimeError, EOFError, UnpicklingError, ... for damaged files
+        fix = {BEST: f"`fusionrec train --resume {path.parent}` rewrites it at the next better epoch (if "
+                     f"{LAST} is intact); otherwise train the run again",
+               LAST: f"the run cannot resume; `fusionrec evaluate {path.parent}` still reads {BEST}; train again to "
+                     "continue"}.get(path.name, "write it again")
+        raise FusionrecError(f"{path}: damaged checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0][:120]}); "
+                             f"{fix}") from None
+
+
 def read_record(run_dir: str | Path) -> dict[str, Any]:
     path = Path(run_dir) / RECORD
     try:

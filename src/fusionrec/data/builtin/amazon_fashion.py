@@ -13,21 +13,26 @@ import json
 import pandas as pd
 
 from fusionrec.config import StrictConfig
-from fusionrec.data.builtin.movielens_small import _require_shared
 from fusionrec.data.dataset import Dataset, build_dataset
 from fusionrec.data.filters import deduplicate
+from fusionrec.data.paths import require_shared
 from fusionrec.errors import DataError
 from fusionrec.registry import DATASETS
+
+SOURCE = ("it needs the Amazon Review Data (2018) Fashion 5-core file AMAZON_FASHION_5.json (Ni, Li, McAuley, "
+          "EMNLP 2019; AMAZON_FASHION_5.json.gz from https://cseweb.ucsd.edu/~jmcauley/datasets/amazon_v2/, "
+          "gunzipped) at <shared>/data/amazon-fashion-5core/AMAZON_FASHION_5.json")
 
 
 class AmazonFashionOptions(StrictConfig):
     text_dim: int = 64
 
 
-@DATASETS.register("amazon-fashion", config=AmazonFashionOptions, task="top-k, rating, review",
-                   description="Amazon Fashion 5-core (406 users, 31 items, 3,176 reviews); needs the shared data folder")
+@DATASETS.register("amazon-fashion", config=AmazonFashionOptions, task="top-k, rating, review", source=SOURCE,
+                   description="Amazon Review Data (2018) Fashion 5-core (406 users, 31 items, 3,176 reviews); "
+                               "needs the shared data folder")
 def load_amazon_fashion(options: AmazonFashionOptions) -> Dataset:
-    path = _require_shared("amazon-fashion-5core") / "AMAZON_FASHION_5.json"
+    path = require_shared("amazon-fashion-5core", SOURCE) / "AMAZON_FASHION_5.json"
     records = list(iter_json_objects(path))
     frame = pd.DataFrame.from_records(records)
     frame = pd.DataFrame({

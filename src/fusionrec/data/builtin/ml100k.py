@@ -19,7 +19,7 @@ from fusionrec.data.dataset import Dataset
 from fusionrec.data.io import atomic_dir
 from fusionrec.data.paths import home
 from fusionrec.data.readers.recbole import read_recbole
-from fusionrec.data.content import category_modality, text_modality
+from fusionrec.data.content import category_modality, text_modality, training_item_mask
 from fusionrec.errors import DataError
 from fusionrec.registry import DATASETS
 
@@ -63,7 +63,17 @@ def _download_wheel(folder: Path) -> str:
     return str(wheels[0])
 
 
-@DATASETS.register("ml-100k", config=ML100KOptions, task="top-k, sequential",
+def add_text(dataset: Dataset) -> Dataset:
+    """The ``text`` modality: LSA of title, year and genres, its vocabulary and basis fitted on the items
+    that occur in training (under a cold-item split the held-out items are only folded in)."""
+    items = dataset.items
+    assert items is not None
+    dataset.modalities["text"] = text_modality(items["text"].tolist(), int(dataset.meta.get("text_dim", 64)),
+                                               "title, year, genres", fit=training_item_mask(dataset))
+    return dataset
+
+
+@DATASETS.register("ml-100k", config=ML100KOptions, task="top-k, sequential", after_split=add_text,
                    description="MovieLens 100K (943 users, 1,682 movies) with titles, genres and a KG; from the recbole wheel")
 def load_ml100k(options: ML100KOptions) -> Dataset:
     dataset = read_recbole(raw_dir(), name="ml-100k")
@@ -73,8 +83,8 @@ def load_ml100k(options: ML100KOptions) -> Dataset:
     items["genres"] = items["genres"].fillna("").astype(str).str.split().str.join("|")
     items["text"] = (items["title"].fillna("") + " (" + items["year"] + "). Genres: "
                      + items["genres"].str.replace("|", ", ", regex=False) + ".")
-    dataset.modalities["text"] = text_modality(items["text"].tolist(), options.text_dim, "title, year, genres")
     dataset.modalities["genre"] = category_modality(items["genres"].tolist(), "genres")
-    dataset.meta.update(source=f"{WHEEL} wheel: {MEMBER_PREFIX}", license="MovieLens: research use, cite GroupLens")
+    dataset.meta.update(source=f"{WHEEL} wheel: {MEMBER_PREFIX}", license="MovieLens: research use, cite GroupLens",
+                        text_dim=options.text_dim)  # the text modality is added after the split (add_text)
     return dataset
 

@@ -4,14 +4,19 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from fusionrec.data.dataset import Dataset, build_dataset, locate_row, show_value
 from fusionrec.data.filters import deduplicate
 from fusionrec.data.io import read_npy
-from fusionrec.data.readers.table import check_values, column_list, read_table_file
+from fusionrec.data.readers.table import ReadReport, check_values, column_list, read_table_file, strip_ids
 from fusionrec.errors import DataError
+from fusionrec.registry import READERS
+
+if TYPE_CHECKING:
+    from fusionrec.data.config import DataConfig
 
 _FEATURES = {"image_feat.npy": "image", "text_feat.npy": "text"}
 
@@ -28,7 +33,8 @@ def read_mmrec(folder: str | Path, name: str | None = None, duplicates: str = "e
         raise DataError(f"{folder}: expected one <name>.inter file, found {[p.name for p in inters] or 'none'}"
                         + ("; pass the data set name to choose one" if len(inters) > 1 else ""))
     path = inters[0]
-    frame = read_table_file(path, sep="\t")
+    report = ReadReport()
+    frame = read_table_file(path, sep="\t", report=report)
     need = ["userID", "itemID", "x_label"]
     missing = [c for c in need if c not in frame.columns]
     if missing:
@@ -36,6 +42,7 @@ def read_mmrec(folder: str | Path, name: str | None = None, duplicates: str = "e
                         "(MMRec .inter files are tab-separated with userID, itemID, x_label)")
     frame = frame.rename(columns={"userID": "user", "itemID": "item", "x_label": "split"})
     frame = frame[[c for c in ("user", "item", "rating", "timestamp", "split") if c in frame.columns]]
+    frame = strip_ids(frame, ("user", "item"), report)
     for col, label in (("user", "userID"), ("item", "itemID"), ("split", "x_label")):
         text = frame[col].astype(str).str.strip()
         ok = text.str.fullmatch(r"[0-9]+").to_numpy()
@@ -49,7 +56,7 @@ def read_mmrec(folder: str | Path, name: str | None = None, duplicates: str = "e
         row = int(np.flatnonzero(bad)[0])
         raise DataError(f"{path}: {locate_row(frame, row)} x_label is {frame['split'].iloc[row]}; use 0 (train), "
                         "1 (valid) or 2 (test)")
-    frame = check_values(frame, str(path))
+    frame = check_values(frame, str(path), report)
     frame = deduplicate(frame, duplicates, str(path))
 
     num_items = int(frame["item"].max()) + 1
@@ -85,4 +92,16 @@ def read_mmrec(folder: str | Path, name: str | None = None, duplicates: str = "e
     if rows_seen:
         num_items = next(iter(rows_seen.values()))
     return build_dataset(path.stem, frame, modalities=modalities, item_universe=np.arange(num_items),
-                         meta={"source": str(folder), "format": "mmrec"})
+                         meta={"source": str(folder), "format": "mmrec", "cleaning": report.as_meta()})
+
+
+@READERS.register("mmrec", order=30, detects="a folder with a *.inter file (not RecBole's name:type header)",
+                  description="MMRec folder: <name>.inter (userID, itemID, x_label) + image_feat.npy / text_feat.npy")
+class MMRecReader:
+    @staticmethod
+    def detect(path: Path) -> bool:
+        return path.is_dir() and any(path.glob("*.inter"))
+
+    @staticmethod
+    def read(path: Path, config: DataConfig) -> Dataset:
+        return read_mmrec(path, duplicates=config.duplicates)

@@ -7,6 +7,13 @@ wrong (missing, empty, binary, not UTF-8, ragged rows, truncated parquet) into o
 Row locations: a frame returned by :func:`read_table_file` is indexed by where each row sits in the
 file: ``line N`` for text files (the header is line 1) and ``row N`` (1-based) for Parquet. The
 index survives renaming and filtering, so later checks can still name the offending line.
+
+Cleaning, counted in a :class:`ReadReport` that readers store as the manifest's ``meta.cleaning``:
+ids with surrounding whitespace (``" 1 "``) are stripped (so they are the id ``"1"``, not another
+user), and rows equal to the header (a header repeated inside the table, e.g. from concatenated
+CSV files) are dropped.
+
+This module is also the ``csv`` reader (``data.format=csv``): one interaction table per file.
 """
 
 from __future__ import annotations
@@ -14,8 +21,9 @@ from __future__ import annotations
 import csv
 import re
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -23,6 +31,10 @@ import pandas as pd
 from fusionrec.data.dataset import SPLIT_CODES, Dataset, build_dataset, locate_row, show_value
 from fusionrec.data.filters import deduplicate
 from fusionrec.errors import DataError
+from fusionrec.registry import READERS
+
+if TYPE_CHECKING:
+    from fusionrec.data.config import DataConfig
 
 CANONICAL = ("user", "item", "rating", "timestamp", "split")
 DEFAULT_ALIASES = {
@@ -38,13 +50,32 @@ _COMPRESSED = (".gz", ".bz2", ".xz", ".zip", ".zst")
 _EXPECTED_FIELDS = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
 
 
+@dataclass
+class ReadReport:
+    """What a reader cleaned, for the manifest (``meta.cleaning``) and ``fusionrec data info``.
+
+    ``stripped_ids``: id values that had surrounding whitespace (now stripped);
+    ``repeated_header_rows``: rows equal to the header line that were dropped, ``first_repeated_header``
+    where the first one was (``file line N``).
+    """
+
+    stripped_ids: int = 0
+    repeated_header_rows: int = 0
+    first_repeated_header: str | None = None
+
+    def as_meta(self) -> dict[str, Any]:
+        return {"stripped_ids": self.stripped_ids, "repeated_header_rows": self.repeated_header_rows,
+                "first_repeated_header": self.first_repeated_header}
+
+
 def read_table_file(path: Path, sep: str | None = None, *, allow_empty: bool = False,
-                    **kwargs: Any) -> pd.DataFrame:
+                    report: ReadReport | None = None, **kwargs: Any) -> pd.DataFrame:
     """Read a CSV/TSV/Parquet file (text columns as ``str``), turning every failure into a DataError.
 
     ``sep`` defaults to a tab for ``.tsv`` and RecBole atomic files, a comma for ``.csv``, and is
     sniffed from the header otherwise (tab, comma, semicolon or ``|``). A header without rows is an
-    error unless ``allow_empty``.
+    error unless ``allow_empty``. With a ``report``, rows equal to the header (a repeated header
+    line) are dropped and counted in it; without one they are kept (and later checks name them).
     """
     path = Path(path)
     if not path.exists():
@@ -55,7 +86,7 @@ def read_table_file(path: Path, sep: str | None = None, *, allow_empty: bool = F
         raise DataError(f"{path}: file is empty; it needs a header line and at least one row")
     suffix = _suffix(path)
     if suffix in PARQUET_SUFFIXES:
-        return _read_parquet(path)
+        return _drop_repeated_headers(_read_parquet(path), path, report)
     compressed = path.suffix.lower() in _COMPRESSED
     if not compressed:
         _reject_binary(path)
@@ -89,7 +120,26 @@ def read_table_file(path: Path, sep: str | None = None, *, allow_empty: bool = F
     if frame.empty and not allow_empty:
         raise DataError(f"{path}: has a header but no rows")
     frame.index = pd.RangeIndex(2, len(frame) + 2, name="line")
-    return frame
+    return _drop_repeated_headers(frame, path, report)
+
+
+def strip_ids(frame: pd.DataFrame, columns: tuple[str, ...] | list[str], report: ReadReport | None) -> pd.DataFrame:
+    """Strip surrounding whitespace from the text id ``columns`` (``" 1 "`` is the id ``"1"``), counting
+    the values changed in ``report``."""
+    changes = {}
+    for col in columns:
+        if col not in frame:
+            continue
+        values = frame[col]
+        if not (values.dtype == object or isinstance(values.dtype, pd.StringDtype)):
+            continue
+        changed = _padded(values)
+        if changed.any():
+            text = values.astype(object)
+            changes[col] = text.where(~changed, text[changed].astype(str).str.strip())
+            if report is not None:
+                report.stripped_ids += int(changed.sum())
+    return frame.assign(**changes) if changes else frame
 
 
 def map_columns(frame: pd.DataFrame, mapping: dict[str, str], source: str) -> pd.DataFrame:
@@ -118,16 +168,18 @@ def map_columns(frame: pd.DataFrame, mapping: dict[str, str], source: str) -> pd
     return frame.rename(columns=rename)[[c for c in CANONICAL if c in rename.values()]]
 
 
-def check_values(frame: pd.DataFrame, source: str) -> pd.DataFrame:
-    """Check ids are present, numeric columns parse to finite numbers and split values are known.
+def check_values(frame: pd.DataFrame, source: str, report: ReadReport | None = None) -> pd.DataFrame:
+    """Strip whitespace around ids (counted in ``report``), check ids are present, numeric columns
+    parse to finite numbers and split values are known.
 
     Errors name the line (or Parquet row) of the first bad value.
     """
+    frame = strip_ids(frame, ("user", "item"), report)
     for col in ("user", "item"):
         values = frame[col]
         missing = values.isna().to_numpy()
         if values.dtype == object or isinstance(values.dtype, pd.StringDtype):
-            missing = missing | values.astype(str).str.strip().eq("").to_numpy()
+            missing = missing | values.eq("").fillna(False).to_numpy(dtype=bool)  # ids are stripped above
         if missing.any():
             row = int(np.flatnonzero(missing)[0])
             raise DataError(f"{source}: {locate_row(frame, row)} has an empty {col} id; fill or drop that row")
@@ -156,9 +208,24 @@ def read_table(path: str | Path, columns: dict[str, str] | None = None, duplicat
     ``split`` columns (common aliases such as ``userId``/``movieId`` are recognised; ``columns``
     maps canonical names to yours, e.g. ``{"user": "customer", "item": "sku"}``)."""
     path = Path(path)
-    frame = check_values(map_columns(read_table_file(path), columns or {}, str(path)), str(path))
-    frame = deduplicate(frame, duplicates, str(path))
-    return build_dataset(name or _stem(path), frame, meta={"source": str(path), "format": "csv"})
+    report = ReadReport()
+    frame = map_columns(read_table_file(path, report=report), columns or {}, str(path))
+    frame = deduplicate(check_values(frame, str(path), report), duplicates, str(path))
+    return build_dataset(name or _stem(path), frame,
+                         meta={"source": str(path), "format": "csv", "cleaning": report.as_meta()})
+
+
+@READERS.register("csv", order=90, detects="a file",
+                  description="one CSV / TSV / Parquet interaction table (.csv, .tsv, .parquet, also compressed); "
+                              "columns found by name or mapped with data.columns")
+class TableReader:
+    @staticmethod
+    def detect(path: Path) -> bool:
+        return path.is_file()
+
+    @staticmethod
+    def read(path: Path, config: DataConfig) -> Dataset:
+        return read_table(path, config.columns, config.duplicates)
 
 
 def column_list(frame: pd.DataFrame, limit: int = 12) -> str:
@@ -182,6 +249,52 @@ def _read_parquet(path: Path) -> pd.DataFrame:
         if frame[col].dtype == object or isinstance(frame[col].dtype, pd.StringDtype):
             frame[col] = frame[col].astype(object).where(frame[col].notna(), None)
     frame.index = pd.RangeIndex(1, len(frame) + 1, name="row")
+    return frame
+
+
+def _padded(values: pd.Series) -> np.ndarray:
+    """bool per value: a string with leading or trailing whitespace (vectorised in Arrow when it can)."""
+    try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+    except ImportError:  # pragma: no cover - pyarrow comes with the Parquet support
+        pa = None
+    if pa is not None:
+        try:
+            arr = pa.array(values.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+            return pc.fill_null(pc.not_equal(arr, pc.utf8_trim_whitespace(arr)), False).to_numpy(zero_copy_only=False)
+        except (pa.ArrowException, TypeError, ValueError):
+            pass  # not all strings (mixed types): compare in Python below
+    text = values.astype(object)
+    as_str = text.where(text.notna(), "").astype(str)
+    return (as_str.str.strip().to_numpy(dtype=object) != as_str.to_numpy(dtype=object)) & text.notna().to_numpy()
+
+
+def _drop_repeated_headers(frame: pd.DataFrame, path: Path, report: ReadReport | None) -> pd.DataFrame:
+    """Drop rows whose every cell equals its column's name (a header line repeated in the table)."""
+    if report is None or frame.empty or not len(frame.columns):
+        return frame
+    names = [str(c) for c in frame.columns]  # a repeated header line has the header's exact text
+    first = frame.iloc[:, 0]
+    if not (first.dtype == object or isinstance(first.dtype, pd.StringDtype)):
+        return frame
+    rows = np.flatnonzero((first.to_numpy(dtype=object) == names[0]))
+    if not len(rows):
+        return frame
+    same = np.ones(len(rows), dtype=bool)
+    for j in range(1, len(names)):
+        same &= frame.iloc[rows, j].to_numpy(dtype=object) == names[j]
+    rows = rows[same]
+    if not len(rows):
+        return frame
+    if report.repeated_header_rows == 0:
+        report.first_repeated_header = f"{path.name} {locate_row(frame, int(rows[0]))}"
+    report.repeated_header_rows += len(rows)
+    keep = np.ones(len(frame), dtype=bool)
+    keep[rows] = False
+    frame = frame[keep]
+    if frame.empty:
+        raise DataError(f"{path}: every row repeats the header line; the file has no data rows")
     return frame
 
 

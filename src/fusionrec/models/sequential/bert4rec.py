@@ -24,25 +24,21 @@ Note:
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import torch
 from pydantic import Field
 from torch import Tensor, nn
 
 from fusionrec.data.batches import SequenceBatch
 from fusionrec.data.dataset import Dataset
-from fusionrec.models.sequential.common import ItemPredictionModel, SequenceLoss, SequentialConfig, embedding_index
+from fusionrec.models.sequential.common import ClozeConfig, ItemPredictionModel, SequenceLoss, embedding_index
 from fusionrec.nn.sequence import PostNormLayer, SelfAttention
 from fusionrec.registry import MODELS
 
 
-class BERT4RecConfig(SequentialConfig):
+class BERT4RecConfig(ClozeConfig):
     name: str = "bert4rec"
-    objective: ClassVar[str] = "cloze"
     num_heads: int = Field(2, ge=1)
     dropout: float = Field(0.1, ge=0.0, lt=1.0)
-    mask_ratio: float = Field(0.2, gt=0.0, lt=1.0, description="share of slots masked in Cloze training")
 
 
 @MODELS.register("bert4rec", config=BERT4RecConfig, task="sequential", paper="Sun et al., CIKM 2019",

@@ -1,11 +1,10 @@
-"""What the sequential models share: the config fields the sequential task reads, and small helpers.
-
-The task (:mod:`fusionrec.tasks.sequential`) builds batches from a model config's ``objective``,
-``max_length``, ``mask_ratio``, ``loss``/``num_negatives`` and side-information names.
+"""What the sequential models share: their config base, the typed request a model makes of the
+sequential task's sampler (:class:`SequenceSampling`), and small helpers.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
@@ -18,6 +17,25 @@ from fusionrec.nn.losses import item_prediction_loss
 from fusionrec.nn.sequence import item_scores, last_slot, target_slots
 
 SequenceLoss = Literal["ce", "bce", "bpr", "sampled_ce"]
+
+
+@dataclass(frozen=True)
+class SequenceSampling:
+    """What a sequential model needs in its training and scoring batches (read by the sequential task).
+
+    ``objective``: ``next`` (every slot predicts the item after it) or ``cloze`` (a ``mask_ratio``
+    share of slots is masked and predicted); ``max_length`` most recent items per input;
+    ``num_negatives`` per target (0: none, the full softmax), shared by the batch with
+    ``shared_negatives``; ``item_side`` / ``behaviour_side``: side information carried in the batch
+    (:func:`fusionrec.data.sequences.side_info`)."""
+
+    objective: str = "next"
+    max_length: int = 50
+    mask_ratio: float = 0.2
+    num_negatives: int = 0
+    shared_negatives: bool = False
+    item_side: tuple[str, ...] = ()
+    behaviour_side: tuple[str, ...] = ()
 
 
 class SequentialConfig(ModelConfig):
@@ -54,11 +72,27 @@ class SequentialConfig(ModelConfig):
                              "SASRec, BERT4Rec and NOVA-BERT")
         return self
 
+    def sampling(self) -> SequenceSampling:
+        """The batches this model trains and scores on (configs with more fields extend it)."""
+        return SequenceSampling(objective=self.objective, max_length=self.max_length,
+                                num_negatives=0 if self.loss == "ce" else self.num_negatives,
+                                shared_negatives=self.shared_negatives)
+
     @model_validator(mode="after")
     def _heads_divide_dim(self) -> "SequentialConfig":
         if self.hidden_dim % self.num_heads:
             raise ValueError(f"hidden_dim={self.hidden_dim} must be divisible by num_heads={self.num_heads}")
         return self
+
+
+class ClozeConfig(SequentialConfig):
+    """Config of a model trained by Cloze (masked-item) prediction: ``mask_ratio`` of the slots."""
+
+    objective: ClassVar[str] = "cloze"
+    mask_ratio: float = Field(0.2, gt=0.0, lt=1.0, description="share of slots masked in Cloze training")
+
+    def sampling(self) -> SequenceSampling:
+        return replace(super().sampling(), mask_ratio=self.mask_ratio)
 
 
 def embedding_index(tokens: Tensor, num_items: int) -> Tensor:
@@ -83,7 +117,6 @@ class ItemPredictionModel(Recommender):
     item table (identity by default). Training scores the target slots, ranking the last slot.
     """
 
-    task: ClassVar[str] = "sequential"
 
     def transform(self, hidden: Tensor) -> Tensor:
         return hidden

@@ -140,7 +140,6 @@ class MARank(Recommender):
         score: SequenceBatch users (B,), items (B, L), candidates (C,) or None -> (B, C) or (B, I)
     """
 
-    task: ClassVar[str] = "sequential"
 
     def __init__(self, num_users: int, num_items: int, hidden_dim: int = 128, num_layers: int = 2,
                  num_union_layers: int = 2, window: int = 5, dropout: float = 0.5, reg_weight: float = 2e-3,

@@ -69,7 +69,11 @@ Note:
     - Losses: softmax cross-entropy over all items by default (the official code uses BPR; here
       ``loss=bpr`` / ``bce`` / ``sampled_ce`` use the task's sampled negatives). Dropout 0.2 (the
       official 0.5 learnt more slowly on validation).
-    - Generator: neighbours are cosine kNN over the features of the items having the modality (the
+    - Content statistics: features are standardised with the means and deviations of the items that
+      occur in training, applied to every item (docs/models.md, "What content statistics see").
+    - Generator: neighbours are cosine kNN over the features of the items having the modality, items
+      absent from training included, both as items that get neighbours and as neighbours: an item's
+      content is known when it arrives, and the generator exists for such items (the
       official code loads precomputed dot-product neighbours); the output map W_o is added (the
       official output is the ReLU vector itself, which cannot reach negative coordinates); the
       neighbour score has no bias (it would cancel in the softmax); an item without any modality
@@ -106,7 +110,7 @@ from fusionrec.errors import ConfigError
 from fusionrec.models.base import LossOutput, Recommender, Scorer
 from fusionrec.models.sequential.common import SequenceLoss, SequentialConfig, no_user_scorer
 from fusionrec.models.sequential.sasrec import SASRecBlock
-from fusionrec.models.topk.features import modality_tensors, standardize
+from fusionrec.models.topk.features import modality_tensors, standardize, training_items
 from fusionrec.nn.fusion.base import FusionOutput
 from fusionrec.nn.fusion.functional import masked_softmax
 from fusionrec.nn.graph import knn_graph
@@ -320,7 +324,6 @@ class MML(Recommender):
         score: SequenceBatch items (B, L), candidates (C,) or None -> (B, C) or (B, I)
     """
 
-    task: ClassVar[str] = "sequential"
 
     def __init__(self, num_items: int, features: dict[str, Tensor], masks: dict[str, Tensor],
                  neighbors: dict[str, Tensor], train_counts: Tensor, hidden_dim: int = 64, num_layers: int = 2,
@@ -378,7 +381,8 @@ class MML(Recommender):
     def from_dataset(cls, config: MMLConfig, dataset: Dataset) -> "MML":
         names = [n for n in dataset.modalities] if config.modalities == ["all"] else list(config.modalities)
         features, masks = modality_tensors(dataset, names, "MML")
-        features = {n: standardize(f, masks[n]) / f.shape[1] ** 0.5 for n, f in features.items()}  # unit norm
+        fit = training_items(dataset)  # content statistics from the training items only
+        features = {n: standardize(f, masks[n], fit) / f.shape[1] ** 0.5 for n, f in features.items()}  # unit norm
         neighbors = {n: knn_index(f, masks[n], config.num_neighbors) for n, f in features.items()}
         inter = dataset.interactions
         items = inter["item"].to_numpy()[inter["split"].to_numpy() == TRAIN]

@@ -32,7 +32,8 @@ Note:
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from dataclasses import replace
+from typing import Literal
 
 import torch
 from pydantic import Field
@@ -41,21 +42,23 @@ from torch import Tensor, nn
 from fusionrec.data.batches import SequenceBatch
 from fusionrec.data.dataset import Dataset
 from fusionrec.data.sequences import SideFeature, side_info
-from fusionrec.models.sequential.common import ItemPredictionModel, SequenceLoss, SequentialConfig, embedding_index
+from fusionrec.models.sequential.common import (ClozeConfig, ItemPredictionModel, SequenceLoss, SequenceSampling,
+                                                embedding_index)
 from fusionrec.nn.fusion.non_invasive_attention import NonInvasiveSelfAttention
 from fusionrec.nn.sequence import PostNormLayer, stack_side
 from fusionrec.registry import MODELS
 
 
-class NovaBERTConfig(SequentialConfig):
+class NovaBERTConfig(ClozeConfig):
     name: str = "nova_bert"
-    objective: ClassVar[str] = "cloze"
     num_heads: int = Field(2, ge=1)
     dropout: float = Field(0.1, ge=0.0, lt=1.0)
-    mask_ratio: float = Field(0.2, gt=0.0, lt=1.0, description="share of slots masked in Cloze training")
     fusor: Literal["add", "concat", "gating"] = "gating"
     item_side: list[str] = Field(default_factory=lambda: ["genre", "year"])
     behaviour_side: list[str] = Field(default_factory=lambda: ["position"])
+
+    def sampling(self) -> SequenceSampling:
+        return replace(super().sampling(), item_side=tuple(self.item_side), behaviour_side=tuple(self.behaviour_side))
 
 
 @MODELS.register("nova_bert", config=NovaBERTConfig, task="sequential", paper="Liu et al., AAAI 2021",

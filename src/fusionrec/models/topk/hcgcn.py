@@ -32,7 +32,10 @@ Note:
     affinities; the item-clustering loss is DEC's self-training KL (Xie et al., ICML 2016) with
     cosine soft assignments; the contrastive loss runs over every pair of modalities (image-text
     when those are the two), on items that have both. The first clusters are k-means clusters of
-    the items' pre-trained features (users take their items' majority cluster); centroids start at
+    the items' pre-trained features, centroids fitted on the training items and every item assigned
+    to its nearest (users take their items' majority cluster); feature standardisation also uses the
+    training items' statistics, while the kNN graph links every item, held-out ones included, by
+    its own content (docs/models.md, "What content statistics see"); centroids start at
     those clusters' mean initial representation. Items missing a modality are masked in the fusion,
     the kNN graph and the contrastive loss. ``fusion`` (default ``modality_self_attention``) swaps
     the modality fusor (``model.fusion=mean``). The in-batch InfoNCE sees at most ``contrastive_items``
@@ -53,7 +56,7 @@ from torch import Tensor, nn
 
 from fusionrec.data.batches import PairBatch, UserBatch
 from fusionrec.models.base import LossOutput, ModelConfig, Recommender, Scorer, embedding_scorer
-from fusionrec.models.topk.features import modality_tensors, standardize
+from fusionrec.models.topk.features import modality_tensors, standardize, training_items
 from fusionrec.nn.fusion import build_modality_fusion
 from fusionrec.nn.graph import bipartite_adjacency, knn_graph, mean_propagate, sym_normalize, to_torch_sparse
 from fusionrec.nn.losses import bpr_loss, info_nce, l2_penalty
@@ -91,16 +94,20 @@ def item_item_graph(features: dict[str, Tensor], masks: dict[str, Tensor], k: in
     return (sum(graphs[1:], graphs[0]) / len(graphs)).tocsr()
 
 
-def kmeans(x: Tensor, k: int, iterations: int = 20) -> Tensor:
+def kmeans(x: Tensor, k: int, iterations: int = 20, fit: Tensor | None = None) -> Tensor:
     """Hard k-means labels of the rows of ``x`` (cosine, k-means++-free: centres start at evenly spaced rows).
 
-    Shapes: x (N, F) -> (N,) in ``[0, k)``.
+    The centroids are fitted on the rows where ``fit`` is True (all when None; HCGCN passes the
+    training items), then every row, fitted or not, takes its nearest centroid.
+
+    Shapes: x (N, F), fit (N,) bool -> (N,) in ``[0, k)``.
     """
     x = nn.functional.normalize(x, dim=-1)
-    centres = x[torch.linspace(0, len(x) - 1, k).long()].clone()  # (K, F)
+    rows = x if fit is None or not bool(fit.any()) else x[fit]  # (N_fit, F)
+    centres = rows[torch.linspace(0, len(rows) - 1, k).long()].clone()  # (K, F)
     for _ in range(iterations):
-        labels = (x @ centres.T).argmax(1)  # (N,)
-        sums = torch.zeros_like(centres).index_add_(0, labels, x)
+        labels = (rows @ centres.T).argmax(1)  # (N_fit,)
+        sums = torch.zeros_like(centres).index_add_(0, labels, rows)
         counts = torch.bincount(labels, minlength=k)
         centres = torch.where(counts[:, None] > 0, nn.functional.normalize(sums, dim=-1), centres)
     return (x @ centres.T).argmax(1)
@@ -153,10 +160,11 @@ class HCGCN(Recommender):
     @classmethod
     def from_dataset(cls, config: HCGCNConfig, dataset) -> "HCGCN":
         features, masks = modality_tensors(dataset, config.modalities, "HCGCN")
-        features = {m: standardize(f, masks[m]) for m, f in features.items()}
+        fit = training_items(dataset)  # content statistics from the training items only
+        features = {m: standardize(f, masks[m], fit) for m, f in features.items()}
         graph = to_torch_sparse(item_item_graph(features, masks, config.knn_k))
         content = torch.cat([nn.functional.normalize(f, dim=-1) for f in features.values()], dim=-1)  # (I, ΣF)
-        clusters = kmeans(content, config.num_clusters)
+        clusters = kmeans(content, config.num_clusters, fit=fit)
         return cls(dataset.num_users, dataset.num_items, features, masks, dataset.matrix("train"), graph, clusters,
                    config.embedding_dim, config.num_layers, config.item_layers, config.num_clusters,
                    config.recluster_every, config.fusion, config.fusion_options, config.cluster_temperature,

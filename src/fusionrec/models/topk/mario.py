@@ -45,7 +45,7 @@ from torch import Tensor, nn
 from fusionrec.data.batches import PairBatch, UserBatch
 from fusionrec.errors import DataError
 from fusionrec.models.base import LossOutput, ModelConfig, Recommender, Scorer
-from fusionrec.models.topk.features import modality_tensors, standardize
+from fusionrec.models.topk.features import modality_tensors, standardize, training_items
 from fusionrec.nn.fusion import ModalityAttention, build_modality_fusion
 from fusionrec.nn.losses import bpr_loss, l2_penalty
 from fusionrec.registry import MODELS
@@ -106,7 +106,8 @@ class MARIO(Recommender):
     @classmethod
     def from_dataset(cls, config: MARIOConfig, dataset) -> "MARIO":
         features, masks = modality_tensors(dataset, config.modalities, "MARIO")
-        features = {m: standardize(f, masks[m]) for m, f in features.items()}
+        fit = training_items(dataset)  # content statistics from the training items only
+        features = {m: standardize(f, masks[m], fit) for m, f in features.items()}
         return cls(dataset.num_users, dataset.num_items, features, masks, config.embedding_dim, config.fusion,
                    config.fusion_options, config.preservation_weight, config.reg_weight)
 

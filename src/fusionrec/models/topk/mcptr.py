@@ -17,9 +17,16 @@ propagation of ID embeddings. ``(a, b)`` are the text and image modalities (``co
 Stage 2 copies ``e_u`` / ``e_i`` into the base model's embeddings and trains it with BPR.
 
 Both stages run in one ``fit``: stage 1 runs in ``on_epoch_start(1)`` for ``pretrain_epochs``
-epochs with its own optimiser; its per-epoch losses are kept in ``pretrain_history`` and recorded
-under ``model_extra.pretrain`` in ``record.json``. Its network is then discarded, so checkpoints and
-``load_run`` hold only the base model.
+epochs with its own optimiser (``pretrain_optimizer``, ``pretrain_lr``, ``pretrain_weight_decay``,
+``pretrain_grad_clip``, all in the model config; ``train.optimizer``, ``train.lr``,
+``train.weight_decay`` and ``train.grad_clip`` are fit's and apply to stage 2 only); its per-epoch
+losses are kept in ``pretrain_history`` and recorded under ``model_extra.pretrain`` in
+``record.json``. The trained stage-1 network is then copied into ``stage1`` and kept, frozen
+(``requires_grad=False``, so stage 2 never updates it): its parameters are part of the model's
+``state_dict``, hence of ``best.pt`` / ``last.pt``, and ``load_run`` restores them, so ``explain``
+(which modality views shaped a pair's initial embeddings) works on a loaded run; its inputs
+(features, graphs, histories) are non-persistent buffers rebuilt from the data set. Negatives of
+the pre-training BCE loss come from the task's negative pool (:meth:`on_fit_start`).
 
 Note:
     No code is public and the paper body was not read (MODELS.md marks the forms [U]); every
@@ -31,7 +38,11 @@ Note:
     Encoders are linear projections of pre-extracted features (the paper trains text and image
     encoders). The graph encoder is LightGCN propagation over kNN co-interaction graphs
     (the paper's graph encoder and graph construction are unverified). Negatives of the BCE loss
-    are uniform over items the user has not interacted with in training. With no image modality
+    are uniform over the top-K task's negative pool (``task.negative_items()``: the items that occur
+    in training by default, every item with ``task.negative_pool=all``), redrawn where the user
+    interacted with them in training; without ``fit`` (``pretrain`` called directly) the pool is the
+    training items. Feature standardisation uses statistics of the training items only
+    (docs/models.md, "What content statistics see"). With no image modality
     the contrastive pair is the first two of the item views (modalities, then ``graph``); it is
     off with a single view. The pre-trained embeddings are rescaled to the base model's
     initialisation scale (``init_std``; the direction, and hence the ranking, is kept). BPR has no
@@ -45,6 +56,7 @@ from __future__ import annotations
 import time
 from typing import Any, Literal
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from pydantic import Field
@@ -53,7 +65,7 @@ from torch import Tensor, nn
 from fusionrec.data.batches import PairBatch, UserBatch
 from fusionrec.errors import ConfigError
 from fusionrec.models.base import LossOutput, ModelConfig, Recommender, Scorer, embedding_scorer
-from fusionrec.models.topk.features import modality_tensors, standardize
+from fusionrec.models.topk.features import modality_tensors, standardize, training_items
 from fusionrec.nn.fusion import build_modality_fusion
 from fusionrec.nn.fusion.layers import AdditiveScore
 from fusionrec.nn.graph import (bipartite_adjacency, co_interaction_knn, mean_propagate, sym_normalize,
@@ -86,6 +98,12 @@ class MCPTRConfig(ModelConfig):
     pretrain_lr: float = Field(1e-3, gt=0)
     pretrain_batch_size: int = Field(2048, gt=0)
     pretrain_num_negatives: int = Field(1, gt=0)
+    pretrain_optimizer: Literal["adam", "adamw", "sgd", "adagrad"] = Field(
+        "adam", description="stage-1 optimiser (train.optimizer is stage 2's)")
+    pretrain_weight_decay: float = Field(0.0, ge=0, description="stage-1 weight decay (train.weight_decay is "
+                                                                "stage 2's)")
+    pretrain_grad_clip: float | None = Field(None, gt=0, description="stage-1 gradient-norm clipping (train.grad_clip "
+                                                                     "is stage 2's); None: none")
 
 
 def contrastive_views(names: list[str], chosen: list[str]) -> tuple[str, str] | None:
@@ -183,19 +201,30 @@ def spmm(adj: Tensor, adj_t: Tensor, x: Tensor) -> Tensor:
     return _SparseMatmul.apply(adj, adj_t, x)
 
 
-def sample_negatives(users: Tensor, num_items: int, num: int, seen: Tensor) -> Tensor:
-    """Uniform items per user, redrawn (up to 5 times) where the user saw them in training.
+def sample_negatives(users: Tensor, num_items: int, num: int, seen: Tensor, pool: Tensor | None = None) -> Tensor:
+    """Items drawn uniformly from ``pool`` (all items when None) per user, redrawn (up to 5 times)
+    where the user saw them in training.
 
-    Shapes: users (B,); seen: sorted (nnz,) keys ``user * num_items + item`` -> (B, num).
+    Shapes: users (B,); seen: sorted (nnz,) keys ``user * num_items + item``; pool (P,) item indices
+    -> (B, num).
     """
-    negatives = torch.randint(num_items, (len(users), num), device=users.device)  # (B, N)
+    def draw(size: tuple[int, ...]) -> Tensor:
+        if pool is None:
+            return torch.randint(num_items, size, device=users.device)
+        return pool[torch.randint(len(pool), size, device=pool.device)].to(users.device)
+
+    negatives = draw((len(users), num))  # (B, N)
     for _ in range(5):
         keys = users[:, None] * num_items + negatives  # (B, N)
         clash = seen[torch.searchsorted(seen, keys).clamp_max(len(seen) - 1)] == keys  # (B, N)
         if not clash.any():
             break
-        negatives[clash] = torch.randint(num_items, (int(clash.sum()),), device=users.device)
+        negatives[clash] = draw((int(clash.sum()),))
     return negatives
+
+
+_PRETRAIN_OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD,
+                        "adagrad": torch.optim.Adagrad}
 
 
 @MODELS.register("mcptr", config=MCPTRConfig, task="topk", paper="Liu et al., ICMR 2022",
@@ -214,7 +243,8 @@ class MCPTR(Recommender):
                  contrastive: tuple[str, str] | None = None, contrastive_weight: float = 0.1,
                  temperature: float = 0.2, pretrain_epochs: int = 10, pretrain_lr: float = 1e-3,
                  pretrain_batch_size: int = 2048, pretrain_num_negatives: int = 1,
-                 contrastive_items: int | None = 4096) -> None:
+                 contrastive_items: int | None = 4096, pretrain_optimizer: str = "adam",
+                 pretrain_weight_decay: float = 0.0, pretrain_grad_clip: float | None = None) -> None:
         super().__init__()
         self.num_users = num_users
         self.user_emb = nn.Embedding(num_users, embedding_dim)
@@ -233,6 +263,14 @@ class MCPTR(Recommender):
             self.register_buffer(f"masks_{k}", pretrain_inputs["masks"][name], persistent=False)
         for name in ("history", "history_t", "user_graph", "item_graph", "seen"):
             self.register_buffer(name, pretrain_inputs[name], persistent=False)
+        # the items pre-training negatives are drawn from: the training items until on_fit_start
+        # hands over the task's pool (task.negative_pool)
+        self.register_buffer("negative_pool", torch.unique(self.seen % num_items), persistent=False)  # (P,)
+        if pretrain_optimizer not in _PRETRAIN_OPTIMIZERS:
+            raise ConfigError(f"MCPTR pretrain_optimizer must be one of {', '.join(_PRETRAIN_OPTIMIZERS)}; "
+                              f"got {pretrain_optimizer!r}")
+        self.pretrain_optimizer = pretrain_optimizer
+        self.pretrain_weight_decay, self.pretrain_grad_clip = pretrain_weight_decay, pretrain_grad_clip
         self.pretrain_options = dict(dim=embedding_dim, num_graph_layers=num_graph_layers, fusion=fusion,
                                      user_aggregation=user_aggregation)
         build_modality_fusion(fusion, embedding_dim, len(self.modality_names) + 1)  # fail early on a bad name
@@ -253,7 +291,8 @@ class MCPTR(Recommender):
     @classmethod
     def from_dataset(cls, config: MCPTRConfig, dataset) -> "MCPTR":
         features, masks = modality_tensors(dataset, config.modalities, "MCPTR")
-        features = {n: standardize(f, masks[n]) for n, f in features.items()}
+        fit = training_items(dataset)  # content statistics from the training items only
+        features = {n: standardize(f, masks[n], fit) for n, f in features.items()}
         train = dataset.matrix("train")
         coo = train.tocoo()
         seen = torch.from_numpy(coo.row.astype("int64") * dataset.num_items + coo.col.astype("int64")).sort().values
@@ -268,7 +307,8 @@ class MCPTR(Recommender):
                    config.num_layers, config.reg_weight, config.init_std, config.fusion, config.user_aggregation,
                    config.num_graph_layers, contrastive_views(list(features), config.contrastive_modalities),
                    config.contrastive_weight, config.temperature, config.pretrain_epochs, config.pretrain_lr,
-                   config.pretrain_batch_size, config.pretrain_num_negatives, config.contrastive_items)
+                   config.pretrain_batch_size, config.pretrain_num_negatives, config.contrastive_items,
+                   config.pretrain_optimizer, config.pretrain_weight_decay, config.pretrain_grad_clip)
 
     # ------------------------------------------------------------------------------ stage 1
 
@@ -287,15 +327,17 @@ class MCPTR(Recommender):
         Returns the pre-trained ``(U, D)`` and ``(I, D)`` representations (before rescaling).
         """
         net = self.pretrainer()
-        optimizer = torch.optim.Adam(net.parameters(), lr=self.pretrain_lr)
+        optimizer = _PRETRAIN_OPTIMIZERS[self.pretrain_optimizer](net.parameters(), lr=self.pretrain_lr,
+                                                                  weight_decay=self.pretrain_weight_decay)
         coo = self.history.to_sparse_coo().coalesce().indices()  # (2, nnz)
         num_items = self.item_emb.num_embeddings
+        pool = self.negative_pool.to(coo.device)  # (P,)
         self.pretrain_history = []
         for epoch in range(1, self.pretrain_epochs + 1):
             start, totals, steps = time.perf_counter(), {"loss": 0.0, "bce": 0.0, "contrastive": 0.0}, 0
             for batch in torch.randperm(coo.shape[1], device=coo.device).split(self.pretrain_batch_size):
                 users, pos = coo[0, batch], coo[1, batch]  # (B,)
-                neg = sample_negatives(users, num_items, self.pretrain_num_negatives, self.seen)  # (B, N)
+                neg = sample_negatives(users, num_items, self.pretrain_num_negatives, self.seen, pool)  # (B, N)
                 batch_users, user_index = torch.unique(users, return_inverse=True)
                 batch_items, item_index = torch.unique(torch.cat([pos[:, None], neg], 1), return_inverse=True)
                 u, i, views = net(batch_users, batch_items)  # (B_u, D), (B_i, D)
@@ -307,6 +349,8 @@ class MCPTR(Recommender):
                 loss = bce + self.contrastive_weight * contrastive
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                if self.pretrain_grad_clip is not None:
+                    torch.nn.utils.clip_grad_norm_(net.parameters(), self.pretrain_grad_clip)
                 optimizer.step()
                 for key, value in (("loss", loss), ("bce", bce), ("contrastive", contrastive)):
                     totals[key] += float(value.detach())
@@ -368,6 +412,17 @@ class MCPTR(Recommender):
         if weights is None or weights.dim() != 2:  # fusors without a per-view weight: equal shares
             weights = mask.to(tokens.dtype) / mask.sum(1, keepdim=True).clamp_min(1)
         return weights
+
+    def on_fit_start(self, task: Any) -> None:
+        """Take the task's negative pool (``task.negative_items()``: training items, or all items with
+        ``task.negative_pool=all``) for the pre-training negatives."""
+        negative_items = getattr(task, "negative_items", None)
+        if negative_items is None:
+            return
+        pool = torch.as_tensor(np.asarray(negative_items(), dtype=np.int64), device=self.seen.device)  # (P,)
+        if len(pool) == 0:
+            raise ConfigError("MCPTR: the task's negative pool is empty, so pre-training cannot draw negatives")
+        self.negative_pool = pool
 
     def on_epoch_start(self, epoch: int) -> None:
         if epoch == 1 and self.pretrain_epochs > 0:

@@ -44,7 +44,7 @@ from torch import Tensor, nn
 
 from fusionrec.data.batches import PairBatch, UserBatch
 from fusionrec.models.base import LossOutput, ModelConfig, Recommender, Scorer, embedding_scorer
-from fusionrec.models.topk.features import modality_tensors, standardize
+from fusionrec.models.topk.features import modality_tensors, standardize, training_items
 from fusionrec.nn.fusion import GatedGraphAttentionConv, build_modality_fusion
 from fusionrec.nn.graph import CSRGraph, bipartite_adjacency
 from fusionrec.nn.losses import graph_bpr_terms
@@ -131,7 +131,8 @@ class MGAT(Recommender):
     @classmethod
     def from_dataset(cls, config: MGATConfig, dataset) -> "MGAT":
         features, masks = modality_tensors(dataset, config.modalities, "MGAT")
-        features = {m: standardize(f, masks[m]) for m, f in features.items()}
+        fit = training_items(dataset)  # content statistics from the training items only
+        features = {m: standardize(f, masks[m], fit) for m, f in features.items()}
         graph = CSRGraph.from_scipy(bipartite_adjacency(dataset.matrix("train")))
         return cls(dataset.num_users, dataset.num_items, features, masks, graph, config.embedding_dim,
                    config.hidden_dim, config.num_layers, config.fusion, config.fusion_options, config.reg_weight)

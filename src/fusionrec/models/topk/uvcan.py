@@ -44,7 +44,7 @@ from torch import Tensor, nn
 
 from fusionrec.data.batches import PairBatch, UserBatch
 from fusionrec.models.base import LossOutput, ModelConfig, Recommender, Scorer
-from fusionrec.models.topk.features import modality_tensors, standardize
+from fusionrec.models.topk.features import modality_tensors, standardize, training_items
 from fusionrec.nn.fusion import StackedCoAttention, build_modality_fusion
 from fusionrec.nn.fusion.base import PairFusionOutput
 from fusionrec.nn.losses import bpr_loss, l2_penalty
@@ -131,7 +131,8 @@ class UVCAN(Recommender):
     @classmethod
     def from_dataset(cls, config: UVCANConfig, dataset) -> "UVCAN":
         features, masks = modality_tensors(dataset, config.modalities, "UVCAN", keep_regions=True)
-        features = {n: standardize(f if f.dim() == 3 else f[:, None], masks[n]) for n, f in features.items()}
+        fit = training_items(dataset)  # content statistics from the training items only
+        features = {n: standardize(f if f.dim() == 3 else f[:, None], masks[n], fit) for n, f in features.items()}
         history = dataset.matrix("train")
         means = {n: history_means(history, f.mean(1), masks[n]) for n, f in features.items()}  # (U, D_m), (U,)
         return cls(features, masks, {n: m[0] for n, m in means.items()}, {n: m[1] for n, m in means.items()},

@@ -3,7 +3,8 @@
     x̂_ui = β_i + <γ_u, γ_i> + <θ_u, E f_i> + <β', f_i>
 
 ``f_i`` is the item's content vector: the selected modalities (``modalities``, default text),
-each standardised over the items that have it, concatenated. BPR loss with L2 on the latent
+each standardised with the means and deviations of the training items that have it (docs/models.md,
+"What content statistics see"), concatenated. BPR loss with L2 on the latent
 factors (``reg_weight``) and on ``E`` and ``β'`` (``feature_reg_weight``).
 
 Note:
@@ -21,7 +22,7 @@ from torch import Tensor, nn
 
 from fusionrec.data.batches import PairBatch, UserBatch
 from fusionrec.models.base import LossOutput, ModelConfig, Recommender, Scorer
-from fusionrec.models.topk.features import modality_tensors, standardize
+from fusionrec.models.topk.features import modality_tensors, standardize, training_items
 from fusionrec.nn.losses import bpr_loss, l2_penalty
 from fusionrec.registry import MODELS
 
@@ -63,7 +64,8 @@ class VBPR(Recommender):
     @classmethod
     def from_dataset(cls, config: VBPRConfig, dataset) -> "VBPR":
         features, masks = modality_tensors(dataset, config.modalities, "VBPR")
-        content = torch.cat([standardize(features[n], masks[n]) for n in features], dim=-1)  # (I, F)
+        fit = training_items(dataset)  # content statistics from the training items only
+        content = torch.cat([standardize(features[n], masks[n], fit) for n in features], dim=-1)  # (I, F)
         return cls(dataset.num_users, content, config.embedding_dim, config.content_dim, config.reg_weight,
                    config.feature_reg_weight)
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass
-from typing import Any, Mapping, Protocol
+from typing import Mapping, Protocol
 
 from torch import Tensor
 
@@ -70,41 +69,3 @@ class ModalityFusion(Protocol):
         mask: Tensor | None = None,
         query: Tensor | None = None,
     ) -> FusionOutput: ...
-
-
-def modality_fusion_names() -> list[str]:
-    """Names of the registered fusions that follow the modality fusor contract."""
-    from fusionrec.registry import FUSIONS
-
-    return [entry.name for entry in FUSIONS if entry.meta.get("modality_fusor", False)]
-
-
-def build_modality_fusion(name: str, dim: int, num_modalities: int, **opts: Any) -> ModalityFusion:
-    """Build the modality fusor registered as ``name``.
-
-    Args:
-        name: a registry key among :func:`modality_fusion_names` (``concat``, ``gated``, ...).
-        dim: D, the dim of every modality vector and of the output.
-        num_modalities: M.
-        **opts: the block's own keyword options (e.g. ``hidden_dim`` for ``modality_attention``).
-
-    Raises:
-        ConfigError: unknown name (lists the modality fusors) or unknown option (lists the valid ones).
-    """
-    import fusionrec.nn.fusion  # noqa: F401  (fills the registry)
-    from fusionrec.errors import ConfigError
-    from fusionrec.registry import FUSIONS
-
-    choices = modality_fusion_names()
-    if name not in choices:
-        raise ConfigError(f"unknown modality fusion {name!r}; choose one of: {', '.join(choices)}")
-    cls = FUSIONS.get(name)
-    params = inspect.signature(cls).parameters
-    valid = [p for p in params if p not in ("dim", "num_modalities")]
-    unknown = sorted(set(opts) - set(valid))
-    if unknown:
-        raise ConfigError(
-            f"modality fusion {name!r} has no option {', '.join(map(repr, unknown))}; "
-            f"valid options: {', '.join(valid) or '(none)'}"
-        )
-    return cls(dim, num_modalities, **opts)

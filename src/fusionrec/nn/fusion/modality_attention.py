@@ -20,7 +20,7 @@ from fusionrec.registry import FUSIONS
 @FUSIONS.register(
     "modality_attention",
     equation="a_m = softmax_m(h^T tanh(W x_m + U q + b)); out = sum_m a_m x_m",
-    used_by=("MARIO", "MCPTR", "MML"),
+    used_by=("MARIO", "UVCAN"),
     family="modality",
     modality_fusor=True,
 )
@@ -29,8 +29,13 @@ class ModalityAttention(nn.Module):
 
     Paper: Kim et al., "MARIO: Modality-Aware Attention and Modality-Preserving Decoders for
     Multimedia Recommendation", CIKM 2022 (modality-aware attention: the influence ``a^m_ij`` of each
-    modality on each user-item interaction). Also the inter-modal aggregation of MCPTR (Liu et al.,
-    ICMR 2022) and the adaptive score-level fusion of MML (Pan et al., CIKM 2022).
+    modality on each user-item interaction); MARIO's default ``fusion``. Also the default first hop
+    of UVCAN (Liu et al., WWW 2019): the user ID embedding as the query over the user's multimodal
+    interests. Any model with a ``fusion`` option (MCPTR, HCGCN) can select it, but neither uses it by
+    default: their inter-modal aggregation is :class:`~fusionrec.nn.fusion.ModalitySelfAttention`.
+    MML's adaptive score-level fusion is its own layer (``ScoreFusion`` in
+    ``models/sequential/mml.py``: an MLP over each learner's LayerNorm-ed state, softmax over
+    learners), not this block.
 
     ``a_m = softmax_m(hᵀ tanh(W x_m + U q + b))`` (``interaction="additive"``) or
     ``a_m = softmax_m(hᵀ tanh(W (q ⊙ x_m) + b))`` (``interaction="product"``, MARIO's ``u ⊙ v^m``);
@@ -50,10 +55,9 @@ class ModalityAttention(nn.Module):
 
     Note:
         MARIO's exact attention and whether it pools ``v^m`` or ``u ⊙ v^m`` are unverified (paper
-        body not read); this block pools the modality vectors themselves. MML scores its modality
-        models with one MLP over their concatenation; here each modality is scored by a shared
-        layer (pass e.g. the mean of the modalities as ``query`` to condition on all of them), which
-        also makes the block permutation invariant over modalities.
+        body not read); this block pools the modality vectors themselves. Each modality is scored by
+        a shared layer (pass e.g. the mean of the modalities as ``query`` to condition on all of
+        them), which makes the block permutation invariant over modalities.
     """
 
     def __init__(

@@ -2,11 +2,11 @@
 
 Protocol: every training (user, item) pair is a positive; negatives are sampled uniformly from
 the items that occur in training and that the user never interacted with there
-(``train.negative_pool=all``: from all items). Evaluation ranks *all* items for every user
+(``task.negative_pool=all``: from all items). Evaluation ranks *all* items for every user
 with at least one target; validation masks training items, test masks training and validation
 items. Tied scores are ranked pessimistically (see :mod:`fusionrec.metrics.ranking`).
 
-Cold-start items (``data.split.method=cold_item`` with ``train.candidates=unseen``): only the items
+Cold-start items (``data.split.method=cold_item`` with ``task.candidates=unseen``): only the items
 that never occur in training are candidates, so the metrics say how well a model ranks new items
 among themselves (in a full ranking the warm items outscore every new item for every model, and
 NDCG@20 is ~0 for all of them). Targets on training items are dropped and counted.
@@ -15,12 +15,15 @@ NDCG@20 is ~0 for all of them). Targets on training items are dropped and counte
 from __future__ import annotations
 
 import warnings
-from typing import Any, Iterator, Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Iterator, Literal, Sequence
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 from torch import Tensor
+
+from pydantic import Field
 
 from fusionrec.data.batches import PairBatch
 from fusionrec.data.dataset import Dataset
@@ -29,14 +32,32 @@ from fusionrec.errors import ConfigError
 from fusionrec.metrics.full_ranking import EvalResult, evaluate_full_ranking, sample_users
 from fusionrec.models.base import Recommender
 from fusionrec.registry import TASKS
+from fusionrec.tasks.base import Explanation, Recommendation, Task
+from fusionrec.tasks.ranking import RankingConfig, check_ranking_metric, reported_ranking_metrics, top_items
+from fusionrec.tasks.topk.explain import explain_pair, explain_recommendations, top_modalities
 
 EXCLUDED = {"valid": ("train",), "test": ("train", "valid")}
 
 
-@TASKS.register("topk", description="full-ranking top-K from implicit feedback")
-class TopKTask:
-    """Loaders and the full-ranking protocol for top-K models (``Recommender.task == "topk"``)."""
+class TopKTaskConfig(RankingConfig):
+    """The ``task:`` section of top-K runs."""
 
+    moved_from_train: ClassVar[tuple[str, ...]] = RankingConfig.moved_from_train + (
+        "num_negatives", "negative_pool", "candidates")
+
+    num_negatives: int = Field(1, gt=0, description="negatives sampled per training pair")
+    negative_pool: Literal["train", "all"] = Field(
+        "train", description="items drawn as negatives: those occurring in training, or all items")
+    candidates: Literal["all", "unseen"] = Field(
+        "all", description="items ranked at evaluation: all, or only items absent from training (cold-start)")
+
+
+@TASKS.register("topk", config=TopKTaskConfig, description="full-ranking top-K from implicit feedback")
+class TopKTask(Task):
+    """Loaders and the full-ranking protocol for the models registered with ``task="topk"``."""
+
+    name = "topk"
+    default_metric = "ndcg@20"
     protocol = ("full ranking over all items; valid masks train items; test masks train and valid items; "
                 "ties ranked pessimistically")
     default_batch_size = 2048  # (user, positive, negatives) rows
@@ -44,23 +65,27 @@ class TopKTask:
                        "valid items; ties ranked pessimistically")
 
     @classmethod
-    def from_config(cls, train: Any, dataset: Dataset, model_config: Any = None) -> "TopKTask":
-        if not getattr(train, "mask_history", True):
-            raise ConfigError("train.mask_history=false is not part of the top-K protocol (training items are "
-                              "always masked); it applies to sequential models")
-        if getattr(train, "sequence_windows", "last") != "last":
-            raise ConfigError("train.sequence_windows applies to sequential models; top-K training visits every "
-                              "training pair once per epoch already")
-        return cls(dataset, batch_size=train.batch_size or cls.default_batch_size, num_negatives=train.num_negatives, seed=train.seed,
-                   ks=train.ks, metrics=train.evaluated_metrics(), eval_batch_size=train.eval_batch_size,
-                   negative_pool=getattr(train, "negative_pool", "train"),
-                   candidates=getattr(train, "candidates", "all"), valid_users=getattr(train, "valid_users", None))
+    def build(cls, config: TopKTaskConfig, train: Any, dataset: Dataset, model_config: Any = None) -> "TopKTask":
+        metric = train.metric or cls.default_metric
+        return cls(dataset, batch_size=train.batch_size or cls.default_batch_size, num_negatives=config.num_negatives,
+                   seed=train.seed, ks=config.ks, metrics=config.evaluated_metrics(metric),
+                   eval_batch_size=config.eval_batch_size, negative_pool=config.negative_pool,
+                   candidates=config.candidates, valid_users=config.valid_users, metric=metric)
+
+    @classmethod
+    def check_metric(cls, config: Any, metric: str) -> None:
+        check_ranking_metric(metric)
+
+    @classmethod
+    def reported_metrics(cls, config: Any, metric: str) -> list[str]:
+        return reported_ranking_metrics(config, metric)
 
     def __init__(self, dataset: Dataset, *, batch_size: int = 2048, num_negatives: int = 1, seed: int = 0,
                  ks: Sequence[int] = (10, 20), metrics: Sequence[str] = ("recall", "ndcg"),
                  eval_batch_size: int = 1024, rank: int = 0, world_size: int = 1, negative_pool: str = "train",
-                 candidates: str = "all", valid_users: int | None = None) -> None:
+                 candidates: str = "all", valid_users: int | None = None, metric: str = "ndcg@20") -> None:
         self.dataset = dataset
+        self.metric = metric
         self.valid_users, self.seed = valid_users, seed
         self.ks = tuple(ks)
         self.metrics = tuple(metrics)
@@ -68,13 +93,13 @@ class TopKTask:
         self.sampler = PairSampler(dataset.matrix("train"), batch_size, num_negatives, seed, rank, world_size,
                                    negative_pool)
         if candidates not in ("all", "unseen"):
-            raise ConfigError(f"train.candidates must be 'all' or 'unseen', got {candidates!r}")
+            raise ConfigError(f"task.candidates must be 'all' or 'unseen', got {candidates!r}")
         self.candidate_items: np.ndarray | None = None
         if candidates == "unseen":
             seen = np.asarray(dataset.matrix("train").sum(axis=0)).ravel() > 0
             self.candidate_items = np.flatnonzero(~seen)
             if not len(self.candidate_items):
-                raise ConfigError("train.candidates=unseen: every item occurs in training; use a cold-start split "
+                raise ConfigError("task.candidates=unseen: every item occurs in training; use a cold-start split "
                                   "(data.split.method=cold_item)")
             self.protocol = self.unseen_protocol
 
@@ -113,10 +138,31 @@ class TopKTask:
         cand_t = torch.from_numpy(cand)
         dropped = targets.nnz - targets[:, cand].nnz
         if dropped:
-            warnings.warn(f"train.candidates=unseen: {dropped} targets are items seen in training "
+            warnings.warn(f"task.candidates=unseen: {dropped} targets are items seen in training "
                           "and are not ranked", stacklevel=3)
 
         def restricted(users: Tensor, items: Tensor | None) -> Tensor:
             return scorer(users, cand_t.to(users.device) if items is None else cand_t.to(items.device)[items])
 
         return restricted, targets[:, cand].tocsr(), exclude[:, cand].tocsr()
+
+    # ------------------------------------------------------------------ using a trained model
+    def recommend(self, model: Recommender, user: int, k: int, include_seen: bool = False,
+                  with_reasons: bool = False) -> list[Recommendation]:
+        """The ``k`` best items for ``user`` by ``model.scorer()``, the user's training, validation and test
+        items excluded unless ``include_seen``; reasons are the top-weighted modality of each pair."""
+        seen = None if include_seen else self.dataset.matrix("train", "valid", "test")[[user]]
+        recs = top_items(model.scorer(), user, k, seen)
+        if not with_reasons or not recs:
+            return recs
+        items = torch.tensor([r.item for r in recs])
+        reasons = top_modalities(model, torch.full((len(recs),), user), items)
+        return [Recommendation(r.item, r.score, reason) for r, reason in zip(recs, reasons)]
+
+    def explain(self, model: Recommender, user: int, item: int | None, out_dir: Path | None) -> Explanation:
+        """The attention behind the score of (``user``, ``item``); without an item, the modality weights
+        behind each of the user's top 10 recommendations (fusion models with modality attention)."""
+        if item is None:
+            items = [r.item for r in self.recommend(model, user, 10)]
+            return explain_recommendations(model, self.dataset, user, items, out_dir)
+        return explain_pair(model, self.dataset, user, item, out_dir)

@@ -6,29 +6,28 @@ per-user or global tail; ``cold_user``: users with few interactions are held out
 whose earlier interactions are the input and whose last is the target). The model reads the user's
 sequence before the target: the training sequence when validating, training + validation items
 when testing (a new user: its own earlier items), truncated to the model's ``max_length`` most
-recent items, and ranks *all* items. With ``train.mask_history`` (default) the items of the user's
+recent items, and ranks *all* items. With ``task.mask_history`` (default) the items of the user's
 whole input history are not candidates; without it they are ranked too (RecBole's sequential
 convention). Every target of the split counts (one under leave-one-out; several under a temporal
 split, where Recall and NDCG average over them). Ties are ranked pessimistically.
 
-Training: one sample per user sequence per epoch (not one per prefix): next-item (SASRec: every
-slot predicts the item after it) or Cloze (BERT4Rec: a random share of slots is masked and
-predicted), chosen by the model config's ``objective``.
-
-A sequential model's config tells the task what to build through these attributes: ``objective``
-(``"next"`` or ``"cloze"``), ``max_length``, ``mask_ratio`` (Cloze), ``loss`` and
-``num_negatives`` (negatives are sampled for any loss but ``"ce"``), ``item_side`` and
-``behaviour_side`` (side information carried in the batch, see :func:`fusionrec.data.sequences.side_info`).
+Training: one sample per user sequence per epoch (not one per prefix; ``task.sequence_windows=all``:
+every window): next-item (SASRec: every slot predicts the item after it) or Cloze (BERT4Rec: a random
+share of slots is masked and predicted). What the batches hold is the model's typed request,
+:class:`fusionrec.models.sequential.common.SequenceSampling` (``model_config.sampling()``).
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Iterator, Literal, Sequence
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 from torch import Tensor
+
+from pydantic import Field
 
 from fusionrec.data.batches import SequenceBatch
 from fusionrec.data.dataset import Dataset
@@ -36,36 +35,67 @@ from fusionrec.data.sequences import SequenceSampler, side_info, user_sequences,
 from fusionrec.errors import ConfigError
 from fusionrec.metrics.full_ranking import EvalResult, Scorer, evaluate_full_ranking, sample_users
 from fusionrec.models.base import Recommender
+from fusionrec.models.sequential.common import SequentialConfig
 from fusionrec.registry import TASKS
+from fusionrec.tasks.base import Explanation, Recommendation, Task, model_device
+from fusionrec.tasks.ranking import RankingConfig, check_ranking_metric, reported_ranking_metrics, top_items
+from fusionrec.tasks.sequential.explain import attention_reasons, sequence_explanation
 
 
-@TASKS.register("sequential", description="next-item ranking over all items from time-ordered user sequences")
-class SequentialTask:
-    """Loaders and the full-ranking next-item protocol for ``Recommender.task == "sequential"``."""
+class SequentialTaskConfig(RankingConfig):
+    """The ``task:`` section of sequential runs."""
 
+    moved_from_train: ClassVar[tuple[str, ...]] = RankingConfig.moved_from_train + ("mask_history", "sequence_windows")
+
+    mask_history: bool = Field(True, description="rank only items outside the user's input history (false: "
+                                                 "RecBole's sequential convention, history items are ranked too)")
+    sequence_windows: Literal["last", "all"] = Field(
+        "last", description="training samples: each user's last max_length items (the papers' samplers), "
+                            "or all windows of max_length targets, so an epoch uses every training interaction once")
+
+
+@TASKS.register("sequential", config=SequentialTaskConfig,
+                description="next-item ranking over all items from time-ordered user sequences")
+class SequentialTask(Task):
+    """Loaders and the full-ranking next-item protocol for the models registered with ``task="sequential"``."""
+
+    name = "sequential"
+    default_metric = "ndcg@20"
     default_batch_size = 128  # user sequences
 
     @classmethod
-    def from_config(cls, train: Any, dataset: Dataset, model_config: Any = None) -> "SequentialTask":
-        loss = getattr(model_config, "loss", "ce")
-        return cls(dataset, objective=getattr(model_config, "objective", "next"),
-                   max_length=getattr(model_config, "max_length", 50),
-                   mask_ratio=getattr(model_config, "mask_ratio", 0.2),
-                   num_negatives=0 if loss == "ce" else getattr(model_config, "num_negatives", 1),
-                   shared_negatives=getattr(model_config, "shared_negatives", False),
-                   item_side=tuple(getattr(model_config, "item_side", ())),
-                   behaviour_side=tuple(getattr(model_config, "behaviour_side", ())),
-                   batch_size=train.batch_size or cls.default_batch_size, seed=train.seed, ks=train.ks, metrics=train.evaluated_metrics(),
-                   eval_batch_size=train.eval_batch_size, mask_history=getattr(train, "mask_history", True),
-                   windows=getattr(train, "sequence_windows", "last"), valid_users=getattr(train, "valid_users", None))
+    def build(cls, config: SequentialTaskConfig, train: Any, dataset: Dataset,
+              model_config: Any = None) -> "SequentialTask":
+        if not isinstance(model_config, SequentialConfig):
+            raise ConfigError(f"the sequential task needs a sequential model's config (a SequentialConfig), "
+                              f"got {type(model_config).__name__}")
+        want = model_config.sampling()
+        metric = train.metric or cls.default_metric
+        return cls(dataset, objective=want.objective, max_length=want.max_length, mask_ratio=want.mask_ratio,
+                   num_negatives=want.num_negatives, shared_negatives=want.shared_negatives,
+                   item_side=want.item_side, behaviour_side=want.behaviour_side,
+                   batch_size=train.batch_size or cls.default_batch_size, seed=train.seed, ks=config.ks,
+                   metrics=config.evaluated_metrics(metric), eval_batch_size=config.eval_batch_size,
+                   mask_history=config.mask_history, windows=config.sequence_windows, valid_users=config.valid_users,
+                   metric=metric)
+
+    @classmethod
+    def check_metric(cls, config: Any, metric: str) -> None:
+        check_ranking_metric(metric)
+
+    @classmethod
+    def reported_metrics(cls, config: Any, metric: str) -> list[str]:
+        return reported_ranking_metrics(config, metric)
 
     def __init__(self, dataset: Dataset, *, objective: str = "next", max_length: int = 50, mask_ratio: float = 0.2,
                  num_negatives: int = 0, shared_negatives: bool = False, item_side: Sequence[str] = (),
                  behaviour_side: Sequence[str] = (),
                  batch_size: int = 128, seed: int = 0, ks: Sequence[int] = (10, 20),
                  metrics: Sequence[str] = ("hit_rate", "ndcg", "mrr", "recall"), eval_batch_size: int = 1024,
-                 mask_history: bool = True, windows: str = "last", valid_users: int | None = None) -> None:
+                 mask_history: bool = True, windows: str = "last", valid_users: int | None = None,
+                 metric: str = "ndcg@20") -> None:
         self.dataset = dataset
+        self.metric = metric
         self.valid_users, self.seed = valid_users, seed
         self.ks = tuple(ks)
         self.metrics = tuple(metrics)
@@ -100,7 +130,7 @@ class SequentialTask:
 
     def scorer(self, model: Recommender, split: str = "valid") -> Scorer:
         """``(users, items | None) -> (B, C)`` scores of ``model`` from each user's ``split`` input."""
-        device = next((p.device for p in model.parameters()), torch.device("cpu"))
+        device = model_device(model)
 
         def score(users: Tensor, items: Tensor | None) -> Tensor:
             return model.score(self.score_batch(users, items, split).to(device))
@@ -108,7 +138,7 @@ class SequentialTask:
         return score
 
     @torch.no_grad()
-    def explain(self, model: Recommender, users: Tensor, split: str = "next") -> dict[str, Tensor]:
+    def attention_maps(self, model: Recommender, users: Tensor, split: str = "next") -> dict[str, Tensor]:
         """The model's attention maps over each user's ``split`` input sequence (default: all its
         interactions, i.e. the sequence behind its next recommendation), in eval mode, plus
         ``items`` (B, L): the tokens the maps refer to (-1 padding, ``num_items`` = the slot to predict)."""
@@ -116,8 +146,7 @@ class SequentialTask:
         model.eval()
         try:
             batch = self.score_batch(users, None, split)
-            device = next((p.device for p in model.parameters()), torch.device("cpu"))
-            maps = model.explain(batch.to(device))
+            maps = model.explain(batch.to(model_device(model)))
         finally:
             model.train(was_training)
         return {"items": batch.items, **(maps or {})}
@@ -161,3 +190,22 @@ class SequentialTask:
                 ks=self.ks, metrics=self.metrics, user_batch_size=self.eval_batch_size, device=device)
         finally:
             model.train(was_training)
+
+    # ------------------------------------------------------------------ using a trained model
+    def recommend(self, model: Recommender, user: int, k: int, include_seen: bool = False,
+                  with_reasons: bool = False) -> list[Recommendation]:
+        """The ``k`` best next items after everything ``user`` did (its whole sequence), its items
+        excluded unless ``include_seen``. The reason is the most attended item of the sequence (the
+        same for every candidate: the attention reads the history, not the candidate)."""
+        seen = None if include_seen else self.dataset.matrix("train", "valid", "test")[[user]]
+        recs = top_items(self.scorer(model, "next"), user, k, seen)
+        if not with_reasons or not recs:
+            return recs
+        reason = attention_reasons(self.attention_maps(model, torch.tensor([user])), self.dataset)
+        return [Recommendation(r.item, r.score, reason) for r in recs]
+
+    def explain(self, model: Recommender, user: int, item: int | None, out_dir: Path | None) -> Explanation:
+        """The self-attention over ``user``'s sequence behind its next recommendation (``item`` is not
+        needed: the attention does not depend on the candidate), as a heat map in ``out_dir``."""
+        maps = self.attention_maps(model, torch.tensor([user]))
+        return sequence_explanation(maps, self.dataset, user, type(model).__name__, out_dir)
