@@ -50,6 +50,8 @@ def main() -> None:
                 record = json.loads((run_dir / "record.json").read_text())
             else:
                 overrides = [*PROTOCOL, f"train.seed={seed}", f"train.num_threads={args.threads}", *args.set]
+                if model == "random":  # its draw is model.seed, not train.seed: one draw per seed
+                    overrides.append(f"model.seed={seed}")
                 record = api.train(model, args.data, config, overrides, run_dir=run_dir, progress=False).record
             test = record["metrics"]["test"] or {}
             rows.append({"model": model, "seed": seed, "config": config or "defaults",

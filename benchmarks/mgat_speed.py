@@ -29,7 +29,7 @@ import time
 import torch
 
 from fusionrec.data import load_dataset
-from fusionrec.data.samplers import PairSampler
+from fusionrec.tasks.topk.sampler import PairSampler
 from fusionrec.models.topk.mgat import MGAT, MGATConfig
 from fusionrec.nn.losses import bpr_loss
 

@@ -29,7 +29,7 @@ TINY = {"bpr": {"embedding_dim": 8}, "lightgcn": {"embedding_dim": 8, "num_layer
 
 
 # Fitted when built (closed form or counting): no trainable parameters, loss() refuses, fit() evaluates them once.
-CLOSED_FORM = {"ease", "mostpop"}
+CLOSED_FORM = {"ease", "mostpop", "random"}
 
 
 def is_closed_form(model):

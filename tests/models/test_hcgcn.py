@@ -1,6 +1,6 @@
 import torch
 
-from fusionrec.data.samplers import PairSampler
+from fusionrec.tasks.topk.sampler import PairSampler
 from fusionrec.models.topk.hcgcn import HCGCN, HCGCNConfig, item_item_graph, kmeans
 from fusionrec.models.topk.features import modality_tensors, standardize
 from fusionrec.nn.losses import info_nce

@@ -1,7 +1,7 @@
 import torch
 
 from fusionrec.data.batches import UserBatch
-from fusionrec.data.samplers import PairSampler
+from fusionrec.tasks.topk.sampler import PairSampler
 from fusionrec.models.topk.mario import MARIO, MARIOConfig
 
 

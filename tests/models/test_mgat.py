@@ -80,6 +80,6 @@ def test_unknown_fusion_lists_the_choices(tiny_dataset):
 
 
 def _batches(dataset):
-    from fusionrec.data.samplers import PairSampler
+    from fusionrec.tasks.topk.sampler import PairSampler
 
     return PairSampler(dataset.matrix("train"), 32, 1, seed=0).epoch(1)

@@ -11,7 +11,8 @@ from torch import nn
 from fusionrec.data.batches import PAD_ITEM
 from fusionrec.data.config import SplitConfig
 from fusionrec.data.dataset import TEST, TRAIN, VALID, build_dataset
-from fusionrec.data.sequences import cloze_mask, user_sequences, view
+from fusionrec.data.sequences import user_sequences, view
+from fusionrec.tasks.sequential.sampler import cloze_mask
 from fusionrec.data.splits import apply_split
 from fusionrec.errors import ConfigError, DataError
 from fusionrec.tasks.sequential import SequentialTask
@@ -213,6 +214,25 @@ def test_negatives_avoid_the_users_training_items():
         assert batch.negatives.shape == (*batch.items.shape, 3)
         for row, u in enumerate(batch.users.tolist()):
             assert train[u, batch.negatives[row].reshape(-1).numpy()].sum() == 0
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_negatives_come_from_training_items_unless_the_pool_is_all(shared):
+    """Items 20-29 occur only as the users' last (test) item: never a negative under the default pool."""
+    rng = np.random.default_rng(5)
+    rows = [(u, int(i), t) for u in range(30) for t, i in enumerate(rng.choice(20, 6, replace=False))]
+    rows += [(u, 20 + u % 10, 100) for u in range(30)]  # each user's last item: test only
+    ds = toy(rows)
+    held_out = np.flatnonzero(ds.matrix("train").sum(0).A1 == 0)
+    assert set(held_out) >= set(range(20, 30))
+
+    def drawn(pool):
+        task = SequentialTask(ds, objective="next", num_negatives=5, shared_negatives=shared, batch_size=8,
+                              negative_pool=pool)
+        return np.concatenate([b.negatives.reshape(-1).numpy() for e in (1, 2, 3) for b in task.train_batches(e)])
+
+    assert not np.isin(drawn("train"), held_out).any()
+    assert np.isin(drawn("all"), held_out).any()
 
 
 def test_side_information_in_the_batch_and_hidden_at_masked_slots():

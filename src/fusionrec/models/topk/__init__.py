@@ -6,3 +6,4 @@ from fusionrec.models.topk import mcptr  # noqa: F401
 from fusionrec.models.topk import uvcan  # noqa: F401
 from fusionrec.models.topk import ease  # noqa: F401
 from fusionrec.models.topk import mostpop  # noqa: F401
+from fusionrec.models.topk import random_scores  # noqa: F401

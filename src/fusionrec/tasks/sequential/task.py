@@ -31,7 +31,7 @@ from pydantic import Field
 
 from fusionrec.data.batches import SequenceBatch
 from fusionrec.data.dataset import Dataset
-from fusionrec.data.sequences import SequenceSampler, side_info, user_sequences, view
+from fusionrec.data.sequences import side_info, user_sequences, view
 from fusionrec.errors import ConfigError
 from fusionrec.metrics.full_ranking import EvalResult, Scorer, evaluate_full_ranking, sample_users
 from fusionrec.models.base import Recommender
@@ -40,6 +40,7 @@ from fusionrec.registry import TASKS
 from fusionrec.tasks.base import Explanation, Recommendation, Task, model_device
 from fusionrec.tasks.ranking import RankingConfig, check_ranking_metric, reported_ranking_metrics, top_items
 from fusionrec.tasks.sequential.explain import attention_reasons, sequence_explanation
+from fusionrec.tasks.sequential.sampler import SequenceSampler
 
 
 class SequentialTaskConfig(RankingConfig):
@@ -47,6 +48,9 @@ class SequentialTaskConfig(RankingConfig):
 
     moved_from_train: ClassVar[tuple[str, ...]] = RankingConfig.moved_from_train + ("mask_history", "sequence_windows")
 
+    negative_pool: Literal["train", "all"] = Field(
+        "train", description="items drawn as negatives for sampled losses: those occurring in training (as top-K), "
+                             "or all items")
     mask_history: bool = Field(True, description="rank only items outside the user's input history (false: "
                                                  "RecBole's sequential convention, history items are ranked too)")
     sequence_windows: Literal["last", "all"] = Field(
@@ -77,7 +81,7 @@ class SequentialTask(Task):
                    batch_size=train.batch_size or cls.default_batch_size, seed=train.seed, ks=config.ks,
                    metrics=config.evaluated_metrics(metric), eval_batch_size=config.eval_batch_size,
                    mask_history=config.mask_history, windows=config.sequence_windows, valid_users=config.valid_users,
-                   metric=metric)
+                   metric=metric, negative_pool=config.negative_pool)
 
     @classmethod
     def check_metric(cls, config: Any, metric: str) -> None:
@@ -93,7 +97,7 @@ class SequentialTask(Task):
                  batch_size: int = 128, seed: int = 0, ks: Sequence[int] = (10, 20),
                  metrics: Sequence[str] = ("hit_rate", "ndcg", "mrr", "recall"), eval_batch_size: int = 1024,
                  mask_history: bool = True, windows: str = "last", valid_users: int | None = None,
-                 metric: str = "ndcg@20") -> None:
+                 metric: str = "ndcg@20", negative_pool: str = "train") -> None:
         self.dataset = dataset
         self.metric = metric
         self.valid_users, self.seed = valid_users, seed
@@ -105,7 +109,7 @@ class SequentialTask(Task):
         self.sampler = SequenceSampler(
             self.sequences, dataset.num_items, objective=objective, max_length=max_length, mask_ratio=mask_ratio,
             num_negatives=num_negatives, shared_negatives=shared_negatives, side=side_info(dataset, tuple(item_side), tuple(behaviour_side)),
-            batch_size=batch_size, seed=seed, windows=windows)
+            batch_size=batch_size, seed=seed, windows=windows, negative_pool=negative_pool)
         if not len(self.sampler.train_users):
             raise ConfigError(f"{dataset.name}: no user has a training sequence to learn from "
                               f"({'two items' if objective == 'next' else 'one item'} needed)")

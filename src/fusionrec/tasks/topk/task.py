@@ -27,7 +27,7 @@ from pydantic import Field
 
 from fusionrec.data.batches import PairBatch
 from fusionrec.data.dataset import Dataset
-from fusionrec.data.samplers import PairSampler
+from fusionrec.tasks.topk.sampler import PairSampler
 from fusionrec.errors import ConfigError
 from fusionrec.metrics.full_ranking import EvalResult, evaluate_full_ranking, sample_users
 from fusionrec.models.base import Recommender

@@ -1,4 +1,4 @@
-"""Vectorised training samplers."""
+"""The top-K task's vectorised training sampler: (user, positive, negatives) triples."""
 
 from __future__ import annotations
 

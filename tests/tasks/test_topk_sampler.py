@@ -8,7 +8,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from fusionrec.data.samplers import PairSampler
+from fusionrec.tasks.topk.sampler import PairSampler
 from fusionrec.errors import DataError
 
 
