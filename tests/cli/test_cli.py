@@ -80,6 +80,11 @@ def test_list_models_and_datasets(tmp_path):
         assert name in models
     datasets = cli("list", "datasets", env_home=tmp_path).stdout
     assert "ml-100k" in datasets and "synthetic" in datasets
+    assert "candidates" in cli("list", "tasks", env_home=tmp_path).stdout
+    assert "ml100k/ease" in cli("list", "configs", env_home=tmp_path).stdout
+    assert "mmrec" in cli("list", "formats", env_home=tmp_path).stdout
+    assert "[x_1; ...; x_M]" in cli("list", "fusions", env_home=tmp_path).stdout  # not eaten as Rich markup
+    assert cli("--version", env_home=tmp_path).stdout.startswith("fusionrec ")
 
 
 def test_data_prepare_and_info(tmp_path):

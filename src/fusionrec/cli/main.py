@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from pathlib import Path
 from typing import List, Optional
 
@@ -59,6 +60,7 @@ def main() -> None:
     from fusionrec.threads import prefer_passive_waiting
 
     prefer_passive_waiting()  # before any command loads torch
+    warnings.formatwarning = lambda message, *_args, **_kwargs: f"warning: {message}\n"  # one line, no source path
     try:
         app()
     except FusionrecError as exc:
@@ -95,6 +97,34 @@ def list_fusions() -> None:
 
     _table(["fusion", "equation", "used by"],
            [[e.name, e.meta.get("equation", ""), ", ".join(e.meta.get("used_by", ()))] for e in FUSIONS])
+
+
+@list_app.command("tasks")
+def list_tasks() -> None:
+    """Task families: name, description, the keys of their task: section."""
+    from fusionrec import tasks  # noqa: F401
+    from fusionrec.registry import TASKS
+
+    _table(["task", "description", "task: keys"],
+           [[e.name, e.meta.get("description", ""), ", ".join(sorted(e.config.model_fields))] for e in TASKS])
+
+
+@list_app.command("configs")
+def list_configs() -> None:
+    """Configs shipped with fusionrec (use as -c NAME), tuned on validation."""
+    from fusionrec.config import shipped_configs
+
+    _table(["config"], [[name] for name in shipped_configs()])
+
+
+@list_app.command("formats")
+def list_formats() -> None:
+    """Data formats the readers recognise (data.format), in the order auto-detection tries them."""
+    from fusionrec.data import readers  # noqa: F401
+    from fusionrec.registry import READERS
+
+    entries = sorted(READERS, key=lambda e: e.meta.get("order", 100))
+    _table(["format", "description"], [[e.name, e.meta.get("description", "")] for e in entries])
 
 
 # ----------------------------------------------------------------------------------------- data
