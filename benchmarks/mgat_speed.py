@@ -29,9 +29,9 @@ import time
 import torch
 
 from fusionrec.data import load_dataset
-from fusionrec.tasks.topk.sampler import PairSampler
 from fusionrec.models.topk.mgat import MGAT, MGATConfig
 from fusionrec.nn.losses import bpr_loss
+from fusionrec.tasks.topk.sampler import PairSampler
 
 PEER = {"method": "files", "path": "shared:fixtures/ml100k-peer-split"}
 
@@ -40,12 +40,13 @@ def step_fn(model: MGAT, graph, optimizer):
     def step(batch) -> None:
         reps = {m: enc(getattr(model, f"features_{m}"), model.id_embedding, graph) for m, enc in model.encoders.items()}
         fused = model.fusion(reps, model.node_mask).out
-        users, items = fused[: model.num_users], fused[model.num_users:]
+        users, items = fused[: model.num_users], fused[model.num_users :]
         u = users[batch.users]
         loss = bpr_loss((u * items[batch.pos_items]).sum(-1), (u[:, None] * items[batch.neg_items]).sum(-1))
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+
     return step
 
 
@@ -75,16 +76,20 @@ def main() -> None:
         for name, step in variants.items():
             step(batches[0])  # warm-up
             start = time.perf_counter()
-            for batch in batches[1: 1 + args.steps]:
+            for batch in batches[1 : 1 + args.steps]:
                 step(batch)
             best[name] = min(best[name], (time.perf_counter() - start) / args.steps)
-    print(f"ml-100k peer split: {dataset.num_users} users, {dataset.num_items} items, "
-          f"{dataset.matrix('train').nnz} train pairs, {steps_per_epoch} steps/epoch, modalities "
-          f"{list(dataset.modalities)}, {args.threads} thread(s); min over {args.rounds} rounds")
+    print(
+        f"ml-100k peer split: {dataset.num_users} users, {dataset.num_items} items, "
+        f"{dataset.matrix('train').nnz} train pairs, {steps_per_epoch} steps/epoch, modalities "
+        f"{list(dataset.modalities)}, {args.threads} thread(s); min over {args.rounds} rounds"
+    )
     for layers in (2, 1):
         fused, mp = best[f"fused, {layers} layer(s)"], best[f"message passing, {layers} layer(s)"]
-        print(f"{layers} layer(s): fused {fused * steps_per_epoch:6.2f} s/epoch   message passing "
-              f"{mp * steps_per_epoch:6.2f} s/epoch   ({mp / fused:.1f}x)")
+        print(
+            f"{layers} layer(s): fused {fused * steps_per_epoch:6.2f} s/epoch   message passing "
+            f"{mp * steps_per_epoch:6.2f} s/epoch   ({mp / fused:.1f}x)"
+        )
 
 
 if __name__ == "__main__":

@@ -41,11 +41,14 @@ def main() -> None:
             if record_path.exists() and json.loads(record_path.read_text()).get("metrics", {}).get("test"):
                 records.append(json.loads(record_path.read_text()))
                 continue
-            run = train(data="ml-100k", config=config, overrides=[*split, f"train.seed={seed}"], run_dir=run_dir,
-                        progress=False)
+            run = train(
+                data="ml-100k", config=config, overrides=[*split, f"train.seed={seed}"], run_dir=run_dir, progress=False
+            )
             records.append(run.record)
-            print(f"{config} seed {seed}: {run.test_metrics['recall@20']:.4f} / {run.test_metrics['ndcg@20']:.4f}",
-                  flush=True)
+            print(
+                f"{config} seed {seed}: {run.test_metrics['recall@20']:.4f} / {run.test_metrics['ndcg@20']:.4f}",
+                flush=True,
+            )
         rows.append((config, records))
     print(table(rows))
 
@@ -54,8 +57,10 @@ def table(rows) -> str:
     def ms(values):
         return f"{statistics.mean(values):.4f} ± {statistics.stdev(values) if len(values) > 1 else 0.0:.4f}"
 
-    lines = ["| config | Recall@20 | NDCG@20 | best epochs | s/epoch | test eval s | peak RSS MB |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| config | Recall@20 | NDCG@20 | best epochs | s/epoch | test eval s | peak RSS MB |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for config, recs in rows:
         lines.append(
             f"| {config} | {ms([r['metrics']['test']['recall@20'] for r in recs])} "
@@ -63,7 +68,8 @@ def table(rows) -> str:
             f"| {', '.join(str(r['best_epoch']) for r in recs)} "
             f"| {statistics.mean(r['timings']['train_s_per_epoch'] for r in recs):.3f} "
             f"| {statistics.mean(r['timings']['test_eval_s'] for r in recs):.3f} "
-            f"| {max(r['peak_rss_mb'] for r in recs):.0f} |")
+            f"| {max(r['peak_rss_mb'] for r in recs):.0f} |"
+        )
     return "\n".join(lines)
 
 

@@ -46,8 +46,14 @@ def naive_scorer(model):
         for part in candidates.split(chunk):
             ia = torch.arange(len(users)).repeat_interleave(len(part))
             ib = part.repeat(len(users))
-            out = model.co_attention(entries[users][ia], regions[ib], valid[users][ia], model.region_mask[ib],
-                                     query_a=u1[ia], query_b=model.item_emb(ib))
+            out = model.co_attention(
+                entries[users][ia],
+                regions[ib],
+                valid[users][ia],
+                model.region_mask[ib],
+                query_a=u1[ia],
+                query_b=model.item_emb(ib),
+            )
             blocks.append(model.predict(out.out, out.out_b).view(len(users), len(part)))
         return torch.cat(blocks, 1)
 
@@ -97,8 +103,10 @@ def main() -> None:
         return build_model(cfg, dataset, 0), build_task(run, dataset, cfg)
 
     lightgcn, task = setup("lightgcn")
-    uvcans = {f"uvcan S={s} hidden={h}": setup("uvcan", f"model.num_steps={s}", f"model.attention_dim={h}")[0]
-              for s, h in ((1, 32), (2, 32), (1, 64))}
+    uvcans = {
+        f"uvcan S={s} hidden={h}": setup("uvcan", f"model.num_steps={s}", f"model.attention_dim={h}")[0]
+        for s, h in ((1, 32), (2, 32), (1, 64))
+    }
     evals: dict[str, list[float]] = {}
     for _ in range(args.rounds):
         for name, model in [("lightgcn", lightgcn), *uvcans.items()]:
@@ -106,8 +114,10 @@ def main() -> None:
         first = next(iter(uvcans.values()))
         evals.setdefault("uvcan S=1 hidden=32 naive", []).append(task.evaluate(Naive(first), "valid").seconds)
     pairs = task.dataset.num_users * task.dataset.num_items
-    print(f"full ranking of ml-100k valid users ({pairs:,} user-item pairs), {args.threads} thread(s), min of "
-          f"{args.rounds}:")
+    print(
+        f"full ranking of ml-100k valid users ({pairs:,} user-item pairs), {args.threads} thread(s), min of "
+        f"{args.rounds}:"
+    )
     for name, times in evals.items():
         print(f"  {name:28s} {min(times):8.2f} s")
 

@@ -27,7 +27,9 @@ def main() -> int:
     parser.add_argument("--interactions", type=int, default=1_000_000)
     parser.add_argument("--users", type=int, default=None, help="default: interactions / 20")
     parser.add_argument("--items", type=int, default=None, help="default: interactions / 50")
-    parser.add_argument("--split", default="random", help="split.method (random, loo, temporal, global_time, cold_item)")
+    parser.add_argument(
+        "--split", default="random", help="split.method (random, loo, temporal, global_time, cold_item)"
+    )
     parser.add_argument("--profile", action="store_true", help="print the top functions of the cold prepare")
     args = parser.parse_args()
 
@@ -36,9 +38,11 @@ def main() -> int:
         from fusionrec.data import DataConfig, load_dataset_dir, prepare
         from fusionrec.data.store import read_manifest
 
-        options = {"num_interactions": args.interactions,
-                   "num_users": args.users or max(2, args.interactions // 20),
-                   "num_items": args.items or max(2, args.interactions // 50)}
+        options = {
+            "num_interactions": args.interactions,
+            "num_users": args.users or max(2, args.interactions // 20),
+            "num_items": args.items or max(2, args.interactions // 50),
+        }
         config = DataConfig(name="synthetic", split={"method": args.split})
 
         profiler = cProfile.Profile() if args.profile else None
@@ -65,14 +69,18 @@ def main() -> int:
 
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPU(s), Python {platform.python_version()}")
     print(f"data: synthetic {options} split={args.split}")
-    print(f"  -> {dataset.num_users:,} users, {dataset.num_items:,} items, {dataset.num_interactions:,} interactions, "
-          f"split {manifest['split']}, folder {size_mb:.1f} MiB, fingerprint {manifest['fingerprint']}")
+    print(
+        f"  -> {dataset.num_users:,} users, {dataset.num_items:,} items, {dataset.num_interactions:,} interactions, "
+        f"split {manifest['split']}, folder {size_mb:.1f} MiB, fingerprint {manifest['fingerprint']}"
+    )
     ok_cold, ok_cached = cold < COLD_TARGET_S, cached + load < CACHED_TARGET_S
     print(f"cold prepare:            {cold:8.2f} s   (target < {COLD_TARGET_S:.0f} s: {'ok' if ok_cold else 'MISSED'})")
     print(f"cached prepare:          {cached:8.4f} s")
     print(f"load of the cached folder: {load:6.4f} s")
-    print(f"cached prepare + load:   {cached + load:8.4f} s   (target < {CACHED_TARGET_S:.0f} s: "
-          f"{'ok' if ok_cached else 'MISSED'})")
+    print(
+        f"cached prepare + load:   {cached + load:8.4f} s   (target < {CACHED_TARGET_S:.0f} s: "
+        f"{'ok' if ok_cached else 'MISSED'})"
+    )
     print(f"peak RSS: {peak_mb:.0f} MiB")
     if profiler:
         pstats.Stats(profiler, stream=sys.stdout).sort_stats("cumulative").print_stats(25)

@@ -28,8 +28,16 @@ from fusionrec.data.store import load_dataset_dir
 from fusionrec.training.optim import build_optimizer
 from fusionrec.training.record import peak_rss_mb
 
-SETTINGS = ["data.split.method=loo", "model.num_layers=2", "model.hidden_dim=64", "model.max_length=50",
-            "model.loss=ce", "train.batch_size=128", "train.lr=0.001", "train.metric=ndcg@10"]
+SETTINGS = [
+    "data.split.method=loo",
+    "model.num_layers=2",
+    "model.hidden_dim=64",
+    "model.max_length=50",
+    "model.loss=ce",
+    "train.batch_size=128",
+    "train.lr=0.001",
+    "train.metric=ndcg@10",
+]
 
 
 def main() -> None:
@@ -46,10 +54,12 @@ def main() -> None:
     model = build_model(model_cfg, dataset, run.train.seed)
     task = build_task(run, dataset, model_cfg)
     optimizer = build_optimizer(model, run.train)
-    print(f"{args.model} on {args.data} ({run.data.split.method}): {dataset.num_users} users, "
-          f"{dataset.num_items} items, "
-          f"{len(task.sampler.train_users)} training sequences, {task.num_batches} batches/pass; "
-          f"{args.threads} thread(s), torch {torch.__version__}, {platform.processor() or platform.machine()}")
+    print(
+        f"{args.model} on {args.data} ({run.data.split.method}): {dataset.num_users} users, "
+        f"{dataset.num_items} items, "
+        f"{len(task.sampler.train_users)} training sequences, {task.num_batches} batches/pass; "
+        f"{args.threads} thread(s), torch {torch.__version__}, {platform.processor() or platform.machine()}"
+    )
     for epoch in range(1, args.passes + 1):
         model.train()
         wall, cpu = time.perf_counter(), time.process_time()
@@ -60,9 +70,11 @@ def main() -> None:
             optimizer.step()
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         result = task.evaluate(model, "valid")
-        print(f"pass {epoch}: train {wall:.2f} s wall, {cpu:.2f} s CPU; loss {float(out.loss.detach()):.4f}; "
-              f"valid ndcg@10 {result.metrics['ndcg@10']:.4f} hit_rate@10 {result.metrics['hit_rate@10']:.4f} "
-              f"(eval {result.seconds:.2f} s)")
+        print(
+            f"pass {epoch}: train {wall:.2f} s wall, {cpu:.2f} s CPU; loss {float(out.loss.detach()):.4f}; "
+            f"valid ndcg@10 {result.metrics['ndcg@10']:.4f} hit_rate@10 {result.metrics['hit_rate@10']:.4f} "
+            f"(eval {result.seconds:.2f} s)"
+        )
     print(f"peak RSS {peak_rss_mb():.0f} MB")
 
 

@@ -30,5 +30,14 @@ def tiny_dataset(tmp_path_factory):
     os.environ["FUSIONREC_HOME"] = str(tmp_path_factory.getbasetemp() / "fusionrec-home")
     from fusionrec.data import load_dataset
 
-    return load_dataset("synthetic", options={"num_users": 120, "num_items": 80, "num_interactions": 3000,
-                                              "visual_dim": 12, "text_dim": 10, "seed": 3})
+    return load_dataset(
+        "synthetic",
+        options={
+            "num_users": 120,
+            "num_items": 80,
+            "num_interactions": 3000,
+            "visual_dim": 12,
+            "text_dim": 10,
+            "seed": 3,
+        },
+    )

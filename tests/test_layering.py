@@ -71,8 +71,12 @@ def graph() -> dict[str, set[str]]:
 
 
 def test_no_module_imports_a_higher_layer() -> None:
-    upward = [f"{src} (layer {LAYERS[layer(src)][0]}) imports {dst} (layer {LAYERS[layer(dst)][0]})"
-              for src, targets in graph().items() for dst in targets if layer(dst) > layer(src)]
+    upward = [
+        f"{src} (layer {LAYERS[layer(src)][0]}) imports {dst} (layer {LAYERS[layer(dst)][0]})"
+        for src, targets in graph().items()
+        for dst in targets
+        if layer(dst) > layer(src)
+    ]
     assert not upward, "imports that run back up:\n" + "\n".join(sorted(upward))
 
 
@@ -85,7 +89,7 @@ def test_the_import_graph_has_no_circle() -> None:
         state[node] = 1
         for nxt in sorted(edges.get(node, ())):
             if state.get(nxt) == 1:
-                circles.append(stack[stack.index(nxt):] + [nxt])
+                circles.append(stack[stack.index(nxt) :] + [nxt])
             elif nxt not in state:
                 visit(nxt, stack + [nxt])
         state[node] = 2
@@ -111,9 +115,13 @@ FAMILY_BRANCH = re.compile(r"""task\s*[!=]=\s*["']|["'](topk|sequential)["']\s*[
 
 
 def test_no_code_outside_tasks_branches_on_a_family_name() -> None:
-    offenders = [f"{p.relative_to(PACKAGE)}:{n}: {line.strip()}"
-                 for p in PACKAGE.rglob("*.py") if "tasks" not in p.relative_to(PACKAGE).parts
-                 for n, line in enumerate(p.read_text().splitlines(), 1) if FAMILY_BRANCH.search(line)]
+    offenders = [
+        f"{p.relative_to(PACKAGE)}:{n}: {line.strip()}"
+        for p in PACKAGE.rglob("*.py")
+        if "tasks" not in p.relative_to(PACKAGE).parts
+        for n, line in enumerate(p.read_text().splitlines(), 1)
+        if FAMILY_BRANCH.search(line)
+    ]
     assert not offenders, "\n".join(offenders)
 
 

@@ -22,6 +22,7 @@ Settings, both sides (Cornac's defaults where the peer table in PEERS.md used th
 Seconds per epoch are each library's training time only (no evaluation), one process, ``--threads`` threads.
 Cornac runs in its own throwaway venv (``~/.cache/fusionrec-peers/cornac-venv``), created on first use.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,15 +36,30 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from peer_venv import CACHE, ensure_venv, fusionrec_train, log, outside_repository, run_runner, save_json  # noqa: E402
 
-DEFAULT_SPLIT = Path(os.environ.get("FUSIONREC_SHARED") or Path(__file__).resolve().parents[3] / "shared") / "fixtures" / "ml100k-peer-split"  # noqa: E501
+DEFAULT_SPLIT = (
+    Path(os.environ.get("FUSIONREC_SHARED") or Path(__file__).resolve().parents[3] / "shared")
+    / "fixtures"
+    / "ml100k-peer-split"
+)  # noqa: E501
 FUSIONREC = Path(sys.executable).with_name("fusionrec")
 INSTALL_STEPS = (("torch==2.13.0",), ("cornac==3.0.1",))
 CHECK = "import cornac, torch, numpy; print('cornac, torch, numpy =', cornac.__version__, torch.__version__, numpy.__version__)"
 FUSIONREC_CONFIGS = {
-    "BPR": {"shipped": ["-c", "ml100k/bpr"],
-            "cornac": ["-m", "bpr", "model.reg_weight=0.01", "model.init_std=0.0045", "train.optimizer=sgd",
-                       "train.lr=2.048", "train.batch_size=2048", "train.epochs=3000", "train.eval_every=20",
-                       "train.patience=150"]},
+    "BPR": {
+        "shipped": ["-c", "ml100k/bpr"],
+        "cornac": [
+            "-m",
+            "bpr",
+            "model.reg_weight=0.01",
+            "model.init_std=0.0045",
+            "train.optimizer=sgd",
+            "train.lr=2.048",
+            "train.batch_size=2048",
+            "train.epochs=3000",
+            "train.eval_every=20",
+            "train.patience=150",
+        ],
+    },
     "VBPR": {"shipped": ["-c", "ml100k/vbpr", "model.modalities=[genre]"]},
 }
 
@@ -135,8 +151,15 @@ def genre_features(work: Path) -> tuple[Path, Path]:
 def run_cornac(args: argparse.Namespace) -> dict:
     work = Path(tempfile.mkdtemp(prefix="cornac-run-"))
     try:
-        spec = {"model": args.model, "split": str(args.split), "seed": args.seed, "threads": args.threads,
-                "chunk": args.chunk, "max_epochs": args.max_epochs, "patience": args.patience}
+        spec = {
+            "model": args.model,
+            "split": str(args.split),
+            "seed": args.seed,
+            "threads": args.threads,
+            "chunk": args.chunk,
+            "max_epochs": args.max_epochs,
+            "patience": args.patience,
+        }
         if args.model == "VBPR":
             features, ids = genre_features(work)
             spec |= {"features": str(features), "feature_ids": str(ids)}
@@ -149,16 +172,35 @@ def run_cornac(args: argparse.Namespace) -> dict:
 def run_fusionrec(args: argparse.Namespace, config: str) -> dict:
     run_dir = Path(tempfile.mkdtemp(prefix="fusionrec-run-"))
     try:
-        cmd = [str(FUSIONREC), "train", *FUSIONREC_CONFIGS[args.model][config], "-d", "ml-100k",
-               "data.split.method=files", f"data.split.path={args.split}", f"train.seed={args.seed}",
-               f"train.num_threads={args.threads}", "--run-dir", str(run_dir), "-q"]
+        cmd = [
+            str(FUSIONREC),
+            "train",
+            *FUSIONREC_CONFIGS[args.model][config],
+            "-d",
+            "ml-100k",
+            "data.split.method=files",
+            f"data.split.path={args.split}",
+            f"train.seed={args.seed}",
+            f"train.num_threads={args.threads}",
+            "--run-dir",
+            str(run_dir),
+            "-q",
+        ]
         rec = fusionrec_train(cmd, run_dir, args.threads)
         t = rec["timings"]
-        return {"library": f"fusionrec {rec['versions'].get('fusionrec', '?')} ({config})", "model": rec["model"],
-                "valid_ndcg@20": rec["metrics"]["valid"]["ndcg@20"], "test": rec["metrics"]["test"],
-                "best_epoch": rec["best_epoch"], "epochs_run": rec["epochs_run"],
-                "train_s_per_epoch": t["train_s_per_epoch"], "valid_eval_s": t["eval_s"], "test_eval_s": t.get("test_eval_s"),
-                "peak_rss_mb": rec["peak_rss_mb"], "command": cmd}
+        return {
+            "library": f"fusionrec {rec['versions'].get('fusionrec', '?')} ({config})",
+            "model": rec["model"],
+            "valid_ndcg@20": rec["metrics"]["valid"]["ndcg@20"],
+            "test": rec["metrics"]["test"],
+            "best_epoch": rec["best_epoch"],
+            "epochs_run": rec["epochs_run"],
+            "train_s_per_epoch": t["train_s_per_epoch"],
+            "valid_eval_s": t["eval_s"],
+            "test_eval_s": t.get("test_eval_s"),
+            "peak_rss_mb": rec["peak_rss_mb"],
+            "command": cmd,
+        }
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
 
@@ -166,15 +208,19 @@ def run_fusionrec(args: argparse.Namespace, config: str) -> dict:
 def print_table(results: dict) -> None:
     rows = [r for r in results.values() if isinstance(r, dict) and "test" in r]
     print(f"\n{results['model']} on ml100k-peer-split (test; epoch chosen on validation NDCG@20)")
-    print("| library | Recall@20 | NDCG@20 | valid NDCG@20 | best epoch | epochs | s/epoch | time to best s | "
-          "valid eval s | test eval s | peak RSS MB |")
+    print(
+        "| library | Recall@20 | NDCG@20 | valid NDCG@20 | best epoch | epochs | s/epoch | time to best s | "
+        "valid eval s | test eval s | peak RSS MB |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         t = r["test"]
-        print(f"| {r['library']} | {t['recall@20']:.4f} | {t['ndcg@20']:.4f} | {r['valid_ndcg@20']:.4f} | "
-              f"{r['best_epoch']} | {r['epochs_run']} | {r['train_s_per_epoch']:.4f} | "
-              f"{r['train_s_per_epoch'] * r['best_epoch']:.1f} | {r['valid_eval_s']:.3f} | "
-              f"{r['test_eval_s'] or 0:.3f} | {r['peak_rss_mb']:,.0f} |")
+        print(
+            f"| {r['library']} | {t['recall@20']:.4f} | {t['ndcg@20']:.4f} | {r['valid_ndcg@20']:.4f} | "
+            f"{r['best_epoch']} | {r['epochs_run']} | {r['train_s_per_epoch']:.4f} | "
+            f"{r['train_s_per_epoch'] * r['best_epoch']:.1f} | {r['valid_eval_s']:.3f} | "
+            f"{r['test_eval_s'] or 0:.3f} | {r['peak_rss_mb']:,.0f} |"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -198,8 +244,10 @@ def main(argv: list[str] | None = None) -> int:
     args.split, args.venv = args.split.resolve(), outside_repository(args.venv)
     unknown = set(args.fusionrec_config) - set(FUSIONREC_CONFIGS[args.model])
     if unknown:
-        raise SystemExit(f"--fusionrec-config {sorted(unknown)} not available for {args.model}; "
-                         f"choose from {sorted(FUSIONREC_CONFIGS[args.model])}")
+        raise SystemExit(
+            f"--fusionrec-config {sorted(unknown)} not available for {args.model}; "
+            f"choose from {sorted(FUSIONREC_CONFIGS[args.model])}"
+        )
     results: dict = {"model": args.model, "settings": {k: str(v) for k, v in vars(args).items()}}
     if args.only in (None, "cornac"):
         results["install_s"] = ensure_venv(args.venv, INSTALL_STEPS, CHECK)

@@ -5,6 +5,7 @@ A peer's venv is built once under ``~/.cache/fusionrec-peers/<name>-venv`` from 
 "torch>=..." to a CUDA build), optionally patched in place, and checked by importing the peer. A marker file
 records the steps; a venv built from other steps is rebuilt. Nothing here is imported by fusionrec.
 """
+
 from __future__ import annotations
 
 import json
@@ -12,8 +13,8 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 CACHE = Path(os.environ.get("HOME", "~")).expanduser() / ".cache" / "fusionrec-peers"
 READY_MARKER = ".fusionrec-peers-ready"
@@ -34,8 +35,14 @@ def thread_env(threads: int) -> dict:
     return env
 
 
-def ensure_venv(venv: Path, steps: Sequence[Sequence[str]], check: str, patch: Callable[[Path], list[str]] | None = None,
-                patch_names: Sequence[str] = (), reinstall: bool = False) -> float | None:
+def ensure_venv(
+    venv: Path,
+    steps: Sequence[Sequence[str]],
+    check: str,
+    patch: Callable[[Path], list[str]] | None = None,
+    patch_names: Sequence[str] = (),
+    reinstall: bool = False,
+) -> float | None:
     """Create and populate ``venv`` unless it is already there; ``check`` is Python code that must run in it.
 
     ``patch(venv)`` runs after installing and on every reuse (it must be idempotent). Returns the install
@@ -93,14 +100,19 @@ def run_runner(venv: Path, runner: str, spec: dict, work: Path, threads: int, ve
     ``RESULT {json}`` line; RuntimeError with the output's tail when it fails."""
     (work / "runner.py").write_text(runner)
     (work / "spec.json").write_text(json.dumps(spec, indent=1))
-    proc = subprocess.run([str(venv_python(venv)), str(work / "runner.py"), str(work / "spec.json")], cwd=work,
-                          env=thread_env(threads), capture_output=True, text=True)
+    proc = subprocess.run(
+        [str(venv_python(venv)), str(work / "runner.py"), str(work / "spec.json")],
+        cwd=work,
+        env=thread_env(threads),
+        capture_output=True,
+        text=True,
+    )
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     if proc.returncode or not lines:
         raise RuntimeError(f"{venv.name} runner failed (exit {proc.returncode}):\n{_tail(proc)}")
     if verbose:
         print(proc.stdout, proc.stderr, sep="\n", file=sys.stderr)
-    return json.loads(lines[-1][len("RESULT "):])
+    return json.loads(lines[-1][len("RESULT ") :])
 
 
 def fusionrec_train(cmd: list[str], run_dir: Path, threads: int, verbose: bool = False) -> dict:

@@ -25,6 +25,7 @@ for sequential models), HR@10 and NDCG@10.
 
 RecBole runs in the throwaway venv of ``recbole_side_by_side.py`` (created and patched on first use).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,7 +39,10 @@ from peer_venv import fusionrec_train, log, outside_repository, run_runner, save
 from recbole_side_by_side import DEFAULT_VENV, FUSIONREC, RUNNER, ensure_recbole_venv  # noqa: E402
 
 DATASET_NAME = "ml100k-loo"
-KEYS = (("hit@10", "hit_rate@10"), ("ndcg@10", "ndcg@10"))  # RecBole key, fusionrec key (MRR: RecBole cuts at 10, fusionrec does not)
+KEYS = (
+    ("hit@10", "hit_rate@10"),
+    ("ndcg@10", "ndcg@10"),
+)  # RecBole key, fusionrec key (MRR: RecBole cuts at 10, fusionrec does not)
 SAMPLERS = {"all": "every training interaction once per pass (windows of 50)", "last": "paper: last 50 items per user"}
 
 
@@ -54,7 +58,7 @@ def write_sequences(out: Path) -> dict:
     seq = user_sequences(dataset)
     lines = ["user_id:token\titem_id:token\ttimestamp:float"]
     for u in range(seq.num_users):
-        items = seq.items[seq.starts[u]:seq.starts[u + 1]]
+        items = seq.items[seq.starts[u] : seq.starts[u + 1]]
         lines += [f"{dataset.user_ids[u]}\t{dataset.item_ids[i]}\t{t}" for t, i in enumerate(items)]
     folder = out / DATASET_NAME
     folder.mkdir(parents=True, exist_ok=True)
@@ -64,16 +68,38 @@ def write_sequences(out: Path) -> dict:
 
 def recbole_config(args: argparse.Namespace, data_dir: Path, work: Path) -> dict:
     return {
-        "data_path": str(data_dir), "USER_ID_FIELD": "user_id", "ITEM_ID_FIELD": "item_id", "TIME_FIELD": "timestamp",
+        "data_path": str(data_dir),
+        "USER_ID_FIELD": "user_id",
+        "ITEM_ID_FIELD": "item_id",
+        "TIME_FIELD": "timestamp",
         "load_col": {"inter": ["user_id", "item_id", "timestamp"]},
-        "MAX_ITEM_LIST_LENGTH": 50, "n_layers": 2, "n_heads": 1, "hidden_size": 64, "inner_size": 64,
-        "hidden_dropout_prob": 0.2, "attn_dropout_prob": 0.2, "hidden_act": "relu", "loss_type": "CE",
-        "train_neg_sample_args": None, "learning_rate": 1e-3, "train_batch_size": 2048,
-        "epochs": args.passes, "stopping_step": args.passes, "eval_step": 1,
+        "MAX_ITEM_LIST_LENGTH": 50,
+        "n_layers": 2,
+        "n_heads": 1,
+        "hidden_size": 64,
+        "inner_size": 64,
+        "hidden_dropout_prob": 0.2,
+        "attn_dropout_prob": 0.2,
+        "hidden_act": "relu",
+        "loss_type": "CE",
+        "train_neg_sample_args": None,
+        "learning_rate": 1e-3,
+        "train_batch_size": 2048,
+        "epochs": args.passes,
+        "stopping_step": args.passes,
+        "eval_step": 1,
         "eval_args": {"split": {"LS": "valid_and_test"}, "order": "TO", "mode": "full", "group_by": "user"},
-        "metrics": ["Hit", "NDCG", "MRR"], "topk": [10], "valid_metric": "NDCG@10", "metric_decimal_place": 6,
-        "seed": args.seed, "reproducibility": True, "use_gpu": False, "worker": 0,
-        "checkpoint_dir": str(work / "saved"), "show_progress": False, "state": "INFO",
+        "metrics": ["Hit", "NDCG", "MRR"],
+        "topk": [10],
+        "valid_metric": "NDCG@10",
+        "metric_decimal_place": 6,
+        "seed": args.seed,
+        "reproducibility": True,
+        "use_gpu": False,
+        "worker": 0,
+        "checkpoint_dir": str(work / "saved"),
+        "show_progress": False,
+        "state": "INFO",
     }
 
 
@@ -81,8 +107,12 @@ def run_recbole(args: argparse.Namespace) -> dict:
     work = Path(tempfile.mkdtemp(prefix="recbole-sasrec-"))
     try:
         sizes = write_sequences(work / "data")
-        spec = {"model": "SASRec", "dataset": DATASET_NAME, "threads": args.threads,
-                "config": recbole_config(args, work / "data", work)}
+        spec = {
+            "model": "SASRec",
+            "dataset": DATASET_NAME,
+            "threads": args.threads,
+            "config": recbole_config(args, work / "data", work),
+        }
         log(f"RecBole SASRec: {args.passes} epoch(s) on {sizes} (log in {work / 'log'})")
         result = run_runner(args.venv, RUNNER, spec, work, args.threads)
         result["valid_curve"] = {h["epoch"]: h["valid"] for h in result["history"]}
@@ -94,20 +124,50 @@ def run_recbole(args: argparse.Namespace) -> dict:
 def run_fusionrec(args: argparse.Namespace, windows: str) -> dict:
     run_dir = Path(tempfile.mkdtemp(prefix=f"fusionrec-sasrec-{windows}-"))
     try:
-        cmd = [str(FUSIONREC), "train", "-m", "sasrec", "-d", "ml-100k", "data.split.method=loo",
-               "model.num_heads=1", "model.hidden_dim=64", "model.inner_dim=64", "model.dropout=0.2",
-               "model.max_length=50", "model.loss=ce", "train.lr=1e-3", f"task.sequence_windows={windows}",
-               "task.mask_history=false", "train.metric=ndcg@10", "train.eval_every=1",
-               f"train.epochs={args.max_epochs}", f"train.patience={args.patience}", f"train.seed={args.seed}",
-               f"train.num_threads={args.threads}", f"train.batch_size={args.batch_size}", "--run-dir", str(run_dir), "-q"]
+        cmd = [
+            str(FUSIONREC),
+            "train",
+            "-m",
+            "sasrec",
+            "-d",
+            "ml-100k",
+            "data.split.method=loo",
+            "model.num_heads=1",
+            "model.hidden_dim=64",
+            "model.inner_dim=64",
+            "model.dropout=0.2",
+            "model.max_length=50",
+            "model.loss=ce",
+            "train.lr=1e-3",
+            f"task.sequence_windows={windows}",
+            "task.mask_history=false",
+            "train.metric=ndcg@10",
+            "train.eval_every=1",
+            f"train.epochs={args.max_epochs}",
+            f"train.patience={args.patience}",
+            f"train.seed={args.seed}",
+            f"train.num_threads={args.threads}",
+            f"train.batch_size={args.batch_size}",
+            "--run-dir",
+            str(run_dir),
+            "-q",
+        ]
         rec = fusionrec_train(cmd, run_dir, args.threads)
         curve = {h["epoch"]: {rk: h["valid"][fk] for rk, fk in KEYS} for h in rec["history"] if "valid" in h}
-        return {"library": f"fusionrec {rec['versions'].get('fusionrec', '?')} ({windows})", "windows": windows,
-                "valid_curve": curve, "train_s": [h["train_s"] for h in rec["history"]],
-                "train_s_per_epoch": rec["timings"]["train_s_per_epoch"], "valid_eval_s": rec["timings"]["eval_s"],
-                "best_epoch": rec["best_epoch"], "epochs_run": rec["epochs_run"], "status": rec["status"],
-                "test": {rk: rec["metrics"]["test"][fk] for rk, fk in KEYS}, "peak_rss_mb": rec["peak_rss_mb"],
-                "command": cmd}
+        return {
+            "library": f"fusionrec {rec['versions'].get('fusionrec', '?')} ({windows})",
+            "windows": windows,
+            "valid_curve": curve,
+            "train_s": [h["train_s"] for h in rec["history"]],
+            "train_s_per_epoch": rec["timings"]["train_s_per_epoch"],
+            "valid_eval_s": rec["timings"]["eval_s"],
+            "best_epoch": rec["best_epoch"],
+            "epochs_run": rec["epochs_run"],
+            "status": rec["status"],
+            "test": {rk: rec["metrics"]["test"][fk] for rk, fk in KEYS},
+            "peak_rss_mb": rec["peak_rss_mb"],
+            "command": cmd,
+        }
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
 
@@ -124,9 +184,11 @@ def print_report(results: dict, passes: int) -> None:
     print("|---|---|---|---|---|---|---|---|")
     for name, r in sides:
         t = r.get("test", {})
-        print(f"| {r.get('library', name)} | {r['train_s_per_epoch']:.2f} | {r.get('valid_eval_s') or 0:.2f} | "
-              f"{r.get('peak_rss_mb') or 0:,.0f} | {r.get('epochs_run')} | {r.get('best_epoch')} | "
-              f"{t.get('hit@10', float('nan')):.4f} | {t.get('ndcg@10', float('nan')):.4f} |")
+        print(
+            f"| {r.get('library', name)} | {r['train_s_per_epoch']:.2f} | {r.get('valid_eval_s') or 0:.2f} | "
+            f"{r.get('peak_rss_mb') or 0:,.0f} | {r.get('epochs_run')} | {r.get('best_epoch')} | "
+            f"{t.get('hit@10', float('nan')):.4f} | {t.get('ndcg@10', float('nan')):.4f} |"
+        )
     if "recbole" in results and "fusionrec-all" in results:
         ratio = results["recbole"]["train_s_per_epoch"] / results["fusionrec-all"]["train_s_per_epoch"]
         print(f"\nRecBole s/pass / fusionrec s/pass (sequence_windows=all) = {ratio:.1f}x")
@@ -141,8 +203,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=2024)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--windows", nargs="+", choices=sorted(SAMPLERS), default=["all", "last"])
-    p.add_argument("--batch-size", type=int, default=128,
-                   help="fusionrec sequences per batch (48 gives RecBole's ~48 updates per pass with windows=all)")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=128,
+        help="fusionrec sequences per batch (48 gives RecBole's ~48 updates per pass with windows=all)",
+    )
     p.add_argument("--only", choices=("recbole", "fusionrec"))
     p.add_argument("--venv", type=Path, default=DEFAULT_VENV)
     p.add_argument("--json", type=Path)

@@ -23,6 +23,7 @@ optimise the same objective; ``--reg-form recbole-default`` keeps RecBole's ship
 and still passes ``--reg`` unchanged. At reg 1e-5 either term is ~1e-5 of the BPR loss. The note is printed.
 RecBole's BPR is plain MF + BPRLoss (no regulariser, no item bias), so fusionrec's BPR gets reg 0, no bias.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,10 +37,13 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from peer_venv import (CACHE, ensure_venv, fusionrec_train, log, outside_repository, run_runner,  # noqa: E402
-                       save_json, venv_python)
+from peer_venv import CACHE, ensure_venv, fusionrec_train, log, outside_repository, run_runner, save_json, venv_python  # noqa: E402
 
-DEFAULT_SPLIT = Path(os.environ.get("FUSIONREC_SHARED") or Path(__file__).resolve().parents[3] / "shared") / "fixtures" / "ml100k-peer-split"  # noqa: E501
+DEFAULT_SPLIT = (
+    Path(os.environ.get("FUSIONREC_SHARED") or Path(__file__).resolve().parents[3] / "shared")
+    / "fixtures"
+    / "ml100k-peer-split"
+)  # noqa: E501
 DEFAULT_VENV = CACHE / "recbole-venv"
 FUSIONREC = Path(sys.executable).with_name("fusionrec")
 DATASET_NAME = "ml100k-peer"
@@ -59,16 +63,28 @@ INSTALL_STEPS = (
 # RecBole venv: create, install, patch
 # --------------------------------------------------------------------------------------------------------------
 
+
 def ensure_recbole_venv(venv: Path, reinstall: bool = False) -> float | None:
     """The RecBole venv, built and patched unless already there. Returns install seconds (None if reused)."""
-    return ensure_venv(venv, INSTALL_STEPS, "import recbole, torch, numpy, pandas, scipy; print('recbole, torch, numpy, "
-                       "pandas, scipy =', recbole.__version__, torch.__version__, numpy.__version__, pandas.__version__, "
-                       "scipy.__version__)", patch=patch_recbole, patch_names=[p[0] for p in PATCHES], reinstall=reinstall)
+    return ensure_venv(
+        venv,
+        INSTALL_STEPS,
+        "import recbole, torch, numpy, pandas, scipy; print('recbole, torch, numpy, "
+        "pandas, scipy =', recbole.__version__, torch.__version__, numpy.__version__, pandas.__version__, "
+        "scipy.__version__)",
+        patch=patch_recbole,
+        patch_names=[p[0] for p in PATCHES],
+        reinstall=reinstall,
+    )
 
 
 def _recbole_dir(venv: Path) -> Path:
-    out = subprocess.run([str(venv_python(venv)), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [str(venv_python(venv)), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     pkg = Path(out.stdout.strip()) / "recbole"
     if not pkg.is_dir():
         raise RuntimeError(f"recbole is not installed in {venv}")
@@ -85,10 +101,10 @@ def _add_weights_only(text: str) -> str:
         while depth:
             depth += {"(": 1, ")": -1}.get(text[j], 0)
             j += 1
-        call = text[m.start():j]
+        call = text[m.start() : j]
         if "weights_only" not in call:
             call = call[:-1].rstrip().rstrip(",") + ", weights_only=False)"
-        out.append(text[i:m.start()] + call)
+        out.append(text[i : m.start()] + call)
         i = j
     out.append(text[i:])
     return "".join(out)
@@ -283,8 +299,12 @@ def run_recbole(args: argparse.Namespace, venv: Path) -> dict:
     try:
         data_dir = work / "data"
         write_recbole_data(args.split, data_dir)
-        spec = {"model": args.model, "dataset": DATASET_NAME, "threads": args.threads,
-                "config": recbole_config(args, data_dir, work)}
+        spec = {
+            "model": args.model,
+            "dataset": DATASET_NAME,
+            "threads": args.threads,
+            "config": recbole_config(args, data_dir, work),
+        }
         log(f"RecBole {args.model}: running (log in {work / 'log'})")
         return run_runner(venv, RUNNER, spec, work, args.threads, args.verbose)
     finally:
@@ -298,32 +318,54 @@ def run_recbole(args: argparse.Namespace, venv: Path) -> dict:
 # fusionrec run
 # --------------------------------------------------------------------------------------------------------------
 
+
 def fusionrec_reg_weight(args: argparse.Namespace) -> tuple[float, str]:
     """fusionrec ``model.reg_weight`` matching RecBole's ``reg_weight`` for ``args.model``, and why (see the doc)."""
     if args.model == "LightGCN":
         if args.reg_form == "squared":
-            return args.reg, (f"RecBole reg_weight={args.reg:g} with require_pow=True (EmbLoss = sum ||E||^2 / B / 2) "
-                              f"== fusionrec model.reg_weight={args.reg:g} (l2_penalty = sum ||E||^2 / (2B)): "
-                              "identical penalty, factor 1")
-        return args.reg, (f"RecBole reg_weight={args.reg:g} with its default require_pow=False (EmbLoss = sum ||E|| / B,"
-                          f" unsquared) vs fusionrec model.reg_weight={args.reg:g} (sum ||E||^2 / (2B)): the penalties "
-                          "differ in form; no factor makes them equal")
+            return args.reg, (
+                f"RecBole reg_weight={args.reg:g} with require_pow=True (EmbLoss = sum ||E||^2 / B / 2) "
+                f"== fusionrec model.reg_weight={args.reg:g} (l2_penalty = sum ||E||^2 / (2B)): "
+                "identical penalty, factor 1"
+            )
+        return args.reg, (
+            f"RecBole reg_weight={args.reg:g} with its default require_pow=False (EmbLoss = sum ||E|| / B,"
+            f" unsquared) vs fusionrec model.reg_weight={args.reg:g} (sum ||E||^2 / (2B)): the penalties "
+            "differ in form; no factor makes them equal"
+        )
     # RecBole's BPR is plain MF + BPRLoss: no regulariser and no item bias.
-    return 0.0, ("fusionrec model.reg_weight=0 and model.item_bias=false: RecBole's BPR has no regularisation "
-                 f"term and no item bias (--reg {args.reg:g} is not used by either side)")
+    return 0.0, (
+        "fusionrec model.reg_weight=0 and model.item_bias=false: RecBole's BPR has no regularisation "
+        f"term and no item bias (--reg {args.reg:g} is not used by either side)"
+    )
 
 
 def run_fusionrec(args: argparse.Namespace) -> dict:
     run_dir = Path(tempfile.mkdtemp(prefix="fusionrec-run-"))
     try:
         reg, _ = fusionrec_reg_weight(args)
-        cmd = [str(FUSIONREC), "train", "-m", MODELS[args.model], "-d", "ml-100k",
-               "data.split.method=files", f"data.split.path={args.split}",
-               f"model.embedding_dim={args.dim}", f"model.reg_weight={reg:g}",
-               f"train.lr={args.lr:g}", f"train.batch_size={args.batch_size}",
-               f"train.patience={args.patience}", f"train.epochs={args.epochs}", f"train.seed={args.seed}",
-               f"train.num_threads={args.threads}", "train.metric=ndcg@20",
-               "--run-dir", str(run_dir), "-q"]
+        cmd = [
+            str(FUSIONREC),
+            "train",
+            "-m",
+            MODELS[args.model],
+            "-d",
+            "ml-100k",
+            "data.split.method=files",
+            f"data.split.path={args.split}",
+            f"model.embedding_dim={args.dim}",
+            f"model.reg_weight={reg:g}",
+            f"train.lr={args.lr:g}",
+            f"train.batch_size={args.batch_size}",
+            f"train.patience={args.patience}",
+            f"train.epochs={args.epochs}",
+            f"train.seed={args.seed}",
+            f"train.num_threads={args.threads}",
+            "train.metric=ndcg@20",
+            "--run-dir",
+            str(run_dir),
+            "-q",
+        ]
         if args.model == "LightGCN":
             cmd.insert(cmd.index("--run-dir"), f"model.num_layers={args.layers}")
         else:
@@ -361,22 +403,43 @@ def run_fusionrec(args: argparse.Namespace) -> dict:
 # report
 # --------------------------------------------------------------------------------------------------------------
 
+
 def _fmt(v, spec: str) -> str:
     return "-" if v is None else format(v, spec)
 
 
 def print_table(results: dict) -> None:
-    cols = ["library", "Recall@10", "Recall@20", "NDCG@10", "NDCG@20", "best ep", "epochs", "s/epoch",
-            "valid-eval s", "test-eval s", "peak RSS MB"]
+    cols = [
+        "library",
+        "Recall@10",
+        "Recall@20",
+        "NDCG@10",
+        "NDCG@20",
+        "best ep",
+        "epochs",
+        "s/epoch",
+        "valid-eval s",
+        "test-eval s",
+        "peak RSS MB",
+    ]
     rows = []
     for side in ("recbole", "fusionrec"):
         r = results.get(side)
         if r is None:
             continue
         t = r["test"]
-        rows.append([r["library"], *(_fmt(t.get(k), ".4f") for k in METRIC_KEYS), _fmt(r["best_epoch"], "d"),
-                     _fmt(r["epochs_run"], "d"), _fmt(r["train_s_per_epoch"], ".3f"), _fmt(r["valid_eval_s"], ".3f"),
-                     _fmt(r["test_eval_s"], ".3f"), _fmt(r["peak_rss_mb"], ".0f")])
+        rows.append(
+            [
+                r["library"],
+                *(_fmt(t.get(k), ".4f") for k in METRIC_KEYS),
+                _fmt(r["best_epoch"], "d"),
+                _fmt(r["epochs_run"], "d"),
+                _fmt(r["train_s_per_epoch"], ".3f"),
+                _fmt(r["valid_eval_s"], ".3f"),
+                _fmt(r["test_eval_s"], ".3f"),
+                _fmt(r["peak_rss_mb"], ".0f"),
+            ]
+        )
     widths = [max([len(c)] + [len(row[i]) for row in rows]) for i, c in enumerate(cols)]
     line = lambda cells: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
     print(f"\n{results['model']} on ml100k-peer-split (test metrics; best epoch on valid NDCG@20)")
@@ -398,23 +461,32 @@ def print_table(results: dict) -> None:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     p.add_argument("--model", default="LightGCN", choices=sorted(MODELS), help="RecBole model name")
     p.add_argument("--epochs", type=int, default=500)
     p.add_argument("--patience", type=int, default=30, help="RecBole stopping_step / fusionrec train.patience")
     p.add_argument("--seed", type=int, default=2024)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--reg", type=float, default=1e-5, help="LightGCN reg_weight, both sides (see --reg-form)")
-    p.add_argument("--reg-form", choices=("squared", "recbole-default"), default="squared",
-                   help="squared: RecBole require_pow=True, the same penalty as fusionrec's; recbole-default: "
-                        "RecBole's shipped require_pow=False (unsquared norm)")
+    p.add_argument(
+        "--reg-form",
+        choices=("squared", "recbole-default"),
+        default="squared",
+        help="squared: RecBole require_pow=True, the same penalty as fusionrec's; recbole-default: "
+        "RecBole's shipped require_pow=False (unsquared norm)",
+    )
     p.add_argument("--dim", type=int, default=64)
     p.add_argument("--layers", type=int, default=2, help="LightGCN layers")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--batch-size", type=int, default=2048)
-    p.add_argument("--eval-batch-size", type=int, default=4_096_000,
-                   help="RecBole eval_batch_size (interactions; full ranking scores it / n_items users at a time)")
+    p.add_argument(
+        "--eval-batch-size",
+        type=int,
+        default=4_096_000,
+        help="RecBole eval_batch_size (interactions; full ranking scores it / n_items users at a time)",
+    )
     p.add_argument("--only", choices=("recbole", "fusionrec"), help="run one side only")
     p.add_argument("--json", type=Path, metavar="OUT", help="save the results here")
     p.add_argument("--venv", type=Path, default=DEFAULT_VENV, help="throwaway venv for RecBole")
@@ -430,9 +502,16 @@ def main(argv: list[str] | None = None) -> int:
     args.split = args.split.resolve()
     args.venv = outside_repository(args.venv)
     _, reg_note = fusionrec_reg_weight(args)
-    results: dict = {"model": args.model, "reg_note": reg_note, "install_s": None,
-                     "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
-                                  if k not in ("json", "verbose", "keep", "reinstall")}}
+    results: dict = {
+        "model": args.model,
+        "reg_note": reg_note,
+        "install_s": None,
+        "settings": {
+            k: (str(v) if isinstance(v, Path) else v)
+            for k, v in vars(args).items()
+            if k not in ("json", "verbose", "keep", "reinstall")
+        },
+    }
     errors = {}
     if args.only in (None, "recbole"):
         try:

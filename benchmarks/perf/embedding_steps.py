@@ -33,12 +33,24 @@ SETTINGS = [("adam", False), ("adam", True), ("adagrad", False), ("adagrad", Tru
 def sequence_batch(num_items: int, batch_size: int, length: int, negatives: int, shared: bool) -> SequenceBatch:
     items = torch.randint(0, num_items, (batch_size, length + 1))
     positions = torch.arange(length - 1, -1, -1).expand(batch_size, -1)
-    sampled = torch.randperm(num_items)[:negatives] if shared else torch.randint(0, num_items, (batch_size, length, negatives))
+    sampled = (
+        torch.randperm(num_items)[:negatives]
+        if shared
+        else torch.randint(0, num_items, (batch_size, length, negatives))
+    )
     return SequenceBatch(torch.arange(batch_size), items[:, :-1], positions, items[:, 1:], sampled)
 
 
-def step_ms(num_users: int, optimizer: str, sparse: bool, steps: int, batch_size: int, model_name: str = "bpr",
-            negatives: int = 100, shared: bool = False) -> float:
+def step_ms(
+    num_users: int,
+    optimizer: str,
+    sparse: bool,
+    steps: int,
+    batch_size: int,
+    model_name: str = "bpr",
+    negatives: int = 100,
+    shared: bool = False,
+) -> float:
     torch.manual_seed(0)
     num_items = int(num_users / 2.5)
     if model_name == "sasrec":
@@ -46,8 +58,14 @@ def step_ms(num_users: int, optimizer: str, sparse: bool, steps: int, batch_size
         batches = [sequence_batch(num_items, batch_size, 50, negatives, shared) for _ in range(steps + 5)]
     else:
         model = BPR(num_users, num_items, embedding_dim=64)
-        batches = [PairBatch(torch.randint(0, num_users, (batch_size,)), torch.randint(0, num_items, (batch_size,)),
-                             torch.randint(0, num_items, (batch_size, 1))) for _ in range(steps + 5)]
+        batches = [
+            PairBatch(
+                torch.randint(0, num_users, (batch_size,)),
+                torch.randint(0, num_items, (batch_size,)),
+                torch.randint(0, num_items, (batch_size, 1)),
+            )
+            for _ in range(steps + 5)
+        ]
     opt = build_optimizer(model, TrainConfig(optimizer=optimizer, lr=0.01, sparse_embeddings=sparse))
 
     def step(batch: PairBatch) -> None:
@@ -68,7 +86,9 @@ def main() -> None:
     parser.add_argument("--users", type=int, nargs="+", default=[5_000, 50_000, 500_000])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--steps", type=int, default=25)
-    parser.add_argument("--batch-size", type=int, default=None, help="default: 2,048 pairs (bpr), 128 sequences (sasrec)")
+    parser.add_argument(
+        "--batch-size", type=int, default=None, help="default: 2,048 pairs (bpr), 128 sequences (sasrec)"
+    )
     parser.add_argument("--model", choices=["bpr", "sasrec"], default="bpr")
     parser.add_argument("--negatives", type=int, default=100, help="sasrec: sampled negatives per target")
     parser.add_argument("--shared", action="store_true", help="sasrec: the negatives are shared by the batch")
@@ -78,7 +98,10 @@ def main() -> None:
     print("| users | items | " + " | ".join(f"{o} {'sparse' if s else 'dense'} ms/step" for o, s in SETTINGS) + " |")
     print("|---|---|" + "---|" * len(SETTINGS))
     for users in args.users:
-        cells = [f"{step_ms(users, o, s, args.steps, batch_size, args.model, args.negatives, args.shared):.1f}" for o, s in SETTINGS]
+        cells = [
+            f"{step_ms(users, o, s, args.steps, batch_size, args.model, args.negatives, args.shared):.1f}"
+            for o, s in SETTINGS
+        ]
         print(f"| {users:,} | {int(users / 2.5):,} | " + " | ".join(cells) + " |", flush=True)
 
 

@@ -42,8 +42,15 @@ SYNTHETIC = {"nova_bert": ["model.item_side=[cluster]"]}
 SAMPLED_SOFTMAX = ["model.loss=sampled_ce", "model.num_negatives=100"]
 SPARSE = ["train.sparse_embeddings=true"]
 SHARED = SAMPLED_SOFTMAX + ["model.shared_negatives=true"] + SPARSE
-SCALABLE = {"bpr": SPARSE, "vbpr": SPARSE, "marank": SPARSE, "sasrec": SHARED, "bert4rec": SHARED,
-            "nova_bert": SHARED, "mml": SAMPLED_SOFTMAX}
+SCALABLE = {
+    "bpr": SPARSE,
+    "vbpr": SPARSE,
+    "marank": SPARSE,
+    "sasrec": SHARED,
+    "bert4rec": SHARED,
+    "nova_bert": SHARED,
+    "mml": SAMPLED_SOFTMAX,
+}
 # other batch sizes that --steps scales like the top-K batch (MCPTR's stage-1 pre-training visits every pair too)
 STEPPED = {"mcptr": "model.pretrain_batch_size"}
 
@@ -74,16 +81,32 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--interactions", type=int, default=None, help="synthetic data of this size instead of ml-100k")
     parser.add_argument("--timeout", type=float, default=None, help="seconds before a run is stopped")
-    parser.add_argument("--steps", type=int, default=None,
-                        help="top-K models: batch = interactions / steps, so the steps per epoch stay constant as the "
-                             "data grows (a full-graph model's epoch is otherwise steps x edges, quadratic)")
-    parser.add_argument("--scalable", action="store_true",
-                        help="per-model settings that keep an epoch linear in the data (SCALABLE; --steps 40 by default)")
-    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
-                        help="overrides for every run, e.g. train.sparse_embeddings=true")
-    parser.add_argument("--valid-users", type=int, default=None,
-                        help="validate on this many sampled users (task.valid_users); with --no-test, evaluation "
-                             "users/s come from those validation passes")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="top-K models: batch = interactions / steps, so the steps per epoch stay constant as the "
+        "data grows (a full-graph model's epoch is otherwise steps x edges, quadratic)",
+    )
+    parser.add_argument(
+        "--scalable",
+        action="store_true",
+        help="per-model settings that keep an epoch linear in the data (SCALABLE; --steps 40 by default)",
+    )
+    parser.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="overrides for every run, e.g. train.sparse_embeddings=true",
+    )
+    parser.add_argument(
+        "--valid-users",
+        type=int,
+        default=None,
+        help="validate on this many sampled users (task.valid_users); with --no-test, evaluation "
+        "users/s come from those validation passes",
+    )
     parser.add_argument("--no-test", action="store_true", help="skip the test read (a full ranking of every user)")
     parser.add_argument("--out", type=Path, default=Path("runs/perf/models"))
     parser.add_argument("--json", type=Path, default=None)
@@ -93,9 +116,17 @@ def main() -> None:
         args.steps = 40
     rows = []
     n = args.interactions
-    data = ["-d", "ml-100k"] if n is None else [
-        "-d", "synthetic", f"data.options.num_interactions={n}", f"data.options.num_users={max(n // 20, 2)}",
-        f"data.options.num_items={max(n // 50, 2)}"]
+    data = (
+        ["-d", "ml-100k"]
+        if n is None
+        else [
+            "-d",
+            "synthetic",
+            f"data.options.num_interactions={n}",
+            f"data.options.num_users={max(n // 20, 2)}",
+            f"data.options.num_items={max(n // 50, 2)}",
+        ]
+    )
     for name in args.models:
         sequential = tasks[name] == "sequential"
         split = LOO if sequential else (PEER if n is None else [])
@@ -108,12 +139,30 @@ def main() -> None:
             extra += (SCALABLE.get(name, []) if args.scalable else []) + args.set
             if args.valid_users:
                 extra.append(f"task.valid_users={args.valid_users}")
-            cmd = [str(fusionrec), "train", "-m", name, *data, *split, *extra, f"train.epochs={args.epochs}",
-                   f"train.num_threads={args.threads}", "train.patience=100", "--run-dir", str(run_dir), "--quiet",
-                   *(["--no-test"] if args.no_test else [])]
+            cmd = [
+                str(fusionrec),
+                "train",
+                "-m",
+                name,
+                *data,
+                *split,
+                *extra,
+                f"train.epochs={args.epochs}",
+                f"train.num_threads={args.threads}",
+                "train.patience=100",
+                "--run-dir",
+                str(run_dir),
+                "--quiet",
+                *(["--no-test"] if args.no_test else []),
+            ]
             try:
-                proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout,
-                                      env={**os.environ, "OMP_NUM_THREADS": str(args.threads)})
+                proc = subprocess.run(
+                    cmd,
+                    capture_output=True,
+                    text=True,
+                    timeout=args.timeout,
+                    env={**os.environ, "OMP_NUM_THREADS": str(args.threads)},
+                )
             except subprocess.TimeoutExpired:
                 print(f"{name}: stopped after {args.timeout:.0f} s", file=sys.stderr)
                 rows.append({"model": name, "task": tasks[name], "timeout_s": args.timeout})
@@ -123,10 +172,18 @@ def main() -> None:
                 continue
         record = json.loads((run_dir / "record.json").read_text())
         timings = record["timings"]
-        rows.append({"model": name, "task": tasks[name], "train_s_per_epoch": timings.get("train_s_per_epoch"),
-                     "valid_eval_s": timings.get("eval_s"), "test_eval_s": timings.get("test_eval_s"),
-                     "eval_users_per_s": eval_users_per_s(record),
-                     "parameters": record.get("parameters"), "peak_rss_mb": record.get("peak_rss_mb")})
+        rows.append(
+            {
+                "model": name,
+                "task": tasks[name],
+                "train_s_per_epoch": timings.get("train_s_per_epoch"),
+                "valid_eval_s": timings.get("eval_s"),
+                "test_eval_s": timings.get("test_eval_s"),
+                "eval_users_per_s": eval_users_per_s(record),
+                "parameters": record.get("parameters"),
+                "peak_rss_mb": record.get("peak_rss_mb"),
+            }
+        )
         print(json.dumps(rows[-1]), flush=True)
     where = "ml-100k" if n is None else f"synthetic, {n:,} interactions"
     if args.steps:
@@ -139,16 +196,20 @@ def main() -> None:
         where += f", validation on {args.valid_users:,} sampled users"
     if args.no_test:
         where += ", no test read (eval users/s from the validation passes)"
-    print(f"\n{where}, {args.epochs} epochs per model, {args.threads} thread(s), "
-          f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs\n")
+    print(
+        f"\n{where}, {args.epochs} epochs per model, {args.threads} thread(s), "
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs\n"
+    )
     print("| model | task | s/epoch | eval users/s | parameters | peak RSS MB |")
     print("|---|---|---|---|---|---|")
     for r in rows:
         if "timeout_s" in r:
             print(f"| {r['model']} | {r['task']} | > {r['timeout_s']:.0f} s (stopped) | - | - | - |")
             continue
-        print(f"| {r['model']} | {r['task']} | {r['train_s_per_epoch']:.2f} | {r['eval_users_per_s'] or 0:,.0f} | "
-              f"{r['parameters']:,} | {r['peak_rss_mb']:,.0f} |")
+        print(
+            f"| {r['model']} | {r['task']} | {r['train_s_per_epoch']:.2f} | {r['eval_users_per_s'] or 0:,.0f} | "
+            f"{r['parameters']:,} | {r['peak_rss_mb']:,.0f} |"
+        )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(rows, indent=2))

@@ -45,8 +45,10 @@ def child(n: int, threads: int, steps: int, eval_users: int) -> dict:
 
     torch.set_num_threads(threads)
     start = time.perf_counter()
-    ds = load_dataset("synthetic", options={"num_users": max(n // 20, 2), "num_items": max(n // 50, 2),
-                                            "num_interactions": n, "seed": 0})
+    ds = load_dataset(
+        "synthetic",
+        options={"num_users": max(n // 20, 2), "num_items": max(n // 50, 2), "num_interactions": n, "seed": 0},
+    )
     prepare_s = time.perf_counter() - start
     train_pairs = ds.matrix("train").nnz
     batch = math.ceil(train_pairs / steps)
@@ -83,17 +85,32 @@ def child(n: int, threads: int, steps: int, eval_users: int) -> dict:
         scorer = model.scorer()  # the propagation, once: the bound below starts from its output
         propagate_s = time.perf_counter() - start
         start = time.perf_counter()
-        result = evaluate_full_ranking(scorer, mask_rows(targets), ds.matrix("train"), ks=(20,),
-                                       metrics=("recall", "ndcg"))
+        result = evaluate_full_ranking(
+            scorer, mask_rows(targets), ds.matrix("train"), ks=(20,), metrics=("recall", "ndcg")
+        )
         eval_s = time.perf_counter() - start
         user_emb, item_emb = model.propagate()
         exclude = ds.matrix("train")[users]
         bound_s = bare_topk(user_emb[torch.from_numpy(users)], item_emb, exclude, k=20)
-    return {"interactions": n, "users": ds.num_users, "items": ds.num_items, "train_pairs": int(train_pairs),
-            "batch_size": batch, "steps": done, "prepare_s": round(prepare_s, 2), "epoch_s": round(epoch_s, 3),
-            "eval_users": int(len(users)), "propagate_s": round(propagate_s, 3), "eval_s": round(eval_s, 3), "eval_users_per_s": round(len(users) / eval_s, 1),
-            "bound_s": round(bound_s, 3), "eval_over_bound": round(eval_s / bound_s, 2),
-            "ndcg@20": round(result.metrics["ndcg@20"], 4), "peak_rss_mb": round(peak_rss_mb(), 1), "threads": threads}
+    return {
+        "interactions": n,
+        "users": ds.num_users,
+        "items": ds.num_items,
+        "train_pairs": int(train_pairs),
+        "batch_size": batch,
+        "steps": done,
+        "prepare_s": round(prepare_s, 2),
+        "epoch_s": round(epoch_s, 3),
+        "eval_users": int(len(users)),
+        "propagate_s": round(propagate_s, 3),
+        "eval_s": round(eval_s, 3),
+        "eval_users_per_s": round(len(users) / eval_s, 1),
+        "bound_s": round(bound_s, 3),
+        "eval_over_bound": round(eval_s / bound_s, 2),
+        "ndcg@20": round(result.metrics["ndcg@20"], 4),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "threads": threads,
+    }
 
 
 def bare_topk(user_emb, item_emb, exclude, k: int, block: int = 1 << 24) -> float:
@@ -105,8 +122,8 @@ def bare_topk(user_emb, item_emb, exclude, k: int, block: int = 1 << 24) -> floa
     rows = max(1, block // item_emb.shape[0])
     start = time.perf_counter()
     for lo in range(0, user_emb.shape[0], rows):
-        scores = user_emb[lo:lo + rows] @ item_emb.T
-        part = exclude[lo:lo + rows].tocoo()
+        scores = user_emb[lo : lo + rows] @ item_emb.T
+        part = exclude[lo : lo + rows].tocoo()
         scores[torch.from_numpy(part.row.astype(np.int64)), torch.from_numpy(part.col.astype(np.int64))] = -math.inf
         torch.topk(scores, k, dim=1)
     return time.perf_counter() - start
@@ -130,8 +147,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as home:
         env = {**os.environ, "FUSIONREC_HOME": home, "OMP_NUM_THREADS": str(args.threads)}
         for n in args.sizes:
-            cmd = [sys.executable, __file__, "--child", str(n), "--threads", str(args.threads), "--steps", str(args.steps),
-                   "--eval-users", str(args.eval_users)]
+            cmd = [
+                sys.executable,
+                __file__,
+                "--child",
+                str(n),
+                "--threads",
+                str(args.threads),
+                "--steps",
+                str(args.steps),
+                "--eval-users",
+                str(args.eval_users),
+            ]
             proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
             if proc.returncode:
                 print(f"size {n}: failed\n{proc.stderr[-3000:]}", file=sys.stderr)
@@ -139,13 +166,19 @@ def main() -> None:
             rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
             print(json.dumps(rows[-1]), flush=True)
 
-    print(f"\nLightGCN (64-d, 2 layers, {args.steps} full-graph steps per epoch), {args.threads} thread(s), "
-          f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs\n")
-    print("| interactions | users | items | batch | s/epoch | propagation s | eval users/s | eval / bound | peak RSS MB |")
+    print(
+        f"\nLightGCN (64-d, 2 layers, {args.steps} full-graph steps per epoch), {args.threads} thread(s), "
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs\n"
+    )
+    print(
+        "| interactions | users | items | batch | s/epoch | propagation s | eval users/s | eval / bound | peak RSS MB |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['interactions']:,} | {r['users']:,} | {r['items']:,} | {r['batch_size']:,} | {r['epoch_s']:.2f} | "
-              f"{r['propagate_s']:.2f} | {r['eval_users_per_s']:,.0f} | {r['eval_over_bound']:.2f} | {r['peak_rss_mb']:,.0f} |")
+        print(
+            f"| {r['interactions']:,} | {r['users']:,} | {r['items']:,} | {r['batch_size']:,} | {r['epoch_s']:.2f} | "
+            f"{r['propagate_s']:.2f} | {r['eval_users_per_s']:,.0f} | {r['eval_over_bound']:.2f} | {r['peak_rss_mb']:,.0f} |"
+        )
     if len(rows) >= 2:
         import numpy as np
 
@@ -153,8 +186,10 @@ def main() -> None:
         y = np.log10([r["epoch_s"] for r in rows])
         slope = float(np.polyfit(x, y, 1)[0])
         pairwise = [round(float((y[i + 1] - y[i]) / (x[i + 1] - x[i])), 3) for i in range(len(rows) - 1)]
-        print(f"\nlog-log slope of s/epoch vs interactions: {slope:.3f} (fit), between consecutive sizes {pairwise}"
-              f" (target <= 1.1)")
+        print(
+            f"\nlog-log slope of s/epoch vs interactions: {slope:.3f} (fit), between consecutive sizes {pairwise}"
+            f" (target <= 1.1)"
+        )
         if args.out:
             plot(rows, slope, args.out)
             print(f"plot: {args.out}")

@@ -6,9 +6,10 @@ Nothing here knows a task family: the run's model names its family, and the fami
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
@@ -23,10 +24,21 @@ from fusionrec.models.base import Recommender
 from fusionrec.registry import MODELS, task_of
 from fusionrec.tasks.base import Explanation, Task
 from fusionrec.threads import configure_threads
-from fusionrec.training.config import RunConfig
+from fusionrec.training.config import RunConfig, TrainConfig
 from fusionrec.training.fit import FitState, fit
-from fusionrec.training.record import (BEST, LAST, PER_USER_TEST, RECORD, default_run_dir, environment, load_checkpoint,
-                                       peak_rss_mb, read_record, save_per_user, write_record)
+from fusionrec.training.record import (
+    BEST,
+    LAST,
+    PER_USER_TEST,
+    RECORD,
+    default_run_dir,
+    environment,
+    load_checkpoint,
+    peak_rss_mb,
+    read_record,
+    save_per_user,
+    write_record,
+)
 
 
 @dataclass
@@ -44,8 +56,12 @@ class Run:
         return self.record["metrics"].get("test") or {}
 
 
-def resolve_config(model: str | None = None, data: str | None = None, config: str | Path | dict | None = None,
-                   overrides: Sequence[str] = ()) -> tuple[RunConfig, Any]:
+def resolve_config(
+    model: str | None = None,
+    data: str | None = None,
+    config: str | Path | dict | None = None,
+    overrides: Sequence[str] = (),
+) -> tuple[RunConfig, Any]:
     """Defaults < YAML file (or dict) < dotted overrides; returns the run config (its ``task`` section
     validated by the family the model names) and the model config."""
     tree: dict[str, Any] = {}
@@ -64,10 +80,11 @@ def resolve_config(model: str | None = None, data: str | None = None, config: st
     entry = MODELS.entry(str(model_tree["name"]))
     family = task_of(entry.name)
     _refuse_moved_keys(tree, family)
-    model_config = validate(entry.config, model_tree, "config", section="model")
-    task_config = validate(family.config, tree.get("task") or {}, "config", section="task")
-    run_config = validate(RunConfig, {**tree, "model": model_config.model_dump(), "task": task_config.model_dump()},
-                          "config")
+    model_config = validate(entry.config_class, model_tree, "config", section="model")
+    task_config = validate(family.config_class, tree.get("task") or {}, "config", section="task")
+    run_config = validate(
+        RunConfig, {**tree, "model": model_config.model_dump(), "task": task_config.model_dump()}, "config"
+    )
     family.obj.check_metric(task_config, run_config.train.metric or family.obj.default_metric)
     return run_config, model_config
 
@@ -75,18 +92,20 @@ def resolve_config(model: str | None = None, data: str | None = None, config: st
 def reported_metrics(run_config: RunConfig) -> list[str]:
     """The metric names a run with this resolved config reports (asked of its task family)."""
     family = task_of(run_config.model["name"])
-    task_config = validate(family.config, run_config.task, "config", section="task")
+    task_config = validate(family.config_class, run_config.task, "config", section="task")
     return family.obj.reported_metrics(task_config, run_config.train.metric or family.obj.default_metric)
 
 
 def _refuse_moved_keys(tree: dict[str, Any], family: Any) -> None:
     """A key that moved from ``train:`` to the family's ``task:`` section fails with one line naming its new place."""
     train = tree.get("train") or {}
-    moved = [key for key in family.config.moved_from_train if isinstance(train, dict) and key in train]
+    moved = [key for key in family.config_class.moved_from_train if isinstance(train, dict) and key in train]
     if moved:
         key = moved[0]
-        raise ConfigError(f"train.{key} moved to task.{key} (the {family.name} task's section): write "
-                          f"task.{key}={train[key]!r} on the command line, or `{key}:` under `task:` in a YAML")
+        raise ConfigError(
+            f"train.{key} moved to task.{key} (the {family.name} task's section): write "
+            f"task.{key}={train[key]!r} on the command line, or `{key}:` under `task:` in a YAML"
+        )
 
 
 def saved_config(record: dict[str, Any]) -> dict[str, Any]:
@@ -95,10 +114,10 @@ def saved_config(record: dict[str, Any]) -> dict[str, Any]:
     tree = {section: dict(values) for section, values in record["config"].items() if isinstance(values, dict)}
     family = task_of(tree["model"]["name"])
     train, task = tree.setdefault("train", {}), tree.setdefault("task", {})
-    for key in family.config.moved_from_train:
+    for key in family.config_class.moved_from_train:
         if key in train:
             task.setdefault(key, train.pop(key))
-    for key in [k for k in train if k not in RunConfig.model_fields["train"].annotation.model_fields]:
+    for key in [k for k in train if k not in TrainConfig.model_fields]:
         train.pop(key)  # a train key no family owns any more (e.g. the other family's keys in old records)
     return tree
 
@@ -112,14 +131,21 @@ def build_task(run_config: RunConfig, dataset: Dataset, model_config: Any = None
     """The task of the family the run's model names, built from the run's ``task:`` and ``train:``
     sections after checking that the data set has what the family needs."""
     family = task_of(run_config.model["name"])
-    task_config = validate(family.config, run_config.task, "config", section="task")
+    task_config = validate(family.config_class, run_config.task, "config", section="task")
     family.obj.check_data(dataset)
     return family.obj.build(task_config, run_config.train, dataset, model_config)
 
 
-def train(model: str | None = None, data: str | None = None, config: str | Path | dict | None = None,
-          overrides: Sequence[str] = (), run_dir: str | Path | None = None, resume: str | Path | None = None,
-          progress: bool = True, test: bool = True) -> Run:
+def train(
+    model: str | None = None,
+    data: str | None = None,
+    config: str | Path | dict | None = None,
+    overrides: Sequence[str] = (),
+    run_dir: str | Path | None = None,
+    resume: str | Path | None = None,
+    progress: bool = True,
+    test: bool = True,
+) -> Run:
     """Train a model and evaluate it once on test; everything lands in a run directory.
 
     With ``resume``, the run continues from its last checkpoint with its recorded configuration. With
@@ -162,12 +188,12 @@ def train(model: str | None = None, data: str | None = None, config: str | Path 
         record["evaluation"]["test"] = "not read (test=False)"
     elif state.stopped != "interrupted" and state.best_epoch > 0:
         start = time.perf_counter()
-        test = task.evaluate(net, "test", t.device)
-        record["metrics"]["test"] = test.metrics
-        save_per_user(run_path / PER_USER_TEST, test)
+        tested = task.evaluate(net, "test", t.device)
+        record["metrics"]["test"] = tested.metrics
+        save_per_user(run_path / PER_USER_TEST, tested)
         record["timings"]["test_eval_s"] = round(time.perf_counter() - start, 4)
-        record["evaluation"]["test_users"] = test.num_users_evaluated
-        record["evaluation"]["test_users_skipped"] = test.num_users_skipped
+        record["evaluation"]["test_users"] = tested.num_users_evaluated
+        record["evaluation"]["test_users_skipped"] = tested.num_users_skipped
     record["status"] = state.stopped
     record["peak_rss_mb"] = round(peak_rss_mb(), 1)
     write_record(run_path, record)
@@ -179,30 +205,44 @@ def _refuse_finished(run_path: Path, record: dict[str, Any], overrides: Sequence
     status = record.get("status")
     if status in ("running", "interrupted") or (overrides and status != "closed_form"):
         return
-    if status == "closed_form" and record["metrics"].get("test") is None and record.get("evaluation", {}).get(
-            "test") is None:
+    if (
+        status == "closed_form"
+        and record["metrics"].get("test") is None
+        and record.get("evaluation", {}).get("test") is None
+    ):
         return  # stopped before its test read: resuming evaluates it
     if status == "closed_form":
-        raise FusionrecError(f"{run_path}: already finished; {record['model']} is fitted in closed form, so there is "
-                             f"nothing to train on (`fusionrec evaluate {run_path}` re-reads its test)")
-    raise FusionrecError(f"{run_path}: already finished ({status}, best epoch {record.get('best_epoch')} of "
-                         f"{record.get('epochs_run')}); to train on, resume with more room, e.g. "
-                         f"`fusionrec train --resume {run_path} train.epochs=N train.patience=N`")
+        raise FusionrecError(
+            f"{run_path}: already finished; {record['model']} is fitted in closed form, so there is "
+            f"nothing to train on (`fusionrec evaluate {run_path}` re-reads its test)"
+        )
+    raise FusionrecError(
+        f"{run_path}: already finished ({status}, best epoch {record.get('best_epoch')} of "
+        f"{record.get('epochs_run')}); to train on, resume with more room, e.g. "
+        f"`fusionrec train --resume {run_path} train.epochs=N train.patience=N`"
+    )
 
 
-def _new_record(run_config: RunConfig, data_dir: Path, dataset: Dataset, net: Recommender, task: Task) -> dict[str, Any]:
+def _new_record(
+    run_config: RunConfig, data_dir: Path, dataset: Dataset, net: Recommender, task: Task
+) -> dict[str, Any]:
     manifest = read_manifest(data_dir)
     return {
         "model": run_config.model["name"],
         "task": task.name,
         "status": "running",
         "config": run_config.model_dump(mode="json"),
-        "data": {"name": dataset.name, "path": str(data_dir), "fingerprint": manifest["fingerprint"],
-                 "split": dataset.meta.get("split"), "sizes": manifest["split"],
-                 "users": dataset.num_users, "items": dataset.num_items},
+        "data": {
+            "name": dataset.name,
+            "path": str(data_dir),
+            "fingerprint": manifest["fingerprint"],
+            "split": dataset.meta.get("split"),
+            "sizes": manifest["split"],
+            "users": dataset.num_users,
+            "items": dataset.num_items,
+        },
         "parameters": sum(p.numel() for p in net.parameters()),
-        "evaluation": {"protocol": task.protocol,
-                       "selection": f"best epoch by valid {task.metric}"},
+        "evaluation": {"protocol": task.protocol, "selection": f"best epoch by valid {task.metric}"},
         "metrics": {"valid": {}, "test": None},
         "timings": {},
         "history": [],
@@ -216,12 +256,17 @@ def _with_state(record: dict[str, Any], state: FitState, net: Recommender | None
     eval_times = [h["eval_s"] for h in history if "eval_s" in h]
     record = dict(record)
     record.update(
-        status=state.stopped, epochs_run=state.epoch, best_epoch=state.best_epoch, history=history,
+        status=state.stopped,
+        epochs_run=state.epoch,
+        best_epoch=state.best_epoch,
+        history=history,
         metrics={**record["metrics"], "valid": state.best_valid},
-        timings={**record["timings"],
-                 "train_s_per_epoch": round(sum(train_times) / len(train_times), 4) if train_times else None,
-                 "eval_s": round(sum(eval_times) / len(eval_times), 4) if eval_times else None,
-                 "train_s_total": round(sum(train_times), 2)},
+        timings={
+            **record["timings"],
+            "train_s_per_epoch": round(sum(train_times) / len(train_times), 4) if train_times else None,
+            "eval_s": round(sum(eval_times) / len(eval_times), 4) if eval_times else None,
+            "train_s_total": round(sum(train_times), 2),
+        },
         peak_rss_mb=round(peak_rss_mb(), 1),
     )
     extra = net.extra_record() if net is not None else {}
@@ -241,8 +286,10 @@ def load_run(run_dir: str | Path) -> Run:
         data_path = prepare(run_config.data)
     dataset = load_dataset_dir(data_path)
     if read_manifest(data_path)["fingerprint"] != record["data"]["fingerprint"]:
-        raise FusionrecError(f"{run_path}: the data set at {data_path} differs from the one this run was trained on "
-                             "(fingerprint mismatch); prepare the same data again")
+        raise FusionrecError(
+            f"{run_path}: the data set at {data_path} differs from the one this run was trained on "
+            "(fingerprint mismatch); prepare the same data again"
+        )
     net = build_model(model_config, dataset, run_config.train.seed)
     net.load_state_dict(load_checkpoint(run_path / BEST))
     net.eval()
@@ -257,8 +304,9 @@ def evaluate(run_dir: str | Path, split: str = "test") -> dict[str, float]:
     return run.task.evaluate(run.model, split).metrics
 
 
-def recommend(run_dir: str | Path, user: str, k: int = 10, include_seen: bool = False,
-              with_reasons: bool = False) -> list[dict[str, Any]]:
+def recommend(
+    run_dir: str | Path, user: str, k: int = 10, include_seen: bool = False, with_reasons: bool = False
+) -> list[dict[str, Any]]:
     """Top-``k`` items for a raw user id, excluding items the user already interacted with, scored
     by the run's task (a sequential model predicts the item after the user's whole sequence).
 
@@ -271,8 +319,12 @@ def recommend(run_dir: str | Path, user: str, k: int = 10, include_seen: bool = 
     titles = ds.item_titles()
     recs = []
     for rank, rec in enumerate(run.task.recommend(run.model, u, k, include_seen, with_reasons), start=1):
-        row = {"rank": rank, "item": str(ds.item_ids[rec.item]), "title": titles[rec.item] if titles else None,
-               "score": rec.score}
+        row = {
+            "rank": rank,
+            "item": str(ds.item_ids[rec.item]),
+            "title": titles[rec.item] if titles else None,
+            "score": rec.score,
+        }
         if with_reasons:
             row["reason"] = rec.reason
         recs.append(row)
@@ -319,9 +371,18 @@ def compare(run_dirs: Sequence[str | Path], metrics: Sequence[str] = ("recall@20
     for run_dir in run_dirs_under(run_dirs):
         rec = read_record(run_dir)
         test = rec["metrics"].get("test") or {}
-        rows.append({"run": str(run_dir), "model": rec["model"], "data": rec["data"]["name"],
-                     "seed": rec["config"]["train"]["seed"], "status": rec["status"],
-                     **{m: test.get(m) for m in metrics}, "best_epoch": rec.get("best_epoch"),
-                     "train_s_per_epoch": rec["timings"].get("train_s_per_epoch"),
-                     "test_eval_s": rec["timings"].get("test_eval_s"), "peak_rss_mb": rec.get("peak_rss_mb")})
+        rows.append(
+            {
+                "run": str(run_dir),
+                "model": rec["model"],
+                "data": rec["data"]["name"],
+                "seed": rec["config"]["train"]["seed"],
+                "status": rec["status"],
+                **{m: test.get(m) for m in metrics},
+                "best_epoch": rec.get("best_epoch"),
+                "train_s_per_epoch": rec["timings"].get("train_s_per_epoch"),
+                "test_eval_s": rec["timings"].get("test_eval_s"),
+                "peak_rss_mb": rec.get("peak_rss_mb"),
+            }
+        )
     return rows

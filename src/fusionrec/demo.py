@@ -39,9 +39,12 @@ def run_demo(console: Console, quick: bool = False, root: str | Path = "runs/dem
     console.rule("[bold]fusionrec demo: ml-100k, full ranking, epoch chosen on validation NDCG@20")
     folder = prepare(DataConfig(name="ml-100k"))
     summary = load_dataset_dir(folder).summary()
-    console.print(f"ml-100k: {summary['users']} users, {summary['items']} items, {summary['interactions']:,} "
-                  f"interactions; split {summary['split']}; modalities {list(summary['modalities'])}; "
-                  f"{summary['kg_triples']:,} KG triples\n  at {folder}", highlight=False)
+    console.print(
+        f"ml-100k: {summary['users']} users, {summary['items']} items, {summary['interactions']:,} "
+        f"interactions; split {summary['split']}; modalities {list(summary['modalities'])}; "
+        f"{summary['kg_triples']:,} KG triples\n  at {folder}",
+        highlight=False,
+    )
     quick_budget = ["train.epochs=3"] if quick else []
     root = Path(root)
 
@@ -51,8 +54,10 @@ def run_demo(console: Console, quick: bool = False, root: str | Path = "runs/dem
     _print_table(console, "ml-100k test metrics (train+valid masked, pessimistic ties)", rows)
 
     console.rule("[bold]2. new items: ID-only against fusion, cold-item split")
-    console.print("20% of the items never occur in training; each user's held-out items are ranked among those "
-                  "new items only.", highlight=False)
+    console.print(
+        "20% of the items never occur in training; each user's held-out items are ranked among those new items only.",
+        highlight=False,
+    )
     cold = []
     for config in COLD_RUNS:
         extra = COLD_ITEMS + (quick_budget or COLD_BUDGET) + (PINNED_FEATURES if "mario" in config else [])
@@ -72,8 +77,11 @@ def run_demo(console: Console, quick: bool = False, root: str | Path = "runs/dem
     console.print(table)
     for image in why.images:
         console.print(f"heat map: [bold]{escape(image)}[/]")
-    console.print(f"\nruns are in [bold]{root}[/]; try `fusionrec recommend {cold[-1]} --user 1 --why` or "
-                  f"`fusionrec explain {cold[-1]} --user 1 --item 50`", highlight=False)
+    console.print(
+        f"\nruns are in [bold]{root}[/]; try `fusionrec recommend {cold[-1]} --user 1 --why` or "
+        f"`fusionrec explain {cold[-1]} --user 1 --item 50`",
+        highlight=False,
+    )
     return rows + cold_rows
 
 
@@ -85,10 +93,13 @@ def _train(console: Console, config: str, run_dir: Path, overrides: list[str]) -
     console.print(f"\n[bold]training {config.split('/')[-1]}[/] (config {config}) {escape(' '.join(overrides))}")
     run = train(data="ml-100k", config=config, overrides=overrides, run_dir=run_dir)
     test = run.test_metrics
-    console.print(f"  test recall@20 {test.get('recall@20', float('nan')):.4f}, ndcg@20 "
-                  f"{test.get('ndcg@20', float('nan')):.4f} (best epoch {run.record['best_epoch']}, "
-                  f"{run.record['timings']['train_s_per_epoch']} s/epoch, {run.record['threads']['count']} thread(s): "
-                  f"{run.record['threads']['chosen_by']})", highlight=False)
+    console.print(
+        f"  test recall@20 {test.get('recall@20', float('nan')):.4f}, ndcg@20 "
+        f"{test.get('ndcg@20', float('nan')):.4f} (best epoch {run.record['best_epoch']}, "
+        f"{run.record['timings']['train_s_per_epoch']} s/epoch, {run.record['threads']['count']} thread(s): "
+        f"{run.record['threads']['chosen_by']})",
+        highlight=False,
+    )
     return run.run_dir
 
 
@@ -97,6 +108,13 @@ def _print_table(console: Console, title: str, rows: list[dict[str, Any]]) -> No
     for col in ("model", "recall@20", "ndcg@20", "best_epoch", "train_s_per_epoch", "test_eval_s", "run"):
         table.add_column(col)
     for r in rows:
-        table.add_row(r["model"], f"{r['recall@20']:.4f}", f"{r['ndcg@20']:.4f}", str(r["best_epoch"]),
-                      str(r["train_s_per_epoch"]), str(r["test_eval_s"]), r["run"])
+        table.add_row(
+            r["model"],
+            f"{r['recall@20']:.4f}",
+            f"{r['ndcg@20']:.4f}",
+            str(r["best_epoch"]),
+            str(r["train_s_per_epoch"]),
+            str(r["test_eval_s"]),
+            r["run"],
+        )
     console.print(table)

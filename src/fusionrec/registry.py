@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generic, Iterable, Iterator, TypeVar
+from typing import Any, Generic, TypeVar
 
 from fusionrec.errors import ConfigError
 
@@ -22,6 +23,13 @@ class Entry(Generic[T]):
     obj: T
     config: type | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def config_class(self) -> type[Any]:
+        """The entry's config class (models and tasks always have one)."""
+        if self.config is None:
+            raise ConfigError(f"{self.name!r} was registered without a config class")
+        return self.config
 
 
 class Registry(Generic[T]):
@@ -53,9 +61,7 @@ class Registry(Generic[T]):
         try:
             return self._entries[name]
         except KeyError:
-            raise ConfigError(
-                f"unknown {self.kind} {name!r}; choose one of: {', '.join(self.names())}"
-            ) from None
+            raise ConfigError(f"unknown {self.kind} {name!r}; choose one of: {', '.join(self.names())}") from None
 
     def get(self, name: str) -> T:
         return self.entry(name).obj
@@ -88,8 +94,10 @@ def task_of(model: str) -> Entry[Any]:
     entry = MODELS.entry(model)
     family = entry.meta["task"]
     if family not in TASKS:
-        raise ConfigError(f"model {model!r} names task {family!r}, which is not registered; "
-                          f"registered tasks: {', '.join(TASKS.names()) or 'none'}")
+        raise ConfigError(
+            f"model {model!r} names task {family!r}, which is not registered; "
+            f"registered tasks: {', '.join(TASKS.names()) or 'none'}"
+        )
     return TASKS.entry(family)
 
 

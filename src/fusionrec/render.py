@@ -13,8 +13,15 @@ import numpy as np
 from fusionrec.errors import FusionrecError
 
 
-def heatmap(matrix: np.ndarray, rows: list[str], path: Path, title: str, columns: list[str] | None = None,
-            row_axis: str = "position (query)", column_axis: str = "attended item (key)") -> str:
+def heatmap(
+    matrix: np.ndarray,
+    rows: list[str],
+    path: Path,
+    title: str,
+    columns: list[str] | None = None,
+    row_axis: str = "position (query)",
+    column_axis: str = "attended item (key)",
+) -> str:
     """Write ``matrix`` (R, C) as a labelled heat map PNG; ``columns`` default to ``rows`` (a square
     attention map). Returns the path."""
     try:
@@ -56,12 +63,19 @@ def region_overlay(dataset: Any, item: int, region_weights: np.ndarray, path: Pa
         raise FusionrecError("writing region heat maps needs Pillow: pip install 'fusionrec[vision]'") from None
     image = Image.open(items["image_path"].iloc[item]).convert("RGB")
     scale = max(1, 400 // max(image.size[1], 1))  # small posters are upscaled so the grid stays visible
-    image = image.resize((image.size[0] * scale, image.size[1] * scale), Image.BICUBIC)
+    image = image.resize((image.size[0] * scale, image.size[1] * scale), Image.Resampling.BICUBIC)
     grid = region_weights.reshape(side, side)
     grid = (grid - grid.min()) / max(float(grid.max() - grid.min()), 1e-12)  # (side, side) in [0, 1]
-    heat = np.asarray(Image.fromarray((grid * 255).astype(np.uint8), mode="L").resize(image.size, Image.BILINEAR),
-                      dtype=np.float32)[..., None] / 255.0  # (H, W, 1)
-    colour = np.concatenate([np.clip(2 * heat, 0, 1), np.clip(2 * heat - 1, 0, 1), np.zeros_like(heat)], -1)  # black-red-yellow
+    heat = (
+        np.asarray(
+            Image.fromarray((grid * 255).astype(np.uint8), mode="L").resize(image.size, Image.Resampling.BILINEAR),
+            dtype=np.float32,
+        )[..., None]
+        / 255.0
+    )  # (H, W, 1)
+    colour = np.concatenate(
+        [np.clip(2 * heat, 0, 1), np.clip(2 * heat - 1, 0, 1), np.zeros_like(heat)], -1
+    )  # black-red-yellow
     base = np.asarray(image, dtype=np.float32) / 255.0
     alpha = 0.25 + 0.5 * heat  # the most attended regions are the most tinted
     blended = ((1 - alpha) * base * (0.4 + 0.6 * heat) + alpha * colour).clip(0, 1)  # unattended parts dimmed

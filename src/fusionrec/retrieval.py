@@ -4,7 +4,7 @@ full-ranking evaluator, :mod:`fusionrec.metrics.full_ranking`, without any metri
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -12,8 +12,18 @@ import torch
 from torch import Tensor
 
 from fusionrec.errors import ConfigError, DataError, FusionrecError
-from fusionrec.metrics.full_ranking import (_NEG_INF, PAD_RANK, Scorer, _Batch, _batch_size, _binary_csr, _check_nan,
-                                            _chunks, _coords, _score)
+from fusionrec.metrics.full_ranking import (
+    _NEG_INF,
+    PAD_RANK,
+    Scorer,
+    _Batch,
+    _batch_size,
+    _binary_csr,
+    _check_nan,
+    _chunks,
+    _coords,
+    _score,
+)
 
 
 def _topk_lowest_index(vals: Tensor, idx: Tensor, k: int) -> tuple[Tensor, Tensor]:
@@ -119,16 +129,18 @@ def top_k_items(
             spans = _chunks(I, item_chunk_size)
             item_range = None if len(spans) == 1 else torch.arange(I, device=dev)
             batch = _Batch(rows, np.full((len(rows), 1), PAD_RANK), *_coords(exc, exc_rows[s0 : s0 + B]), spans)
-            best_v = best_i = None
+            best_v: Tensor | None = None
+            best_i: Tensor | None = None
             for j, span in enumerate(spans):
                 if first is not None:
-                    s, first = _score(lambda *_: first, u, span, I, item_range), None  # (B, I)
+                    computed: Tensor = first
+                    s, first = _score(lambda *_: computed, u, span, I, item_range), None  # noqa: B023  # (B, I), called at once
                 else:
                     s = _score(scorer, u, span, I, item_range)  # (B, C)
                 batch.mask_(s, j)
                 _check_nan(s, rows, "scores")
                 v, i = _topk_rows(s, min(k, s.shape[1]), span[0])
-                if best_v is None:
+                if best_v is None or best_i is None:
                     best_v, best_i = v, i
                 else:
                     best_v, best_i = _topk_lowest_index(torch.cat([best_v, v], 1), torch.cat([best_i, i], 1), k)

@@ -66,55 +66,123 @@ def test_shipped_specs_validate():
         assert spec.reference in spec.models
 
 
-@pytest.mark.parametrize("change, needles", [
-    (lambda s: s.update(sedds=[1]), ["unknown key 'sedds'", "valid keys:", "seeds"]),
-    (lambda s: s["models"]["bpr"].update(overide=["x=1"]), ["unknown key 'models.bpr.overide'", "overrides, search"]),
-    (lambda s: s["models"]["lightgcn"]["search"].update(trails=3),
-     ["unknown key 'models.lightgcn.search.trails'", "trials"]),
-    (lambda s: s["models"]["bpr"].update(model="nope"), ["models.bpr", "unknown model 'nope'; choose one of:", "lightgcn"]),
-    (lambda s: s["models"]["bpr"].update(overrides=["train.lrr=1"]), ["models.bpr", "unknown key 'train.lrr'"]),
-    (lambda s: s.update(reference="mf"), ["reference 'mf' is not a model", "bpr, lightgcn, vbpr"]),
-    (lambda s: s.update(metric="ndcg20"), ["metric", "ndcg@20"]),
-    (lambda s: s.update(metric="ndcg@7"), ["ndcg@7 are not computed", "ndcg@20"]),
-    (lambda s: s["models"]["lightgcn"]["search"]["space"].update({"train.lr": {"type": "float", "low": 1, "high": 0.1}}),
-     ["models.lightgcn.search.space.train.lr: low must be below high"]),
-    (lambda s: s["models"]["lightgcn"]["search"]["space"].update({"train.lr": {"type": "float", "low": 0, "high": 1, "log": True}}),
-     ["log: true needs low > 0"]),
-    (lambda s: s["models"]["lightgcn"]["search"]["space"].update({"train.lr": {"type": "gauss", "low": 0, "high": 1}}),
-     ["space.train.lr", "type must be one of: float, int, categorical", "gauss"]),
-    (lambda s: s["models"]["lightgcn"]["search"]["space"].update({"train.lr": {"type": "int", "low": 1, "hihg": 2}}),
-     ["unknown key 'models.lightgcn.search.space.train.lr.hihg'", "valid keys: type, low, high, log, step",
-      "missing key 'models.lightgcn.search.space.train.lr.high'"]),
-    (lambda s: s["models"]["lightgcn"]["search"]["space"].update({"model.num_layerz": {"type": "int", "low": 1, "high": 2}}),
-     ["models.lightgcn.search.space.model.num_layerz", "unknown key 'model.num_layerz'", "num_layers"]),
-    (lambda s: s["models"]["lightgcn"]["search"]["space"].update({"lr": {"type": "float", "low": 0.1, "high": 1}}),
-     ["space key 'lr' must be a dotted config key"]),
-    (lambda s: s["models"]["lightgcn"]["search"]["space"].update(
-        {"model.num_layers": {"type": "categorical", "choices": [1, "two"]}}),
-     ["search.space.model.num_layers (value 'two')", "num_layers"]),
-    (lambda s: s["expected"]["results"]["synthetic"].update(mf={"ndcg@20": {"mean": 0.1, "std": 0.1}}),
-     ["expected.results.synthetic.mf: unknown model"]),
-    (lambda s: s["expected"]["results"]["synthetic"]["bpr"].update({"ndcg@20": {"value": 0.1, "tolerance": 0.1}}),
-     ["old per-seed format", "{mean: M, std: S}", "docs/benchmark.md"]),
-    (lambda s: s["expected"].update(per="seed"), ["old per-seed format"]),
-    (lambda s: s["expected"]["results"]["synthetic"]["bpr"].update({"ndcg@20": {"mean": 0.1, "std": 0.1, "se": 0.05}}),
-     ["exactly one of std", "se"]),
-    (lambda s: s["expected"]["results"]["synthetic"]["bpr"].update({"ndcg@20": {"mean": 0.1}}), ["exactly one of std"]),
-    (lambda s: s["expected"].update(orderings={"synthetic": {"ndcg@20": [["bpr", ">", "mf"]]}}),
-     ["expected.orderings.synthetic.ndcg@20", "unknown model 'mf'", "bpr, lightgcn, vbpr"]),
-    (lambda s: s["expected"].update(orderings={"synthetic": {"ndcg@20": [["bpr", ">=", "vbpr"]]}}),
-     ["operator must be one of: >, <"]),
-    (lambda s: s["expected"].update(orderings={"synthetic": {"ndcg@20": [["bpr", ">", "vbpr", "twice"]]}}),
-     ["fourth element can only be every_seed"]),
-    (lambda s: s["expected"].update(orderings={"synthetic": {"ndcg@20": [["bpr", ">"]]}}),
-     ["an ordering is [model, \">\", model]"]),
-    (lambda s: s["expected"].update(orderings={"synthetic": {"ndcg@20": [["bpr", ">", "bpr"]]}}),
-     ["compares a model with itself"]),
-    (lambda s: s["expected"].update(orderings={"mnist": {"ndcg@20": [["bpr", ">", "vbpr"]]}}),
-     ["expected.orderings.mnist: unknown data set"]),
-    (lambda s: s["expected"].update(orderings={"synthetic": {"ndcg@7": [["bpr", ">", "vbpr"]]}}),
-     ["ndcg@7 are not computed"]),
-])
+@pytest.mark.parametrize(
+    "change, needles",
+    [
+        (lambda s: s.update(sedds=[1]), ["unknown key 'sedds'", "valid keys:", "seeds"]),
+        (
+            lambda s: s["models"]["bpr"].update(overide=["x=1"]),
+            ["unknown key 'models.bpr.overide'", "overrides, search"],
+        ),
+        (
+            lambda s: s["models"]["lightgcn"]["search"].update(trails=3),
+            ["unknown key 'models.lightgcn.search.trails'", "trials"],
+        ),
+        (
+            lambda s: s["models"]["bpr"].update(model="nope"),
+            ["models.bpr", "unknown model 'nope'; choose one of:", "lightgcn"],
+        ),
+        (lambda s: s["models"]["bpr"].update(overrides=["train.lrr=1"]), ["models.bpr", "unknown key 'train.lrr'"]),
+        (lambda s: s.update(reference="mf"), ["reference 'mf' is not a model", "bpr, lightgcn, vbpr"]),
+        (lambda s: s.update(metric="ndcg20"), ["metric", "ndcg@20"]),
+        (lambda s: s.update(metric="ndcg@7"), ["ndcg@7 are not computed", "ndcg@20"]),
+        (
+            lambda s: s["models"]["lightgcn"]["search"]["space"].update(
+                {"train.lr": {"type": "float", "low": 1, "high": 0.1}}
+            ),
+            ["models.lightgcn.search.space.train.lr: low must be below high"],
+        ),
+        (
+            lambda s: s["models"]["lightgcn"]["search"]["space"].update(
+                {"train.lr": {"type": "float", "low": 0, "high": 1, "log": True}}
+            ),
+            ["log: true needs low > 0"],
+        ),
+        (
+            lambda s: s["models"]["lightgcn"]["search"]["space"].update(
+                {"train.lr": {"type": "gauss", "low": 0, "high": 1}}
+            ),
+            ["space.train.lr", "type must be one of: float, int, categorical", "gauss"],
+        ),
+        (
+            lambda s: s["models"]["lightgcn"]["search"]["space"].update(
+                {"train.lr": {"type": "int", "low": 1, "hihg": 2}}
+            ),
+            [
+                "unknown key 'models.lightgcn.search.space.train.lr.hihg'",
+                "valid keys: type, low, high, log, step",
+                "missing key 'models.lightgcn.search.space.train.lr.high'",
+            ],
+        ),
+        (
+            lambda s: s["models"]["lightgcn"]["search"]["space"].update(
+                {"model.num_layerz": {"type": "int", "low": 1, "high": 2}}
+            ),
+            ["models.lightgcn.search.space.model.num_layerz", "unknown key 'model.num_layerz'", "num_layers"],
+        ),
+        (
+            lambda s: s["models"]["lightgcn"]["search"]["space"].update(
+                {"lr": {"type": "float", "low": 0.1, "high": 1}}
+            ),
+            ["space key 'lr' must be a dotted config key"],
+        ),
+        (
+            lambda s: s["models"]["lightgcn"]["search"]["space"].update(
+                {"model.num_layers": {"type": "categorical", "choices": [1, "two"]}}
+            ),
+            ["search.space.model.num_layers (value 'two')", "num_layers"],
+        ),
+        (
+            lambda s: s["expected"]["results"]["synthetic"].update(mf={"ndcg@20": {"mean": 0.1, "std": 0.1}}),
+            ["expected.results.synthetic.mf: unknown model"],
+        ),
+        (
+            lambda s: s["expected"]["results"]["synthetic"]["bpr"].update(
+                {"ndcg@20": {"value": 0.1, "tolerance": 0.1}}
+            ),
+            ["old per-seed format", "{mean: M, std: S}", "docs/benchmark.md"],
+        ),
+        (lambda s: s["expected"].update(per="seed"), ["old per-seed format"]),
+        (
+            lambda s: s["expected"]["results"]["synthetic"]["bpr"].update(
+                {"ndcg@20": {"mean": 0.1, "std": 0.1, "se": 0.05}}
+            ),
+            ["exactly one of std", "se"],
+        ),
+        (
+            lambda s: s["expected"]["results"]["synthetic"]["bpr"].update({"ndcg@20": {"mean": 0.1}}),
+            ["exactly one of std"],
+        ),
+        (
+            lambda s: s["expected"].update(orderings={"synthetic": {"ndcg@20": [["bpr", ">", "mf"]]}}),
+            ["expected.orderings.synthetic.ndcg@20", "unknown model 'mf'", "bpr, lightgcn, vbpr"],
+        ),
+        (
+            lambda s: s["expected"].update(orderings={"synthetic": {"ndcg@20": [["bpr", ">=", "vbpr"]]}}),
+            ["operator must be one of: >, <"],
+        ),
+        (
+            lambda s: s["expected"].update(orderings={"synthetic": {"ndcg@20": [["bpr", ">", "vbpr", "twice"]]}}),
+            ["fourth element can only be every_seed"],
+        ),
+        (
+            lambda s: s["expected"].update(orderings={"synthetic": {"ndcg@20": [["bpr", ">"]]}}),
+            ['an ordering is [model, ">", model]'],
+        ),
+        (
+            lambda s: s["expected"].update(orderings={"synthetic": {"ndcg@20": [["bpr", ">", "bpr"]]}}),
+            ["compares a model with itself"],
+        ),
+        (
+            lambda s: s["expected"].update(orderings={"mnist": {"ndcg@20": [["bpr", ">", "vbpr"]]}}),
+            ["expected.orderings.mnist: unknown data set"],
+        ),
+        (
+            lambda s: s["expected"].update(orderings={"synthetic": {"ndcg@7": [["bpr", ">", "vbpr"]]}}),
+            ["ndcg@7 are not computed"],
+        ),
+    ],
+)
 def test_spec_errors_are_one_line_naming_the_key(change, needles):
     spec = smoke()
     change(spec)
@@ -185,8 +253,12 @@ def test_trial_score_reads_validation_only():
     record = {"metrics": NoTest(valid={"ndcg@20": 0.3}, test={"ndcg@20": 0.9})}
     assert run_mod.valid_value(record, "ndcg@20") == 0.3
     assert run_mod.valid_value({"metrics": {"valid": {"ndcg@20": float("nan")}}}, "ndcg@20") is None
-    trials = [{"number": 0, "value": 0.2}, {"number": 1, "value": 0.3}, {"number": 2, "value": 0.3},
-              {"number": 3, "value": None}]
+    trials = [
+        {"number": 0, "value": 0.2},
+        {"number": 1, "value": 0.3},
+        {"number": 2, "value": 0.3},
+        {"number": 3, "value": None},
+    ]
     assert run_mod.choose(trials)["number"] == 1  # the best value; the earliest trial on a tie
 
 
@@ -204,7 +276,9 @@ def test_report_writes_csv_json_markdown_and_plots(done):
     rows = (out / "results.csv").read_text().splitlines()
     assert len(rows) == 1 + 3 * 2 and rows[0].startswith("data,model,seed,status")
     results = json.loads((out / "results.json").read_text())
-    assert {(c["model"], c["seed"]) for c in results["cells"]} == {(m, s) for m in ("bpr", "lightgcn", "vbpr") for s in (1, 2)}
+    assert {(c["model"], c["seed"]) for c in results["cells"]} == {
+        (m, s) for m in ("bpr", "lightgcn", "vbpr") for s in (1, 2)
+    }
     assert len(results["significance"]) == 4  # (lightgcn, vbpr) x 2 seeds against bpr
     for row in results["significance"]:
         assert 0 <= row["p"] <= row["p_holm"] <= 1 and row["users"] > 0
@@ -253,7 +327,9 @@ def test_search_never_reads_test_metrics_and_resumes_the_same_trials(done, monke
         path = Path(trial["run_dir"].replace(str(done.out), str(out))) / "record.json"
         record = json.loads(path.read_text())
         assert record["metrics"]["test"] is None
-        record["metrics"]["test"] = {k: (100.0 if trial["number"] != chosen else -100.0) for k in record["metrics"]["valid"]}
+        record["metrics"]["test"] = {
+            k: (100.0 if trial["number"] != chosen else -100.0) for k in record["metrics"]["valid"]
+        }
         path.write_text(json.dumps(record))
     (folder / "trials.json").unlink()
     (folder / "best.json").unlink()
@@ -269,7 +345,9 @@ def test_search_never_reads_test_metrics_and_resumes_the_same_trials(done, monke
 def test_changed_configuration_is_not_silently_reused(done, tmp_path):
     spec = smoke()
     spec["models"]["bpr"]["overrides"] = ["model.embedding_dim=16"]
-    with pytest.raises(FusionrecError, match=r"seed1: holds a run of another configuration \(differs at model.embedding_dim\)"):
+    with pytest.raises(
+        FusionrecError, match=r"seed1: holds a run of another configuration \(differs at model.embedding_dim\)"
+    ):
         run_benchmark(spec, done.out, only_report=False, log=quiet)
 
 
@@ -279,9 +357,12 @@ def _expect(done, shift_in_se: float) -> dict:
     got = [c.record["metrics"]["test"]["ndcg@20"] for c in done.cells if c.model == "bpr"]
     std = float(np.std(got, ddof=1))
     se = float(np.sqrt(2 * (std / np.sqrt(len(got))) ** 2))  # run and expected alike: same std, same n
-    spec["expected"] = {"provenance": "test", "n": len(got), "floor": 0.0,
-                        "results": {"synthetic": {"bpr": {"ndcg@20": {"mean": float(np.mean(got)) + shift_in_se * se,
-                                                                      "std": std}}}}}
+    spec["expected"] = {
+        "provenance": "test",
+        "n": len(got),
+        "floor": 0.0,
+        "results": {"synthetic": {"bpr": {"ndcg@20": {"mean": float(np.mean(got)) + shift_in_se * se, "std": std}}}},
+    }
     return spec
 
 
@@ -361,10 +442,20 @@ def test_parallel_jobs_submit_picklable_work(tmp_path, monkeypatch):
 def test_grid_search_tries_every_combination_once_in_order(tmp_path, monkeypatch):
     spec = smoke(seeds=[1])
     spec.pop("expected", None)
-    spec["models"] = {"bpr": {"model": "bpr", "overrides": ["model.embedding_dim=8"],
-                              "search": {"trials": 4, "sampler": "grid", "space": {
-                                  "train.lr": {"type": "categorical", "choices": [0.01, 0.001]},
-                                  "model.reg_weight": {"type": "categorical", "choices": [0.0, 0.001]}}}}}
+    spec["models"] = {
+        "bpr": {
+            "model": "bpr",
+            "overrides": ["model.embedding_dim=8"],
+            "search": {
+                "trials": 4,
+                "sampler": "grid",
+                "space": {
+                    "train.lr": {"type": "categorical", "choices": [0.01, 0.001]},
+                    "model.reg_weight": {"type": "categorical", "choices": [0.0, 0.001]},
+                },
+            },
+        }
+    }
     spec["reference"] = "bpr"
     result = run_benchmark(spec, tmp_path / "grid", log=quiet)
     asked = [t["params"] for t in result.searches[0].trials]
@@ -412,13 +503,21 @@ def _check_spec(results: dict | None = None, orderings: dict | None = None, seed
     """A spec of three models on one data set (validated without resolving any run configuration)."""
     from fusionrec.benchmark.spec import BenchmarkSpec
 
-    return BenchmarkSpec.model_validate({
-        "name": "unit", "seeds": list(seeds), "reference": "a",
-        "datasets": {"d": {"name": "synthetic"}},
-        "models": {m: {"model": "bpr"} for m in ("a", "b", "c")},
-        "expected": {"provenance": "hand-made", **expected,
-                     **({"results": results} if results else {}), **({"orderings": orderings} if orderings else {})},
-    })
+    return BenchmarkSpec.model_validate(
+        {
+            "name": "unit",
+            "seeds": list(seeds),
+            "reference": "a",
+            "datasets": {"d": {"name": "synthetic"}},
+            "models": {m: {"model": "bpr"} for m in ("a", "b", "c")},
+            "expected": {
+                "provenance": "hand-made",
+                **expected,
+                **({"results": results} if results else {}),
+                **({"orderings": orderings} if orderings else {}),
+            },
+        }
+    )
 
 
 def _cells(values: dict[str, list[float | None]], metric: str = "ndcg@20", seeds=(1, 2, 3)) -> list:
@@ -452,7 +551,7 @@ def test_check_fails_a_mean_4_se_off_that_every_per_seed_band_lets_through():
     assert not check(spec_se, _cells({"a": [expected + 4 * se + s for s in spread]}))[0].ok
     one = _check_spec({"d": {"a": {"ndcg@20": {"mean": expected, "std": std}}}}, seeds=(1,), n=n)
     [line] = check(one, _cells({"a": [expected + 0.02]}, seeds=(1,)))
-    assert line.se == pytest.approx(np.sqrt(std ** 2 + std ** 2 / n)) and line.ok  # 0.02 < 3 * 0.0115
+    assert line.se == pytest.approx(np.sqrt(std**2 + std**2 / n)) and line.ok  # 0.02 < 3 * 0.0115
 
 
 def test_check_floor_for_deterministic_cells_and_missing_seeds():
@@ -469,8 +568,17 @@ def test_check_orderings_on_means_swapped_fails_correct_passes():
     from fusionrec.benchmark.report import check
 
     values = {"a": [0.30, 0.31, 0.29], "b": [0.28, 0.32, 0.27], "c": [0.10, 0.11, 0.12]}  # means 0.30, 0.29, 0.11
-    claims = {"d": {"ndcg@20": [["a", ">", "b"], ["b", "<", "a"], ["c", "<", "b", "every_seed"],
-                                ["b", ">", "a"], ["a", ">", "b", "every_seed"]]}}
+    claims = {
+        "d": {
+            "ndcg@20": [
+                ["a", ">", "b"],
+                ["b", "<", "a"],
+                ["c", "<", "b", "every_seed"],
+                ["b", ">", "a"],
+                ["a", ">", "b", "every_seed"],
+            ]
+        }
+    }
     lines = check(_check_spec(orderings=claims), _cells(values))
     assert [line.ok for line in lines] == [True, True, True, False, False]
     assert all(line.kind == "ordering" for line in lines)
@@ -480,8 +588,10 @@ def test_check_orderings_on_means_swapped_fails_correct_passes():
     assert "claimed a > b on every seed; not on seed(s) 2:" in lines[4].message
     assert lines[4].value == pytest.approx(0.01)
     # one line per broken claim; a claim on a missing run fails
-    missing = check(_check_spec(orderings={"d": {"ndcg@20": [["a", ">", "c"]]}}),
-                    _cells({"a": [0.3, 0.3, 0.3], "c": [0.1, None, 0.1]}))
+    missing = check(
+        _check_spec(orderings={"d": {"ndcg@20": [["a", ">", "c"]]}}),
+        _cells({"a": [0.3, 0.3, 0.3], "c": [0.1, None, 0.1]}),
+    )
     assert not missing[0].ok and "no finished run for c seed 2" in missing[0].message
 
 
@@ -522,8 +632,12 @@ def test_search_trials_train_without_test_and_only_final_runs_read_it(tmp_path, 
 
     monkeypatch.setattr(api, "train", train)
     monkeypatch.setattr(task_cls, "evaluate", evaluate)
-    spec = smoke(seeds=[1, 2], models={"lightgcn": copy.deepcopy(SMOKE["models"]["lightgcn"])}, reference="lightgcn",
-                 expected=None)
+    spec = smoke(
+        seeds=[1, 2],
+        models={"lightgcn": copy.deepcopy(SMOKE["models"]["lightgcn"])},
+        reference="lightgcn",
+        expected=None,
+    )
     spec["models"]["lightgcn"]["search"]["trials"] = 2
     out = tmp_path / "search-test"
     result = run_benchmark(spec, out, log=quiet)

@@ -9,8 +9,15 @@ import sys
 
 import pytest
 
-TINY = ["-d", "synthetic", "data.options.num_users=100", "data.options.num_items=60",
-        "data.options.num_interactions=2000", "model.embedding_dim=8", "train.epochs=2"]
+TINY = [
+    "-d",
+    "synthetic",
+    "data.options.num_users=100",
+    "data.options.num_items=60",
+    "data.options.num_interactions=2000",
+    "model.embedding_dim=8",
+    "train.epochs=2",
+]
 
 
 def cli(*args, env_home, check=True):
@@ -21,17 +28,23 @@ def cli(*args, env_home, check=True):
     return proc
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["train", "-m", "nope", "-d", "synthetic"], "unknown model 'nope'; choose one of:"),
-    (["train", "-m", "bpr", "-d", "no-such-data"], "unknown data set 'no-such-data'"),
-    (["train", "-m", "bpr", "-d", "synthetic", "train.lrr=1"], "unknown key 'train.lrr'; valid keys:"),
-    (["train", "-m", "bpr", "-d", "synthetic", "trainlr"], "is not key=value"),
-    (["data", "info", "/definitely/not/here"], "unknown data set '/definitely/not/here'"),
-    (["evaluate", "/definitely/not/here"], "not a run directory"),
-    (["train", "-m", "bpr", "-d", "synthetic", "train.candidates=unseen"], "train.candidates moved to task.candidates"),
-    (["train", "-m", "sasrec", "-d", "synthetic", "task.negative_pool=all"], "unknown key 'task.negative_pool'"),
-    (["compare", "/definitely/not/here"], "neither a run directory nor a folder of runs"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["train", "-m", "nope", "-d", "synthetic"], "unknown model 'nope'; choose one of:"),
+        (["train", "-m", "bpr", "-d", "no-such-data"], "unknown data set 'no-such-data'"),
+        (["train", "-m", "bpr", "-d", "synthetic", "train.lrr=1"], "unknown key 'train.lrr'; valid keys:"),
+        (["train", "-m", "bpr", "-d", "synthetic", "trainlr"], "is not key=value"),
+        (["data", "info", "/definitely/not/here"], "unknown data set '/definitely/not/here'"),
+        (["evaluate", "/definitely/not/here"], "not a run directory"),
+        (
+            ["train", "-m", "bpr", "-d", "synthetic", "train.candidates=unseen"],
+            "train.candidates moved to task.candidates",
+        ),
+        (["train", "-m", "sasrec", "-d", "synthetic", "task.candidates=unseen"], "unknown key 'task.candidates'"),
+        (["compare", "/definitely/not/here"], "neither a run directory nor a folder of runs"),
+    ],
+)
 def test_user_errors_are_one_line_and_exit_2(args, needle, tmp_path):
     proc = cli(*args, env_home=tmp_path, check=False)
     assert proc.returncode == 2
@@ -52,17 +65,33 @@ def test_train_evaluate_recommend_compare(tmp_path):
     assert "unknown user" in cli("recommend", str(run_dir), "--user", "zz", env_home=tmp_path, check=False).stderr
     compared = cli("compare", str(run_dir), str(run_dir), env_home=tmp_path).stdout
     assert compared.count("bpr") >= 2
-    unread = cli("train", "-m", "bpr", *TINY, "--run-dir", str(tmp_path / "no-test"), "-q", "--no-test",
-                 env_home=tmp_path).stdout
+    unread = cli(
+        "train", "-m", "bpr", *TINY, "--run-dir", str(tmp_path / "no-test"), "-q", "--no-test", env_home=tmp_path
+    ).stdout
     assert "valid" in unread and "test" not in unread.split("status")[0]
     assert json.loads((tmp_path / "no-test" / "record.json").read_text())["metrics"]["test"] is None
 
 
 def test_recommend_and_explain_a_sequential_run(tmp_path):
     run_dir = tmp_path / "runs" / "sasrec"
-    cli("train", "-m", "sasrec", "-d", "synthetic", "data.options.num_users=60", "data.options.num_items=40",
-        "data.options.num_interactions=900", "data.split.method=loo", "model.hidden_dim=16", "model.max_length=10",
-        "train.epochs=2", "--run-dir", str(run_dir), "-q", env_home=tmp_path)
+    cli(
+        "train",
+        "-m",
+        "sasrec",
+        "-d",
+        "synthetic",
+        "data.options.num_users=60",
+        "data.options.num_items=40",
+        "data.options.num_interactions=900",
+        "data.split.method=loo",
+        "model.hidden_dim=16",
+        "model.max_length=10",
+        "train.epochs=2",
+        "--run-dir",
+        str(run_dir),
+        "-q",
+        env_home=tmp_path,
+    )
     recs = cli("recommend", str(run_dir), "--user", "0", "-k", "4", "--why", env_home=tmp_path).stdout
     assert "because of" in recs and sum(1 for line in recs.splitlines() if line.strip().startswith("│")) == 4
     explained = cli("explain", str(run_dir), "--user", "0", env_home=tmp_path).stdout
@@ -88,6 +117,18 @@ def test_list_models_and_datasets(tmp_path):
 
 
 def test_data_prepare_and_info(tmp_path):
-    out = cli("data", "prepare", "synthetic", "-o", "num_users=50", "-o", "num_items=40", "-o",
-              "num_interactions=800", "--split", "loo", env_home=tmp_path).stdout
+    out = cli(
+        "data",
+        "prepare",
+        "synthetic",
+        "-o",
+        "num_users=50",
+        "-o",
+        "num_items=40",
+        "-o",
+        "num_interactions=800",
+        "--split",
+        "loo",
+        env_home=tmp_path,
+    ).stdout
     assert "users" in out and "prepared:" in out

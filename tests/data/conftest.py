@@ -14,8 +14,8 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -170,8 +170,14 @@ def mmrec_folder(tmp_path: Path):
     return make
 
 
-def toy_mmrec_rows(num_users: int = 20, num_interacted: int = 30, per_user: int = 6, num_valid: int = 1,
-                   num_test: int = 1, seed: int = 0):
+def toy_mmrec_rows(
+    num_users: int = 20,
+    num_interacted: int = 30,
+    per_user: int = 6,
+    num_valid: int = 1,
+    num_test: int = 1,
+    seed: int = 0,
+):
     """Rows of a toy MMRec log: each user has ``per_user`` items among the first ``num_interacted``,
     the last ``num_test`` test (x_label 2), the ``num_valid`` before them valid (1), the rest train (0)."""
     import numpy as np
@@ -181,8 +187,10 @@ def toy_mmrec_rows(num_users: int = 20, num_interacted: int = 30, per_user: int 
     first_held = per_user - num_valid - num_test
     for user in range(num_users):
         items = rng.choice(num_interacted, per_user, replace=False)
-        rows += [(user, int(item), 0 if j < first_held else (1 if j < first_held + num_valid else 2))
-                 for j, item in enumerate(items)]
+        rows += [
+            (user, int(item), 0 if j < first_held else (1 if j < first_held + num_valid else 2))
+            for j, item in enumerate(items)
+        ]
     return rows
 
 

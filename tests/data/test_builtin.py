@@ -11,15 +11,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fusionrec.data import DataConfig
+from fusionrec.data import DataConfig, SplitConfig
 from fusionrec.data.builtin.synthetic import SyntheticOptions, load_synthetic
 from fusionrec.data.dataset import TEST, TRAIN
 from fusionrec.data.prepare import read_source, review_modality
 from fusionrec.data.splits import apply_split
-from fusionrec.data import SplitConfig
-
 
 # -- ml-100k ----------------------------------------------------------------------------------
+
 
 def test_ml100k_sizes(ml100k):
     assert (ml100k.num_users, ml100k.num_items, ml100k.num_interactions) == (943, 1682, 100_000)
@@ -51,6 +50,7 @@ def test_ml100k_knowledge_graph(ml100k):
 
 
 # -- shared real data -------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def movielens_small(shared):
@@ -87,11 +87,17 @@ def test_movielens_tags_come_from_training_ratings_only():
     from fusionrec.data.builtin.movielens_small import add_training_text
     from fusionrec.data.dataset import build_dataset
 
-    ratings = pd.DataFrame({"user": ["1", "1", "2", "2", "3", "3"], "item": ["10", "20", "10", "20", "10", "20"],
-                            "timestamp": [1, 2, 3, 4, 5, 6],
-                            "tags": [None, "leaky spoiler", "cozy", None, "cozy|classic", None]})
-    movies = pd.DataFrame({"item": ["10", "20"], "title": ["Alpha", "Beta"], "year": ["1995", "1996"],
-                           "genres": ["Drama", "Comedy"]})
+    ratings = pd.DataFrame(
+        {
+            "user": ["1", "1", "2", "2", "3", "3"],
+            "item": ["10", "20", "10", "20", "10", "20"],
+            "timestamp": [1, 2, 3, 4, 5, 6],
+            "tags": [None, "leaky spoiler", "cozy", None, "cozy|classic", None],
+        }
+    )
+    movies = pd.DataFrame(
+        {"item": ["10", "20"], "title": ["Alpha", "Beta"], "year": ["1995", "1996"], "genres": ["Drama", "Comedy"]}
+    )
     ds = build_dataset("ml-toy", ratings[["user", "item", "timestamp"]], items=movies, meta={"text_dim": 8})
     ds.interactions["tags"] = ratings["tags"].to_numpy(dtype=object)
     split = ds.interactions["split"].to_numpy().copy()
@@ -119,16 +125,21 @@ def movielens_split(shared, tmp_path_factory):
 def test_movielens_small_text_has_no_held_out_tag(movielens_split, shared):
     ds = movielens_split
     tags = pd.read_csv(shared / "data" / "movielens-latest-small" / "tags.csv", dtype=str)
-    raw_split = {(ds.user_ids[u], ds.item_ids[i]): s for u, i, s in
-                 ds.interactions[["user", "item", "split"]].itertuples(index=False)}
+    raw_split = {
+        (ds.user_ids[u], ds.item_ids[i]): s
+        for u, i, s in ds.interactions[["user", "item", "split"]].itertuples(index=False)
+    }
     tags["split"] = [raw_split.get((u, i)) for u, i in zip(tags["userId"], tags["movieId"])]
     train_tags = tags[tags["split"] == TRAIN].groupby("movieId")["tag"].agg(lambda t: set(t.str.strip()))
     item_index = {raw: j for j, raw in enumerate(ds.item_ids)}
     held_out = tags[tags["split"].isin([1, 2])]
     assert len(held_out) > 0, "the loo split should hold out some tagged ratings"
-    leaks = [(r.movieId, r.tag) for r in held_out.itertuples()
-             if r.tag.strip() not in train_tags.get(r.movieId, set())
-             and r.tag.strip() in ds.items["tags"].iloc[item_index[r.movieId]].split(", ")]
+    leaks = [
+        (r.movieId, r.tag)
+        for r in held_out.itertuples()
+        if r.tag.strip() not in train_tags.get(r.movieId, set())
+        and r.tag.strip() in ds.items["tags"].iloc[item_index[r.movieId]].split(", ")
+    ]
     assert not leaks, f"held-out tags in item text: {leaks[:5]}"
     # Every item's tags are exactly the tags of its training ratings.
     for movie, expected in list(train_tags.items())[:200]:
@@ -162,6 +173,7 @@ def test_amazon_review_text_uses_training_reviews_only(amazon):
 
 # -- synthetic --------------------------------------------------------------------------------
 
+
 def syn(**kw):
     return load_synthetic(SyntheticOptions(**{"num_users": 300, "num_items": 400, "num_interactions": 9000, **kw}))
 
@@ -180,9 +192,15 @@ def test_synthetic_other_seed_other_data():
     assert not np.array_equal(a.modalities["visual"].values, b.modalities["visual"].values)
 
 
-@pytest.mark.parametrize("kw", [{}, {"num_users": 50, "num_items": 30, "num_interactions": 1200},
-                                {"num_users": 2000, "num_items": 50, "num_interactions": 30000},
-                                {"num_users": 500, "num_items": 3000, "num_interactions": 400}])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {},
+        {"num_users": 50, "num_items": 30, "num_interactions": 1200},
+        {"num_users": 2000, "num_items": 50, "num_interactions": 30000},
+        {"num_users": 500, "num_items": 3000, "num_interactions": 400},
+    ],
+)
 def test_synthetic_reaches_the_interaction_count(kw):
     ds = syn(**kw)
     target = ds.meta["options"]["num_interactions"]

@@ -28,7 +28,11 @@ def test_table_ids_are_stripped_and_a_repeated_header_is_dropped(tmp_path):
     assert list(ds.user_ids) == ["1", "2", "3"]  # " 1 " is user "1"; no user "user"
     assert list(ds.item_ids) == ["10", "11", "12"]
     assert ds.num_interactions == 8
-    assert ds.meta["cleaning"] == {"stripped_ids": 1, "repeated_header_rows": 1, "first_repeated_header": "log.csv line 7"}
+    assert ds.meta["cleaning"] == {
+        "stripped_ids": 1,
+        "repeated_header_rows": 1,
+        "first_repeated_header": "log.csv line 7",
+    }
 
 
 def test_stripping_happens_before_duplicates_are_found(tmp_path):
@@ -52,11 +56,17 @@ def test_parquet_ids_are_stripped(tmp_path):
 
 def test_mmrec_repeated_header_is_dropped_and_counted(tmp_path):
     folder = tmp_path / "mm"
-    write(folder / "toy.inter", "userID\titemID\tx_label\n0\t0\t0\n0\t1\t2\nuserID\titemID\tx_label\n1\t1\t0\n 1\t0\t2\n")
+    write(
+        folder / "toy.inter", "userID\titemID\tx_label\n0\t0\t0\n0\t1\t2\nuserID\titemID\tx_label\n1\t1\t0\n 1\t0\t2\n"
+    )
     np.save(folder / "image_feat.npy", np.ones((3, 2), dtype=np.float32))
     ds = read_mmrec(folder)
     assert (ds.num_users, ds.num_items, ds.num_interactions) == (2, 3, 4)
-    assert ds.meta["cleaning"] == {"stripped_ids": 1, "repeated_header_rows": 1, "first_repeated_header": "toy.inter line 4"}
+    assert ds.meta["cleaning"] == {
+        "stripped_ids": 1,
+        "repeated_header_rows": 1,
+        "first_repeated_header": "toy.inter line 4",
+    }
 
 
 def test_recbole_ids_in_every_file_are_stripped(tmp_path):
@@ -77,8 +87,9 @@ def test_cleaning_counts_reach_the_manifest_and_data_info(tmp_path):
     from fusionrec.cli.main import app
 
     path = write(tmp_path / "log.csv", CONCATENATED)
-    result = CliRunner().invoke(app, ["data", "prepare", str(path), "split.ratios=[0.34,0.33,0.33]"],
-                                env={"COLUMNS": "200"})
+    result = CliRunner().invoke(
+        app, ["data", "prepare", str(path), "split.ratios=[0.34,0.33,0.33]"], env={"COLUMNS": "200"}
+    )
     assert result.exit_code == 0, result.output
     assert "1 id(s) stripped of whitespace; 1 repeated header row(s) dropped (first: log.csv line 7)" in result.output
     folder = Path(result.output.split("prepared:")[1].split()[0])

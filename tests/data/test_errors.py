@@ -49,6 +49,7 @@ def fails(leftovers):
 
 # -- tables -----------------------------------------------------------------------------------
 
+
 def test_missing_column(tmp_path, fails):
     path = write(tmp_path / "log.csv", "customer,item\n1,2\n")
     fails(path, r"log\.csv", r"no user column among \['customer', 'item'\]", r"data\.columns\.user")
@@ -210,10 +211,15 @@ def test_empty_inter_file(tmp_path, fails):
 
 # -- RecBole ----------------------------------------------------------------------------------
 
+
 def test_recbole_header_without_types(tmp_path, fails):
     write(tmp_path / "r" / "r.inter", "user_id:token\titem_id\n1\t2\n")
-    fails(tmp_path / "r", r"r\.inter", r"header field\(s\) \['item_id'\] are not in RecBole's `name:type` form",
-          format="recbole")
+    fails(
+        tmp_path / "r",
+        r"r\.inter",
+        r"header field\(s\) \['item_id'\] are not in RecBole's `name:type` form",
+        format="recbole",
+    )
 
 
 def test_recbole_missing_field(tmp_path, fails):
@@ -229,11 +235,17 @@ def test_recbole_bad_kg(tmp_path, fails):
 
 # -- splits and filters -----------------------------------------------------------------------
 
+
 def test_users_left_without_training_interaction(tmp_path, fails):
     # User 2 has only valid/test rows in the given split.
     folder = mmrec(tmp_path / "m", inter=INTER + "2\t0\t1\n2\t3\t2\n")
-    fails(folder, r"2 valid/test row\(s\) belong to users with no training interaction", r"user '2'",
-          "cold_users=drop", split={"method": "column"})
+    fails(
+        folder,
+        r"2 valid/test row\(s\) belong to users with no training interaction",
+        r"user '2'",
+        "cold_users=drop",
+        split={"method": "column"},
+    )
     ds = load_dataset(str(folder), split={"method": "column", "cold_users": "drop"})
     assert ds.num_users == 2 and ds.meta["split"]["dropped_unseen_users"] == 2
 
@@ -257,22 +269,31 @@ def split_files(folder: Path, train: str, valid: str, test: str) -> Path:
 def test_split_file_pair_not_in_data(tmp_path, fails):
     data = write(tmp_path / "log.csv", SPLIT_DATA)
     folder = split_files(tmp_path / "s", "1\t1\n1\t2\n2\t1\n", "1\t3\n", "2\t2\n9\t1\n")
-    fails(data, r"test\.tsv: line 3 \(user 9, item 1\) is not an interaction of log",
-          split={"method": "files", "path": str(folder)})
+    fails(
+        data,
+        r"test\.tsv: line 3 \(user 9, item 1\) is not an interaction of log",
+        split={"method": "files", "path": str(folder)},
+    )
 
 
 def test_split_file_pair_in_two_files(tmp_path, fails):
     data = write(tmp_path / "log.csv", SPLIT_DATA)
     folder = split_files(tmp_path / "s", "1\t1\n1\t2\n2\t1\n", "1\t3\n1\t1\n", "2\t2\n")
-    fails(data, r"valid\.tsv: line 3 \(user 1, item 1\) is already in the train file",
-          split={"method": "files", "path": str(folder)})
+    fails(
+        data,
+        r"valid\.tsv: line 3 \(user 1, item 1\) is already in the train file",
+        split={"method": "files", "path": str(folder)},
+    )
 
 
 def test_split_files_miss_interactions(tmp_path, fails):
     data = write(tmp_path / "log.csv", SPLIT_DATA)
     folder = split_files(tmp_path / "s", "1\t1\n2\t1\n", "1\t3\n", "2\t2\n")
-    fails(data, r"1 interaction\(s\) of log are in none of the split files \(first: user 1, item 2\)",
-          split={"method": "files", "path": str(folder)})
+    fails(
+        data,
+        r"1 interaction\(s\) of log are in none of the split files \(first: user 1, item 2\)",
+        split={"method": "files", "path": str(folder)},
+    )
 
 
 def test_split_folder_without_test_file(tmp_path, fails):
@@ -304,6 +325,7 @@ def test_split_column_missing(tmp_path, fails):
 
 # -- names, settings and damaged folders ------------------------------------------------------
 
+
 def test_unknown_dataset_name(fails):
     fails("ml-1m", r"unknown data set 'ml-1m'", "amazon-fashion, ml-100k, movielens-small, synthetic")
 
@@ -323,8 +345,12 @@ def test_wrong_config_type_and_value(fails):
 
 
 def test_unknown_builtin_option(fails):
-    fails("synthetic", r"synthetic options: unknown key 'users'; valid keys: .*num_users", error=ConfigError,
-          options={"users": 5})
+    fails(
+        "synthetic",
+        r"synthetic options: unknown key 'users'; valid keys: .*num_users",
+        error=ConfigError,
+        options={"users": 5},
+    )
 
 
 def test_options_for_a_file(tmp_path, fails):
@@ -333,9 +359,10 @@ def test_options_for_a_file(tmp_path, fails):
 
 
 def test_damaged_manifest(tmp_path):
-    folder = save_dataset(apply_split(load_synthetic(SyntheticOptions(num_users=20, num_items=10,
-                                                                      num_interactions=100)), SplitConfig()),
-                          tmp_path / "ds")
+    folder = save_dataset(
+        apply_split(load_synthetic(SyntheticOptions(num_users=20, num_items=10, num_interactions=100)), SplitConfig()),
+        tmp_path / "ds",
+    )
     write(folder / "manifest.json", '{"format_version": 1, "name": ')
     with pytest.raises(DataError, match=r"manifest\.json: unreadable manifest .*prepare the data set again"):
         load_dataset_dir(folder)
@@ -344,9 +371,10 @@ def test_damaged_manifest(tmp_path):
 
 
 def test_truncated_feature_in_prepared_folder(tmp_path):
-    folder = save_dataset(apply_split(load_synthetic(SyntheticOptions(num_users=20, num_items=10,
-                                                                      num_interactions=100)), SplitConfig()),
-                          tmp_path / "ds")
+    folder = save_dataset(
+        apply_split(load_synthetic(SyntheticOptions(num_users=20, num_items=10, num_interactions=100)), SplitConfig()),
+        tmp_path / "ds",
+    )
     path = folder / "features" / "visual.npy"
     path.write_bytes(path.read_bytes()[:150])
     with pytest.raises(DataError, match=r"visual\.npy: \d+ bytes, the manifest recorded \d+"):

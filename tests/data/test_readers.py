@@ -62,11 +62,18 @@ def test_mmrec_through_prepare_keeps_the_column_split(tmp_path):
 
 # -- RecBole ----------------------------------------------------------------------------------
 
+
 def make_recbole(folder: Path) -> Path:
-    write(folder / "toy.inter", "user_id:token\titem_id:token\trating:float\ttimestamp:float\n"
-          "u1\tm1\t4\t10\nu1\tm2\t3\t11\nu2\tm2\t5\t12\nu2\tm3\t1\t13\nu3\tm1\t2\t14\n")
-    write(folder / "toy.item", "item_id:token\tmovie_title:token_seq\trelease_year:token\tclass:token_seq\n"
-          "m1\tAlpha\t1995\tAction Drama\nm2\tBeta\t1996\tComedy\nm3\tGamma\t1997\tDrama\nm9\tUnused\t1990\tNoir\n")
+    write(
+        folder / "toy.inter",
+        "user_id:token\titem_id:token\trating:float\ttimestamp:float\n"
+        "u1\tm1\t4\t10\nu1\tm2\t3\t11\nu2\tm2\t5\t12\nu2\tm3\t1\t13\nu3\tm1\t2\t14\n",
+    )
+    write(
+        folder / "toy.item",
+        "item_id:token\tmovie_title:token_seq\trelease_year:token\tclass:token_seq\n"
+        "m1\tAlpha\t1995\tAction Drama\nm2\tBeta\t1996\tComedy\nm3\tGamma\t1997\tDrama\nm9\tUnused\t1990\tNoir\n",
+    )
     write(folder / "toy.user", "user_id:token\tage:token\tgender:token\nu1\t20\tF\nu2\t30\tM\nu3\t40\tF\n")
     write(folder / "toy.kg", "head_id:token\trelation_id:token\ttail_id:token\ne1\tdirected_by\te7\ne2\tgenre\te8\n")
     write(folder / "toy.link", "item_id:token\tentity_id:token\nm1\te1\nm2\te2\nm9\te9\n")
@@ -96,8 +103,15 @@ def test_recbole_name_comes_from_the_single_inter_file(tmp_path):
 
 # -- CSV / TSV / Parquet ----------------------------------------------------------------------
 
-FRAME = pd.DataFrame({"customer": ["a", "a", "b", "c", "c", "c"], "sku": ["x", "y", "x", "x", "y", "z"],
-                      "stars": [5, 4, 3, 2, 1, 5], "when": [1, 2, 3, 4, 5, 6], "extra": list("pqrstu")})
+FRAME = pd.DataFrame(
+    {
+        "customer": ["a", "a", "b", "c", "c", "c"],
+        "sku": ["x", "y", "x", "x", "y", "z"],
+        "stars": [5, 4, 3, 2, 1, 5],
+        "when": [1, 2, 3, 4, 5, 6],
+        "extra": list("pqrstu"),
+    }
+)
 MAPPING = {"user": "customer", "item": "sku", "rating": "stars", "timestamp": "when"}
 
 
@@ -117,8 +131,11 @@ def test_table_reader_with_mapping(tmp_path, suffix):
 
 
 def test_table_reader_recognises_common_names_and_a_split_column(tmp_path):
-    path = write(tmp_path / "ratings.csv", "userId,movieId,rating,timestamp,split\n"
-                 "1,10,4.5,100,train\n1,11,3,101,valid\n2,10,2,102,test\n2,12,5,103,0\n10,12,1,104,2\n")
+    path = write(
+        tmp_path / "ratings.csv",
+        "userId,movieId,rating,timestamp,split\n"
+        "1,10,4.5,100,train\n1,11,3,101,valid\n2,10,2,102,test\n2,12,5,103,0\n10,12,1,104,2\n",
+    )
     ds = read_table(path)
     assert list(ds.user_ids) == ["1", "2", "10"]  # numeric order
     assert ds.interactions["split"].tolist() == [TRAIN, VALID, TEST, TRAIN, TEST]
@@ -129,7 +146,11 @@ def test_table_through_prepare(tmp_path):
     path = tmp_path / "log.csv"
     FRAME.to_csv(path, index=False)
     ds = load_dataset(str(path), columns=MAPPING, split={"method": "loo"})
-    assert ds.num_interactions == 6 and ds.split_sizes() == {"train": 3, "valid": 1, "test": 2}  # users with 2, 1, 3 rows
+    assert ds.num_interactions == 6 and ds.split_sizes() == {
+        "train": 3,
+        "valid": 1,
+        "test": 2,
+    }  # users with 2, 1, 3 rows
 
 
 def test_duplicates_policy(tmp_path):
@@ -143,9 +164,10 @@ def test_duplicates_policy(tmp_path):
 
 # -- every registered reader --------------------------------------------------------------------
 
+
 def _prepared_folder(tmp_path: Path) -> Path:
-    from fusionrec.data.prepare import prepare
     from fusionrec.data.config import DataConfig
+    from fusionrec.data.prepare import prepare
 
     return prepare(DataConfig(name=str(make_mmrec(tmp_path / "src")), split={"method": "column"}))
 

@@ -12,8 +12,11 @@ from pathlib import Path
 import pytest
 
 from fusionrec.config import validate
-from fusionrec.data import DataConfig, load_dataset
-from fusionrec.data import builtin  # noqa: F401  (fills DATASETS)
+from fusionrec.data import (
+    DataConfig,
+    builtin,  # noqa: F401  (fills DATASETS)
+    load_dataset,
+)
 from fusionrec.data.dataset import Dataset, build_dataset
 from fusionrec.data.readers import detect_format, format_names, readers_in_order
 from fusionrec.errors import ConfigError, DataError
@@ -25,16 +28,21 @@ TESTS = Path(__file__).resolve().parents[1]
 def _mentions(name: str) -> list[str]:
     """Test files (other than this one) that name ``name`` as a string or a ``key=name`` value."""
     pattern = re.compile(rf"""(["']){re.escape(name)}\1|={re.escape(name)}\b""")
-    return [str(p.relative_to(TESTS)) for p in TESTS.rglob("test_*.py")
-            if p.resolve() != Path(__file__).resolve() and pattern.search(p.read_text(encoding="utf-8"))]
+    return [
+        str(p.relative_to(TESTS))
+        for p in TESTS.rglob("test_*.py")
+        if p.resolve() != Path(__file__).resolve() and pattern.search(p.read_text(encoding="utf-8"))
+    ]
 
 
 @pytest.mark.parametrize("registry", [READERS, DATASETS], ids=["READERS", "DATASETS"])
 def test_every_registered_entry_has_a_test(registry):
     assert len(registry) > 0
     untested = [entry.name for entry in registry if not _mentions(entry.name)]
-    assert not untested, (f"registered {registry.kind}(s) {untested} are named by no test under tests/; "
-                          "add a test that uses each (see tests/data/test_readers.py and test_builtin.py)")
+    assert not untested, (
+        f"registered {registry.kind}(s) {untested} are named by no test under tests/; "
+        "add a test that uses each (see tests/data/test_readers.py and test_builtin.py)"
+    )
 
 
 def test_every_reader_documents_its_detection_and_order():

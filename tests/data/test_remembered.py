@@ -97,20 +97,42 @@ def test_without_a_prepare_the_defaults_apply_silently(folder):
 
 
 def test_builtins_keep_their_documented_defaults():
-    run("data", "prepare", "synthetic", "--split", "loo", "-o", "num_users=40", "-o", "num_items=30",
-        "-o", "num_interactions=600")
+    run(
+        "data",
+        "prepare",
+        "synthetic",
+        "--split",
+        "loo",
+        "-o",
+        "num_users=40",
+        "-o",
+        "num_items=30",
+        "-o",
+        "num_interactions=600",
+    )
     config = DataConfig(name="synthetic")
     assert resolve_data_config(config) is config
 
 
 # -- trailing data.* settings (fix: "unexpected extra argument") -------------------------------
 
+
 def test_prepare_takes_trailing_data_settings(tmp_path):
     path = tmp_path / "ratings.csv"
     rows = [f"{u},{i},{u * 10 + i}" for u in range(1, 6) for i in range(1, 11)]
     path.write_text("customer,sku,when\n" + "\n".join(rows) + "\n")
-    result = run("data", "prepare", str(path), "--split", "temporal", "data.columns.user=customer",
-                 "columns.item=sku", "data.columns.timestamp=when", "--set", "split.ratios=[0.6,0.2,0.2]")
+    result = run(
+        "data",
+        "prepare",
+        str(path),
+        "--split",
+        "temporal",
+        "data.columns.user=customer",
+        "columns.item=sku",
+        "data.columns.timestamp=when",
+        "--set",
+        "split.ratios=[0.6,0.2,0.2]",
+    )
     assert "temporal: train 30 / valid 10 / test 10" in result.output
     summary = info(str(path))  # remembered, mapping included
     assert summary["users"] == 5 and summary["split"] == {"train": 30, "valid": 10, "test": 10}

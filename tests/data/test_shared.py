@@ -60,14 +60,33 @@ def test_shared_folder_without_the_path_names_it(fake_shared):
     assert shared_path("fixtures/nope") == fake_shared / "fixtures" / "nope"  # never raises
 
 
-@pytest.mark.parametrize("name, needles", [
-    ("movielens-small", ["GroupLens MovieLens latest-small", "ml-latest-small.zip", "grouplens.org",
-                         "data/movielens-latest-small/", "ratings.csv, movies.csv and tags.csv",
-                         "movielens-posters/<movieId>.jpg", "FUSIONREC_SHARED"]),
-    ("amazon-fashion", ["Amazon Review Data (2018) Fashion 5-core", "AMAZON_FASHION_5.json.gz",
-                        "https://cseweb.ucsd.edu/~jmcauley/datasets/amazon_v2/",
-                        "data/amazon-fashion-5core/AMAZON_FASHION_5.json", "FUSIONREC_SHARED"]),
-])
+@pytest.mark.parametrize(
+    "name, needles",
+    [
+        (
+            "movielens-small",
+            [
+                "GroupLens MovieLens latest-small",
+                "ml-latest-small.zip",
+                "grouplens.org",
+                "data/movielens-latest-small/",
+                "ratings.csv, movies.csv and tags.csv",
+                "movielens-posters/<movieId>.jpg",
+                "FUSIONREC_SHARED",
+            ],
+        ),
+        (
+            "amazon-fashion",
+            [
+                "Amazon Review Data (2018) Fashion 5-core",
+                "AMAZON_FASHION_5.json.gz",
+                "https://cseweb.ucsd.edu/~jmcauley/datasets/amazon_v2/",
+                "data/amazon-fashion-5core/AMAZON_FASHION_5.json",
+                "FUSIONREC_SHARED",
+            ],
+        ),
+    ],
+)
 def test_shared_data_sets_say_what_and_where_when_absent(no_shared, name, needles):
     with pytest.raises(DataError) as info:
         load_dataset(name)

@@ -27,7 +27,8 @@ def split_with(dataset, method: str, tmp_path: Path, **kwargs):
         for code, name in ((TRAIN, "train"), (VALID, "valid"), (TEST, "test")):
             part = inter[inter["split"] == code]
             pd.DataFrame({"user_id": given.user_ids[part["user"]], "item_id": given.item_ids[part["item"]]}).to_csv(
-                tmp_path / f"{name}.tsv", sep="\t", index=False)
+                tmp_path / f"{name}.tsv", sep="\t", index=False
+            )
         return apply_split(dataset, SplitConfig(method="files", path=str(tmp_path)))
     return apply_split(dataset, SplitConfig(method=method, **kwargs))
 
@@ -58,8 +59,12 @@ def test_no_leakage_and_protocol_rules(small_synthetic, method, tmp_path):
     if method == "cold_item":  # held-out items never appear in training
         assert not np.isin(inter["item"][evaluated], inter["item"][is_train]).any()
     # Raw pairs survive the re-indexing.
-    raw = set(zip(small_synthetic.user_ids[small_synthetic.interactions["user"]],
-                  small_synthetic.item_ids[small_synthetic.interactions["item"]]))
+    raw = set(
+        zip(
+            small_synthetic.user_ids[small_synthetic.interactions["user"]],
+            small_synthetic.item_ids[small_synthetic.interactions["item"]],
+        )
+    )
     assert train | valid | test <= raw
     assert ds.meta["split"]["dropped_rows"] == len(raw) - len(inter)
 
@@ -115,11 +120,13 @@ def test_global_time_cut(small_synthetic):
 
 def test_global_time_drops_and_counts_unseen_users_and_items():
     # Times 1-6 train, 7-8 valid, 9-10 test. User "new" and item "late" appear only after the cut.
-    inter = pd.DataFrame({
-        "user": ["a", "a", "a", "b", "b", "b", "a", "new", "b", "a"],
-        "item": ["x", "y", "z", "x", "y", "w", "w", "x", "late", "late2"],
-        "timestamp": range(1, 11),
-    })
+    inter = pd.DataFrame(
+        {
+            "user": ["a", "a", "a", "b", "b", "b", "a", "new", "b", "a"],
+            "item": ["x", "y", "z", "x", "y", "w", "w", "x", "late", "late2"],
+            "timestamp": range(1, 11),
+        }
+    )
     ds = apply_split(build_dataset("g", inter), SplitConfig(method="global_time", ratios=(0.6, 0.2, 0.2)))
     info = ds.meta["split"]
     assert (info["dropped_unseen_users"], info["dropped_unseen_items"], info["dropped_rows"]) == (1, 2, 3)
@@ -164,8 +171,7 @@ def test_kcore(small_synthetic):
         inter = ds.interactions
         assert inter.groupby("user").size().min() >= k and inter.groupby("item").size().min() >= k
         assert inter["user"].nunique() == ds.num_users and inter["item"].nunique() == ds.num_items
-        assert naive_kcore(small_synthetic, k) == set(zip(ds.user_ids[inter["user"]],
-                                                                       ds.item_ids[inter["item"]]))
+        assert naive_kcore(small_synthetic, k) == set(zip(ds.user_ids[inter["user"]], ds.item_ids[inter["item"]]))
 
 
 def naive_kcore(dataset, k: int) -> set:
@@ -218,8 +224,11 @@ def test_files_split_with_an_empty_validation_file_is_refused(tmp_path):
     (tmp_path / "log.csv").write_text("user,item\n1,1\n1,2\n1,3\n2,1\n2,2\n")
     for name, body in (("train", "1\t1\n1\t2\n2\t1\n"), ("valid", ""), ("test", "1\t3\n2\t2\n")):
         (tmp_path / f"{name}.tsv").write_text("user_id\titem_id\n" + body)
-    with pytest.raises(DataError, match=r"the valid split is empty \(train 3 / valid 0 / test 2, split.method=files\); "
-                                        r"the valid file under data.split.path has no pairs"):
+    with pytest.raises(
+        DataError,
+        match=r"the valid split is empty \(train 3 / valid 0 / test 2, split.method=files\); "
+        r"the valid file under data.split.path has no pairs",
+    ):
         load_dataset(str(tmp_path / "log.csv"), split={"method": "files", "path": str(tmp_path)})
 
 
@@ -242,6 +251,7 @@ def test_cold_user_split_passes_validation_through_prepare(tmp_path):
 
 # -- the catalogue survives the split; the manifest's counts are true ---------------------------
 
+
 def test_column_split_with_cold_users_drop_keeps_items_with_features_only(mmrec_folder, toy_rows):
     """100 items have features, 30 have interactions: dropping a cold user's rows must not shrink
     the catalogue to the interacted items, and the counts must say what happened."""
@@ -256,8 +266,14 @@ def test_column_split_with_cold_users_drop_keeps_items_with_features_only(mmrec_
     info = ds.meta["split"]
     inter = ds.interactions
     in_train = set(inter["item"][inter["split"] == TRAIN])
-    assert info == {**info, "dropped_rows": 1, "dropped_unseen_users": 1, "dropped_unseen_items": 0,
-                    "removed_users": 1, "items_without_train": 100 - len(in_train)}
+    assert info == {
+        **info,
+        "dropped_rows": 1,
+        "dropped_unseen_users": 1,
+        "dropped_unseen_items": 0,
+        "removed_users": 1,
+        "items_without_train": 100 - len(in_train),
+    }
     assert "99" not in set(ds.user_ids)
     assert read_manifest(ds.meta["path"])["meta"]["split"]["items_without_train"] == 100 - len(in_train)
 
@@ -268,6 +284,7 @@ def test_no_split_method_shrinks_the_catalogue(small_synthetic, method):
 
 
 # -- empty valid / test splits are refused at prepare and validate time -------------------------
+
 
 def test_empty_splits_are_refused_with_the_fix(tmp_path):
     from fusionrec.errors import DataError
@@ -280,18 +297,28 @@ def test_empty_splits_are_refused_with_the_fix(tmp_path):
     assert "\n" not in message
     assert message.startswith("log: the valid split is empty (train 12 / valid 0 / test 0, split.method=random)")
     assert "raise the valid share of data.split.ratios (now 0.8,0.1,0.1)" in message
-    with pytest.raises(DataError, match=r"the test split is empty .*raise the test share of data.split.ratios "
-                                        r"\(now 0.5,0.5,0\)"):
+    with pytest.raises(
+        DataError,
+        match=r"the test split is empty .*raise the test share of data.split.ratios "
+        r"\(now 0.5,0.5,0\)",
+    ):
         load_dataset(str(path), split={"ratios": [0.5, 0.5, 0.0]})
-    assert load_dataset(str(path), split={"ratios": [0.5, 0.25, 0.25]}).split_sizes() == {"train": 6, "valid": 3, "test": 3}
+    assert load_dataset(str(path), split={"ratios": [0.5, 0.25, 0.25]}).split_sizes() == {
+        "train": 6,
+        "valid": 3,
+        "test": 3,
+    }
 
 
 def test_empty_column_split_names_the_column(mmrec_folder, toy_rows):
     from fusionrec.errors import DataError
 
     rows = [(u, i, 0 if s == 1 else s) for u, i, s in toy_rows()]  # x_label has no 1
-    with pytest.raises(DataError, match=r"the valid split is empty \(train 100 / valid 0 / test 20, "
-                                        r"split.method=column\); the source's split column"):
+    with pytest.raises(
+        DataError,
+        match=r"the valid split is empty \(train 100 / valid 0 / test 20, "
+        r"split.method=column\); the source's split column",
+    ):
         load_dataset(str(mmrec_folder(rows)), split={"method": "column"})
 
 
@@ -307,4 +334,6 @@ def test_data_validate_refuses_a_folder_with_an_empty_test_split(tmp_path, small
     folder = save_dataset(ds, tmp_path / "prepared")
     result = CliRunner().invoke(app, ["data", "validate", str(folder)])
     assert isinstance(result.exception, DataError)
-    assert "the test split is empty" in str(result.exception) and "data.split.ratios (now 0.9,0.1,0)" in str(result.exception)
+    assert "the test split is empty" in str(result.exception) and "data.split.ratios (now 0.9,0.1,0)" in str(
+        result.exception
+    )

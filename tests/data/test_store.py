@@ -10,14 +10,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fusionrec.data import DataConfig, load_dataset, prepare
+from fusionrec.data import DataConfig, SplitConfig, load_dataset, prepare
 from fusionrec.data.dataset import Modality, build_dataset
 from fusionrec.data.io import atomic_dir
 from fusionrec.data.prepare import cache_dir
 from fusionrec.data.splits import apply_split
-from fusionrec.data import SplitConfig
-from fusionrec.data.store import (MANIFEST, add_modality, load_dataset_dir, read_manifest, save_dataset,
-                                  verify_dataset_dir)
+from fusionrec.data.store import (
+    MANIFEST,
+    add_modality,
+    load_dataset_dir,
+    read_manifest,
+    save_dataset,
+    verify_dataset_dir,
+)
 from fusionrec.errors import DataError
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "data.md"
@@ -39,10 +44,20 @@ def rich_dataset():
     regions = rng.standard_normal((15, 3, 2)).astype(np.float32)
     kg = pd.DataFrame({"head": ["e1", "e2"], "relation": ["r", "r"], "tail": ["e2", "e3"]})
     links = pd.DataFrame({"item": ["i1", "i2"], "entity": ["e1", "e2"]})
-    ds = build_dataset("rich", inter, items=item_table, users=user_table, kg=kg, item_entities=links,
-                       modalities={"visual": ([f"i{i}" for i in range(15)], feats, {"source": "test"}),
-                                   "grid": ([f"i{i}" for i in range(15)], regions, {"kind": "regions"})},
-                       item_universe=np.array([f"i{i}" for i in range(15)]), meta={"note": "x"})
+    ds = build_dataset(
+        "rich",
+        inter,
+        items=item_table,
+        users=user_table,
+        kg=kg,
+        item_entities=links,
+        modalities={
+            "visual": ([f"i{i}" for i in range(15)], feats, {"source": "test"}),
+            "grid": ([f"i{i}" for i in range(15)], regions, {"kind": "regions"}),
+        },
+        item_universe=np.array([f"i{i}" for i in range(15)]),
+        meta={"note": "x"},
+    )
     return apply_split(ds, SplitConfig(method="random", seed=1))
 
 
@@ -53,8 +68,9 @@ def _assert_same(a, b) -> None:
         left, right = getattr(a, attr), getattr(b, attr)
         assert (left is None) == (right is None), attr
         if left is not None:
-            pd.testing.assert_frame_equal(left.reset_index(drop=True), right.reset_index(drop=True),
-                                          check_dtype=False, obj=attr)
+            pd.testing.assert_frame_equal(
+                left.reset_index(drop=True), right.reset_index(drop=True), check_dtype=False, obj=attr
+            )
     assert set(a.modalities) == set(b.modalities)
     for name, m in a.modalities.items():
         n = b.modalities[name]
@@ -83,8 +99,17 @@ def test_manifest_fields(rich_dataset, tmp_path):
     assert manifest["split"] == rich_dataset.split_sizes()
     assert manifest["modalities"]["visual"]["shape"] == [15, 4]
     assert set(manifest["files"]) == set(manifest["bytes"])
-    assert {"interactions.parquet", "user_ids.npy", "item_ids.npy", "items.parquet", "users.parquet", "kg.parquet",
-            "item_entities.parquet", "features/visual.npy", "features/visual.mask.npy"} <= set(manifest["files"])
+    assert {
+        "interactions.parquet",
+        "user_ids.npy",
+        "item_ids.npy",
+        "items.parquet",
+        "users.parquet",
+        "kg.parquet",
+        "item_entities.parquet",
+        "features/visual.npy",
+        "features/visual.mask.npy",
+    } <= set(manifest["files"])
     assert re.fullmatch(r"[0-9a-f]{16}", manifest["fingerprint"])
 
 

@@ -32,8 +32,15 @@ def toy_click():
         MODELS.unregister("toy_logistic_mf")
         sys.path.remove(str(Path(__file__).parent))
 
-SMALL = ["data.options.num_users=60", "data.options.num_items=40", "data.options.num_interactions=1500",
-         "data.options.seed=3", "train.batch_size=128", "train.lr=0.05"]
+
+SMALL = [
+    "data.options.num_users=60",
+    "data.options.num_items=40",
+    "data.options.num_interactions=1500",
+    "data.options.seed=3",
+    "train.batch_size=128",
+    "train.lr=0.05",
+]
 
 
 def test_the_family_registers_from_its_own_folder(toy_click):
@@ -44,8 +51,13 @@ def test_the_family_registers_from_its_own_folder(toy_click):
 
 
 def test_trains_evaluates_recommends_and_explains_through_the_api(tmp_path):
-    run = api.train("toy_logistic_mf", "synthetic", overrides=[*SMALL, "train.epochs=8", "task.negatives=2"],
-                    run_dir=tmp_path / "run", progress=False)
+    run = api.train(
+        "toy_logistic_mf",
+        "synthetic",
+        overrides=[*SMALL, "train.epochs=8", "task.negatives=2"],
+        run_dir=tmp_path / "run",
+        progress=False,
+    )
     record = run.record
     assert record["task"] == "toy_click" and record["config"]["task"] == {"negatives": 2}
     assert record["evaluation"]["selection"] == "best epoch by valid auc"
@@ -63,8 +75,13 @@ def test_trains_evaluates_recommends_and_explains_through_the_api(tmp_path):
 
 
 def test_a_smaller_is_better_metric_selects_the_minimum(tmp_path):
-    run = api.train("toy_logistic_mf", "synthetic", overrides=[*SMALL, "train.epochs=6", "train.metric=logloss"],
-                    run_dir=tmp_path / "run", progress=False)
+    run = api.train(
+        "toy_logistic_mf",
+        "synthetic",
+        overrides=[*SMALL, "train.epochs=6", "train.metric=logloss"],
+        run_dir=tmp_path / "run",
+        progress=False,
+    )
     valid = [h["valid"]["logloss"] for h in run.record["history"]]
     assert run.record["best_epoch"] == int(np.argmin(valid)) + 1
 

@@ -31,10 +31,22 @@ def tiny_folder(tmp_path: Path) -> Path:
     users = np.repeat(np.arange(6), 4)
     items = np.concatenate([rng.choice(n, 4, replace=False) for _ in range(6)])
     split = np.tile([0, 0, 1, 2], 6)
-    inter = pd.DataFrame({"user": users, "item": items, "split": split,
-                          "review": [f"{'TRAIN' if s == 0 else 'HELDOUT'} review {u}-{i}" for u, i, s in zip(users, items, split)]})
-    table = pd.DataFrame({"item": np.arange(n), "text": TEXTS, "title": [f"thing {i}" for i in range(n)],
-                          "image_path": write_images(tmp_path / "tiny_images", n)})
+    inter = pd.DataFrame(
+        {
+            "user": users,
+            "item": items,
+            "split": split,
+            "review": [f"{'TRAIN' if s == 0 else 'HELDOUT'} review {u}-{i}" for u, i, s in zip(users, items, split)],
+        }
+    )
+    table = pd.DataFrame(
+        {
+            "item": np.arange(n),
+            "text": TEXTS,
+            "title": [f"thing {i}" for i in range(n)],
+            "image_path": write_images(tmp_path / "tiny_images", n),
+        }
+    )
     dataset = build_dataset("tiny", inter, items=table, item_universe=np.arange(n))
     dataset.interactions["review"] = inter["review"].to_numpy()
     save_dataset(dataset, folder)

@@ -11,8 +11,16 @@ import numpy as np
 from fusionrec.features.text import TextEncoder, TokenOutput
 from fusionrec.features.vision import ImageEncoder
 
-TEXTS = ["a red cotton shirt", "blue denim jeans", None, "", "a red wool scarf", "blue denim jeans",
-         "green rain jacket", "black leather boots"]
+TEXTS = [
+    "a red cotton shirt",
+    "blue denim jeans",
+    None,
+    "",
+    "a red wool scarf",
+    "blue denim jeans",
+    "green rain jacket",
+    "black leather boots",
+]
 
 
 def write_images(folder: Path, n: int) -> list[str | None]:

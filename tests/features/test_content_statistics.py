@@ -23,9 +23,18 @@ SMALL = {"embedding_dim": 8}
 
 @pytest.fixture(scope="module")
 def cold():
-    return load_dataset("synthetic", options={"num_users": 150, "num_items": 200, "num_interactions": 3000,
-                                              "visual_dim": 8, "text_dim": 6, "seed": 4},
-                        split={"method": "cold_item", "cold_item_ratio": 0.3, "seed": 1})
+    return load_dataset(
+        "synthetic",
+        options={
+            "num_users": 150,
+            "num_items": 200,
+            "num_interactions": 3000,
+            "visual_dim": 8,
+            "text_dim": 6,
+            "seed": 4,
+        },
+        split={"method": "cold_item", "cold_item_ratio": 0.3, "seed": 1},
+    )
 
 
 def _held_out_changed(dataset, item: int, shift: float = 50.0):
@@ -103,12 +112,22 @@ def test_a_held_out_items_content_does_not_change_other_items_features(cold, nam
         users = before["clusters"][: -cold.num_items]
         torch.testing.assert_close(users, after["clusters"][: -cold.num_items])
         warm = torch.from_numpy(train)
-        torch.testing.assert_close(before["clusters"][-cold.num_items:][warm], after["clusters"][-cold.num_items:][warm])
+        torch.testing.assert_close(
+            before["clusters"][-cold.num_items :][warm], after["clusters"][-cold.num_items :][warm]
+        )
 
 
 def test_builtin_text_fitted_on_training_items():
-    texts = ["red cotton shirt", "blue denim jeans", "red wool scarf", "blue denim shirt", "green rain jacket",
-             "black rain boots", "", "red rain coat"]
+    texts = [
+        "red cotton shirt",
+        "blue denim jeans",
+        "red wool scarf",
+        "blue denim shirt",
+        "green rain jacket",
+        "black rain boots",
+        "",
+        "red rain coat",
+    ]
     fit = np.array([True, True, True, True, True, False, False, False])
     base = text_modality(texts, 3, "items.text", fit=fit)
     edited = text_modality(texts[:5] + ["zebra zebra zebra red", "", "jeans jeans denim"], 3, "items.text", fit=fit)

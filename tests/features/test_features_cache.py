@@ -13,8 +13,11 @@ def _encode_counting(calls: list[int], fail_at: int | None = None):
         calls.append(len(batch))
         if fail_at is not None and len(calls) == fail_at:
             raise KeyboardInterrupt
-        return {"pooled": np.array([[float(len(t)), 1.0] for t in batch]),
-                "grid": np.ones((len(batch), 3, 2)) * np.array([len(t) for t in batch])[:, None, None]}
+        return {
+            "pooled": np.array([[float(len(t)), 1.0] for t in batch]),
+            "grid": np.ones((len(batch), 3, 2)) * np.array([len(t) for t in batch])[:, None, None],
+        }
+
     return encode
 
 
@@ -22,15 +25,29 @@ def test_second_run_hits_cache_and_never_calls_encoder(tmp_path):
     texts = {content_hash(t): t for t in ["a", "bb", "ccc", "dddd", "eeeee"]}
     cache = FeatureCache(tmp_path, "enc", {"x": 1})
     calls: list[int] = []
-    out, keys, failed, stats = cached_map(cache, list(texts), texts.__getitem__, _encode_counting(calls),
-                                          outputs=["pooled", "grid"], batch_size=2, dtype="float32")
+    out, keys, failed, stats = cached_map(
+        cache,
+        list(texts),
+        texts.__getitem__,
+        _encode_counting(calls),
+        outputs=["pooled", "grid"],
+        batch_size=2,
+        dtype="float32",
+    )
     assert calls == [2, 2, 1] and stats.encoded == 5 and stats.hits == 0 and not failed
     np.testing.assert_array_equal(out["pooled"][:, 0], [1, 2, 3, 4, 5])
     assert out["grid"].shape == (5, 3, 2)
 
     calls2: list[int] = []
-    out2, keys2, _, stats2 = cached_map(cache, list(texts)[::-1], texts.__getitem__, _encode_counting(calls2),
-                                        outputs=["pooled", "grid"], batch_size=2, dtype="float32")
+    out2, keys2, _, stats2 = cached_map(
+        cache,
+        list(texts)[::-1],
+        texts.__getitem__,
+        _encode_counting(calls2),
+        outputs=["pooled", "grid"],
+        batch_size=2,
+        dtype="float32",
+    )
     assert calls2 == [] and stats2.hits == 5 and stats2.encoded == 0
     np.testing.assert_array_equal(out2["pooled"][:, 0], [5, 4, 3, 2, 1])  # in the order asked
 
@@ -45,12 +62,27 @@ def test_interrupted_run_resumes_from_its_partial_results(tmp_path):
     cache = FeatureCache(tmp_path, "enc", {})
     calls: list[int] = []
     with pytest.raises(KeyboardInterrupt):  # Ctrl-C during the third batch
-        cached_map(cache, list(texts), texts.__getitem__, _encode_counting(calls, fail_at=3),
-                   outputs=["pooled"], batch_size=2, dtype="float32", flush_items=100)
+        cached_map(
+            cache,
+            list(texts),
+            texts.__getitem__,
+            _encode_counting(calls, fail_at=3),
+            outputs=["pooled"],
+            batch_size=2,
+            dtype="float32",
+            flush_items=100,
+        )
     assert len(cache.lookup(list(texts))) == 4  # the two finished batches were written on the way out
     calls2: list[int] = []
-    out, keys, _, stats = cached_map(cache, list(texts), texts.__getitem__, _encode_counting(calls2),
-                                     outputs=["pooled"], batch_size=2, dtype="float32")
+    out, keys, _, stats = cached_map(
+        cache,
+        list(texts),
+        texts.__getitem__,
+        _encode_counting(calls2),
+        outputs=["pooled"],
+        batch_size=2,
+        dtype="float32",
+    )
     assert stats.hits == 4 and stats.encoded == 3 and calls2 == [2, 1]
     np.testing.assert_array_equal(out["pooled"][:, 0], [i + 1 for i in range(7)])
 
@@ -58,8 +90,16 @@ def test_interrupted_run_resumes_from_its_partial_results(tmp_path):
 def test_parts_are_flushed_every_flush_items(tmp_path):
     texts = {content_hash(str(i)): str(i) for i in range(6)}
     cache = FeatureCache(tmp_path, "enc", {})
-    cached_map(cache, list(texts), texts.__getitem__, _encode_counting([]), outputs=["pooled"], batch_size=1,
-               dtype="float32", flush_items=2)
+    cached_map(
+        cache,
+        list(texts),
+        texts.__getitem__,
+        _encode_counting([]),
+        outputs=["pooled"],
+        batch_size=1,
+        dtype="float32",
+        flush_items=2,
+    )
     assert len(list(cache.dir.glob("part-*.keys.npy"))) == 3
 
 
@@ -72,8 +112,9 @@ def test_corrupt_inputs_are_reported_not_cached(tmp_path):
         return texts[key]
 
     cache = FeatureCache(tmp_path, "enc", {})
-    out, keys, failed, stats = cached_map(cache, list(texts), load, _encode_counting([]), outputs=["pooled"],
-                                          batch_size=8, dtype="float32")
+    out, keys, failed, stats = cached_map(
+        cache, list(texts), load, _encode_counting([]), outputs=["pooled"], batch_size=8, dtype="float32"
+    )
     assert stats.failed == 1 and list(failed.values()) == ["bad.jpg: cannot identify image file"]
     assert [texts[k] for k in keys] == ["ok", "fine"] and len(out["pooled"]) == 2
     assert content_hash("BAD") not in cache.lookup(list(texts))
@@ -82,8 +123,9 @@ def test_corrupt_inputs_are_reported_not_cached(tmp_path):
 def test_float16_storage(tmp_path):
     texts = {content_hash(t): t for t in ["x", "yy"]}
     cache = FeatureCache(tmp_path, "enc", {"dtype": "float16"})
-    out, *_ = cached_map(cache, list(texts), texts.__getitem__, _encode_counting([]), outputs=["pooled"],
-                         batch_size=8, dtype="float16")
+    out, *_ = cached_map(
+        cache, list(texts), texts.__getitem__, _encode_counting([]), outputs=["pooled"], batch_size=8, dtype="float16"
+    )
     assert out["pooled"].dtype == np.float16
     assert all(np.load(p).dtype == np.float16 for p in cache.dir.glob("part-*.pooled.npy"))
     assert np.isfinite(cast(np.array([1e9, -1e9]), "float16")).all()  # clipped, never inf

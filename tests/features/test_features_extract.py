@@ -40,8 +40,9 @@ def test_second_run_is_served_from_cache_without_calling_the_encoder(tiny_folder
 
 def test_resume_after_interruption_encodes_only_the_rest(tiny_folder):
     with pytest.raises(KeyboardInterrupt):
-        extract_features(tiny_folder, "text", encoder=CountingTextEncoder(interrupt_after=1), batch_size=2,
-                         progress=False)
+        extract_features(
+            tiny_folder, "text", encoder=CountingTextEncoder(interrupt_after=1), batch_size=2, progress=False
+        )
     resumed = CountingTextEncoder()
     result = extract_features(tiny_folder, "text", encoder=resumed, batch_size=2, progress=False)
     assert result.cached == 2 and result.encoded == 3 and len(resumed.seen) == 3
@@ -59,8 +60,9 @@ def test_float16_is_stored_as_float16_and_loads_as_float32(tiny_folder):
 
 
 def test_token_grid_is_a_regions_modality(tiny_folder):
-    result = extract_features(tiny_folder, "text", encoder=CountingTextEncoder(), regions=True, max_tokens=5,
-                              progress=False)
+    result = extract_features(
+        tiny_folder, "text", encoder=CountingTextEncoder(), regions=True, max_tokens=5, progress=False
+    )
     tokens = result.modalities["text_tokens"]
     assert tokens.kind == "regions" and tokens.values.shape == (8, 5, 8)
     assert np.abs(tokens.values[0]).sum(axis=1).astype(bool).tolist() == [True] * 4 + [False]  # 4 words, padded
@@ -79,8 +81,9 @@ def test_reviews_come_from_training_interactions_only(tiny_folder):
     # an item's vector is the mean of its training reviews' vectors
     item = min(trained)
     reviews = inter.loc[(inter["split"] == 0) & (inter["item"] == item), "review"]
-    np.testing.assert_allclose(result.modalities["review"].values[item],
-                               np.mean([fake_vector(r) for r in reviews], axis=0), rtol=1e-5)
+    np.testing.assert_allclose(
+        result.modalities["review"].values[item], np.mean([fake_vector(r) for r in reviews], axis=0), rtol=1e-5
+    )
 
 
 def test_default_text_without_text_column_joins_item_columns_and_training_reviews(tiny_folder):
@@ -136,8 +139,18 @@ def test_cli_extract_and_one_line_errors(tiny_folder):
     assert "Traceback" not in res.output
 
 
-TIED = ["alpha beta", "alpha beta", "gamma delta", "gamma delta", "epsilon zeta", "epsilon zeta",
-        "eta theta iota", "eta theta iota", "kappa lambda", "lambda kappa"]  # three exactly tied blocks
+TIED = [
+    "alpha beta",
+    "alpha beta",
+    "gamma delta",
+    "gamma delta",
+    "epsilon zeta",
+    "epsilon zeta",
+    "eta theta iota",
+    "eta theta iota",
+    "kappa lambda",
+    "lambda kappa",
+]  # three exactly tied blocks
 
 
 @pytest.mark.parametrize("texts", [TIED, [t for t in TEXTS if t] + ["red shirt and blue jeans", "rain boots"]])
@@ -163,8 +176,9 @@ def test_lsa_canonical_basis_is_rotation_and_sign_invariant():
     rotation[:3, :3] = [[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]]
     rotation[:, 1] *= -1
     rotated = v @ rotation  # another valid SVD basis
-    np.testing.assert_allclose(canonical_components(mat, rotated, s[:4]), canonical_components(mat, v, s[:4]),
-                               atol=1e-9)
+    np.testing.assert_allclose(
+        canonical_components(mat, rotated, s[:4]), canonical_components(mat, v, s[:4]), atol=1e-9
+    )
 
 
 def test_lsa_fitted_on_some_texts_folds_in_the_others():

@@ -73,8 +73,9 @@ def test_packaged_efficientnet_lite0_pooled_grid_and_classifier(tiny_folder):
     np.testing.assert_allclose(out.regions.mean(axis=1), out.pooled, rtol=1e-4, atol=1e-5)
     logits = enc.classify(np.stack([enc.preprocess(img)]))
     assert logits.shape == (1, 1000) and torch.isfinite(logits).all()
-    res = CliRunner().invoke(app, ["extract", str(tiny_folder), "-m", "image", "--regions", "--fp16",
-                                   "--batch-size", "4"])
+    res = CliRunner().invoke(
+        app, ["extract", str(tiny_folder), "-m", "image", "--regions", "--fp16", "--batch-size", "4"]
+    )
     assert res.exit_code == 0, res.output
     assert "image_regions: 8x49x1280 regions, coverage 62.5%, written" in res.output
     assert "1 corrupt" in res.output and "corrupt: item 4:" in res.output and "broken.jpg" in res.output
@@ -99,8 +100,13 @@ def test_timm_model_by_name(monkeypatch):
 
     fake = types.ModuleType("timm")
     fake.create_model = lambda name, pretrained: Net()
-    fake.data = types.SimpleNamespace(resolve_model_data_config=lambda m: {
-        "input_size": (3, 16, 16), "mean": (0.5, 0.5, 0.5), "std": (0.25, 0.25, 0.25)})
+    fake.data = types.SimpleNamespace(
+        resolve_model_data_config=lambda m: {
+            "input_size": (3, 16, 16),
+            "mean": (0.5, 0.5, 0.5),
+            "std": (0.25, 0.25, 0.25),
+        }
+    )
     monkeypatch.setitem(sys.modules, "timm", fake)
     enc = get_image_encoder("timm:tiny_net")
     assert isinstance(enc, TimmEncoder) and enc.cache_id == "timm:tiny_net"

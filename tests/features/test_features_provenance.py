@@ -19,8 +19,11 @@ def _with_builtin_and_provided(folder):
     add_modality(folder, "text", text_modality(texts, 4, "items.text"))
     add_modality(folder, "genre", category_modality(["a|b", "b", "", "a", "c", "a", "b", "c"], "genres"))
     rng = np.random.default_rng(0)
-    add_modality(folder, "image", Modality(rng.standard_normal((8, 3)).astype(np.float32), np.ones(8, bool),
-                                           "dense", "image_feat.npy"))
+    add_modality(
+        folder,
+        "image",
+        Modality(rng.standard_normal((8, 3)).astype(np.float32), np.ones(8, bool), "dense", "image_feat.npy"),
+    )
 
 
 def test_builtin_and_provided_modalities(tiny_folder):
@@ -56,8 +59,9 @@ def test_extraction_replacing_the_builtin_text_is_visible(tiny_folder):
 
 def test_features_replaced_after_extraction_are_not_credited_to_the_encoder(tiny_folder):
     extract_features(tiny_folder, "text", encoder=CountingTextEncoder(), progress=False)
-    add_modality(tiny_folder, "text", Modality(np.zeros((8, 2), np.float32), np.ones(8, bool), "dense",
-                                               "hand-made vectors"))
+    add_modality(
+        tiny_folder, "text", Modality(np.zeros((8, 2), np.float32), np.ones(8, bool), "dense", "hand-made vectors")
+    )
     record = modality_provenance(load_dataset_dir(tiny_folder))["text"]
     assert record["origin"] == "provided" and record["encoder"] is None and record["source"] == "hand-made vectors"
 

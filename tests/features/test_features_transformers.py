@@ -27,8 +27,9 @@ def minilm():
 
 
 def test_packaged_minilm_sentence_vectors(minilm):
-    vecs = minilm.encode(["a cartoon about toys that come alive", "an animated film with living toys",
-                          "quarterly stock market report"])
+    vecs = minilm.encode(
+        ["a cartoon about toys that come alive", "an animated film with living toys", "quarterly stock market report"]
+    )
     assert vecs.shape == (3, 384) and vecs.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1, atol=1e-5)
     sim = vecs @ vecs.T
@@ -59,8 +60,14 @@ def test_any_local_huggingface_text_model(tmp_path):
     (tmp_path / "vocab.txt").write_text("\n".join(words) + "\n")
     folder = tmp_path / "tiny-bert"
     transformers.BertTokenizer(str(tmp_path / "vocab.txt")).save_pretrained(folder)
-    config = transformers.BertConfig(vocab_size=len(words), hidden_size=16, num_hidden_layers=1,
-                                     num_attention_heads=2, intermediate_size=32, max_position_embeddings=64)
+    config = transformers.BertConfig(
+        vocab_size=len(words),
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=64,
+    )
     torch.manual_seed(0)
     transformers.BertModel(config).save_pretrained(folder)
     enc = get_text_encoder(str(folder))
@@ -76,8 +83,9 @@ def test_any_local_huggingface_text_model(tmp_path):
 def test_huggingface_vision_model_from_a_local_folder(tmp_path):
     from PIL import Image
 
-    config = transformers.ViTConfig(image_size=32, patch_size=8, hidden_size=16, num_hidden_layers=1,
-                                    num_attention_heads=2, intermediate_size=32)
+    config = transformers.ViTConfig(
+        image_size=32, patch_size=8, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32
+    )
     torch.manual_seed(0)
     transformers.ViTModel(config).save_pretrained(tmp_path / "tiny-vit")
     enc = get_image_encoder(str(tmp_path / "tiny-vit"))

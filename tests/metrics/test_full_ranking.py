@@ -202,7 +202,13 @@ def test_item_chunking_gives_identical_results(metrics) -> None:
     base = evaluate_full_ranking(matrix_scorer(S), targets, exclude, ks=(2, 10), metrics=metrics)
     for chunk, batch in [(1, 5), (7, 3), (52, 100), (1000, 1)]:
         res = evaluate_full_ranking(
-            matrix_scorer(S), targets, exclude, ks=(2, 10), metrics=metrics, item_chunk_size=chunk, user_batch_size=batch
+            matrix_scorer(S),
+            targets,
+            exclude,
+            ks=(2, 10),
+            metrics=metrics,
+            item_chunk_size=chunk,
+            user_batch_size=batch,
         )
         assert res.users.tolist() == base.users.tolist()
         for name in base.per_user:
@@ -223,9 +229,7 @@ def test_mrr_exact_beyond_largest_k(chunk) -> None:
     np.testing.assert_allclose(res.per_user["mrr"], [1 / 31, 1 / 2, 1.0])
     np.testing.assert_allclose(res.per_user["mrr@2"], [0.0, 1 / 2, 1.0])
     np.testing.assert_allclose(res.per_user["recall@2"], [0.0, 1 / 3, 1.0])
-    two = evaluate_full_ranking(
-        matrix_scorer(S[:2]), targets[:2], ks=(2,), metrics=("mrr",), item_chunk_size=chunk
-    )
+    two = evaluate_full_ranking(matrix_scorer(S[:2]), targets[:2], ks=(2,), metrics=("mrr",), item_chunk_size=chunk)
     np.testing.assert_allclose(two.per_user["mrr"], [1 / 31, 1 / 2])
 
 

@@ -93,7 +93,13 @@ def test_sampled_matches_a_reference_on_the_same_negatives() -> None:
     # generator reproduces its negatives, and a slow reference ranks targets among them.
     S, targets, exclude = data(seed=2)
     res = evaluate_sampled(
-        matrix_scorer(S), targets, exclude, num_negatives=12, seed=11, ks=(3,), metrics=("recall", "ndcg", "auc"),
+        matrix_scorer(S),
+        targets,
+        exclude,
+        num_negatives=12,
+        seed=11,
+        ks=(3,),
+        metrics=("recall", "ndcg", "auc"),
         user_batch_size=7,
     )
     neg = sample_negatives(targets, exclude, res.users, 12, np.random.default_rng(11))

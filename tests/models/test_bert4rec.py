@@ -16,7 +16,7 @@ def make_batch(seqs, pad_to=None, targets=None):
     L = pad_to or max(len(s) for s in seqs)
     items = torch.full((len(seqs), L), PAD_ITEM)
     for r, s in enumerate(seqs):
-        items[r, L - len(s):] = torch.tensor(s)
+        items[r, L - len(s) :] = torch.tensor(s)
     positions = torch.where(items != PAD_ITEM, L - 1 - torch.arange(L), -1)
     return SequenceBatch(torch.arange(len(seqs)), items, positions, targets)
 
@@ -37,8 +37,7 @@ def test_attention_is_bidirectional():
 
 def test_loss_is_cross_entropy_at_the_masked_slots_only():
     net = model()
-    batch = make_batch([[1, MASK, 3, MASK], [5, 6, MASK]],
-                       targets=torch.tensor([[-1, 2, -1, 4], [-1, -1, -1, 7]]))
+    batch = make_batch([[1, MASK, 3, MASK], [5, 6, MASK]], targets=torch.tensor([[-1, 2, -1, 4], [-1, -1, -1, 7]]))
     hidden = net.encode(batch)[0]
     h = net.transform(hidden[torch.tensor([0, 0, 1]), torch.tensor([1, 3, 3])])
     logits = h @ net.item_embedding.weight[:I].T + net.item_bias

@@ -27,10 +27,12 @@ def test_hand_computed_three_items():
     torch.testing.assert_close(ease_weights(x, 1.0), expected)
     model = EASE(x, l2=1.0)
     # x̂_u = X_u B: user 0 (items 0, 1) = B[0] + B[1]; user 1 (items 1, 2) = B[1] + B[2]
-    torch.testing.assert_close(model.score(UserBatch(torch.tensor([0, 1]))),
-                               torch.tensor([[0.4, 0.5, 0.2], [0.2, 0.5, 0.4]]))
-    torch.testing.assert_close(model.score(UserBatch(torch.tensor([1]), torch.tensor([2, 0]))),
-                               torch.tensor([[0.4, 0.2]]))
+    torch.testing.assert_close(
+        model.score(UserBatch(torch.tensor([0, 1]))), torch.tensor([[0.4, 0.5, 0.2], [0.2, 0.5, 0.4]])
+    )
+    torch.testing.assert_close(
+        model.score(UserBatch(torch.tensor([1]), torch.tensor([2, 0]))), torch.tensor([[0.4, 0.2]])
+    )
 
 
 def test_matches_the_papers_formula_in_numpy():

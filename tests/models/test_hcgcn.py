@@ -1,9 +1,9 @@
 import torch
 
-from fusionrec.tasks.topk.sampler import PairSampler
-from fusionrec.models.topk.hcgcn import HCGCN, HCGCNConfig, item_item_graph, kmeans
 from fusionrec.models.topk.features import modality_tensors, standardize
+from fusionrec.models.topk.hcgcn import HCGCN, HCGCNConfig, item_item_graph, kmeans
 from fusionrec.nn.losses import info_nce
+from fusionrec.tasks.topk.sampler import PairSampler
 
 
 def build(dataset, **overrides):

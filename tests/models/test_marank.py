@@ -17,7 +17,7 @@ def make_batch(seqs, users=None, pad_to=None, targets=None, negatives=None, cand
     L = pad_to or max(len(s) for s in seqs)
     items = torch.full((len(seqs), L), PAD_ITEM)
     for r, s in enumerate(seqs):
-        items[r, L - len(s):] = torch.tensor(s)
+        items[r, L - len(s) :] = torch.tensor(s)
     positions = torch.where(items != PAD_ITEM, L - 1 - torch.arange(L), -1)
     users = torch.arange(len(seqs)) if users is None else torch.as_tensor(users)
     return SequenceBatch(users, items, positions, targets, negatives, candidates=candidates)
@@ -39,7 +39,7 @@ def test_order_attention_sums_to_one_and_explain_is_aligned_with_the_input():
     assert maps["item_orders"].shape == (3, 3, 6) and maps["individual"].shape == (3, 6)
     # every order's window weights sum to 1 and sit on the last W real slots only
     torch.testing.assert_close(maps["item_orders"].sum(-1), torch.ones(3, 3))
-    assert (maps["item_orders"][0, :, : 6 - W] == 0).all() and (maps["item_orders"][0, :, 6 - W:] > 0).all()
+    assert (maps["item_orders"][0, :, : 6 - W] == 0).all() and (maps["item_orders"][0, :, 6 - W :] > 0).all()
     assert (maps["item_orders"][1, :, :4] == 0).all() and (maps["item_orders"][2, 0, -1] == 1)
 
 
@@ -93,10 +93,13 @@ def test_score_is_user_item_plus_union_context_by_hand_and_candidates_agree():
     seqs, users = [[1, 2, 3, 4, 5, 6], [7, 8]], [4, 2]
     batch = make_batch(seqs, users=users)
     with torch.no_grad():
-        expected = torch.stack([
-            net.user_embedding.weight[u] @ net.item_latent.weight.T
-            + manual_union(net, u, s[-W:]) @ net.item_context.weight[:I].T
-            for u, s in zip(users, seqs)])
+        expected = torch.stack(
+            [
+                net.user_embedding.weight[u] @ net.item_latent.weight.T
+                + manual_union(net, u, s[-W:]) @ net.item_context.weight[:I].T
+                for u, s in zip(users, seqs)
+            ]
+        )
         scores = net.score(batch)
         cand = torch.tensor([3, 0, 7, 3])
         sub = net.score(make_batch(seqs, users=users, candidates=cand))
@@ -116,7 +119,7 @@ def test_training_loss_is_bpr_over_every_target_slot_with_its_window():
     for r, (user, seq) in enumerate(zip([5, 1], seqs)):
         offset = 6 - len(seq)
         for t in range(len(seq)):
-            scores = net.score(make_batch([seq[max(0, t + 1 - W): t + 1]], users=[user]))[0]
+            scores = net.score(make_batch([seq[max(0, t + 1 - W) : t + 1]], users=[user]))[0]
             diffs.append(scores[targets[r, offset + t]] - scores[negatives[r, offset + t]])
     expected = -F.logsigmoid(torch.stack(diffs)).mean()
     out = net.loss(batch)
@@ -172,10 +175,24 @@ def test_config_defaults_and_refuses_transformer_settings():
 def test_trains_through_the_sequential_task(tmp_path):
     from fusionrec.api import train
 
-    run = train("marank", "synthetic", overrides=[
-        "data.options.num_users=60", "data.options.num_items=40", "data.options.num_interactions=1200",
-        "data.split.method=loo", "model.hidden_dim=16", "model.max_length=20", "train.batch_size=16",
-        "train.lr=0.01", "train.epochs=4", "train.num_threads=1"], run_dir=tmp_path / "run", progress=False)
+    run = train(
+        "marank",
+        "synthetic",
+        overrides=[
+            "data.options.num_users=60",
+            "data.options.num_items=40",
+            "data.options.num_interactions=1200",
+            "data.split.method=loo",
+            "model.hidden_dim=16",
+            "model.max_length=20",
+            "train.batch_size=16",
+            "train.lr=0.01",
+            "train.epochs=4",
+            "train.num_threads=1",
+        ],
+        run_dir=tmp_path / "run",
+        progress=False,
+    )
     history = run.record["history"]
     assert len(history) == 4 and history[-1]["bpr"] < history[0]["bpr"]
     assert run.record["task"] == "sequential"

@@ -1,8 +1,8 @@
 import torch
 
 from fusionrec.data.batches import UserBatch
-from fusionrec.tasks.topk.sampler import PairSampler
 from fusionrec.models.topk.mario import MARIO, MARIOConfig
+from fusionrec.tasks.topk.sampler import PairSampler
 
 
 def build(dataset, **overrides):

@@ -80,8 +80,9 @@ def test_stage_one_runs_once_before_the_first_epoch(tiny_dataset):
     torch.testing.assert_close(model.item_emb.weight.detach(), after)
     # the trained stage-1 network is kept (for explanations); its weights are not the initial ones
     keys = set(model.state_dict())
-    assert {"user_emb.weight", "item_emb.weight"} < keys and all(k.startswith("stage1.") for k in keys - {
-        "user_emb.weight", "item_emb.weight"})
+    assert {"user_emb.weight", "item_emb.weight"} < keys and all(
+        k.startswith("stage1.") for k in keys - {"user_emb.weight", "item_emb.weight"}
+    )
     fresh = build(tiny_dataset, pretrain_epochs=1)
     assert not torch.allclose(fresh.stage1.encoders[0].weight, model.stage1.encoders[0].weight)
 
@@ -191,9 +192,17 @@ def test_contrastive_loss_uses_at_most_contrastive_items_of_the_batch(tiny_datas
 
 
 def test_one_train_call_runs_both_stages_and_records_them(tmp_path):
-    overrides = ["data.options.num_users=120", "data.options.num_items=80", "data.options.num_interactions=3000",
-                 "model.embedding_dim=8", "model.pretrain_epochs=2", "model.pretrain_batch_size=512",
-                 "train.batch_size=256", "train.epochs=2", "train.lr=0.01"]
+    overrides = [
+        "data.options.num_users=120",
+        "data.options.num_items=80",
+        "data.options.num_interactions=3000",
+        "model.embedding_dim=8",
+        "model.pretrain_epochs=2",
+        "model.pretrain_batch_size=512",
+        "train.batch_size=256",
+        "train.epochs=2",
+        "train.lr=0.01",
+    ]
     run = train("mcptr", "synthetic", overrides=overrides, run_dir=tmp_path / "r", progress=False)
     record = json.loads((run.run_dir / "record.json").read_text())
     pretrain = record["model_extra"]["pretrain"]
@@ -214,9 +223,18 @@ def test_one_train_call_runs_both_stages_and_records_them(tmp_path):
 def cold_dataset():
     from fusionrec.data import load_dataset
 
-    return load_dataset("synthetic", options={"num_users": 150, "num_items": 200, "num_interactions": 3000,
-                                              "visual_dim": 8, "text_dim": 6, "seed": 4},
-                        split={"method": "cold_item", "cold_item_ratio": 0.3, "seed": 1})
+    return load_dataset(
+        "synthetic",
+        options={
+            "num_users": 150,
+            "num_items": 200,
+            "num_interactions": 3000,
+            "visual_dim": 8,
+            "text_dim": 6,
+            "seed": 4,
+        },
+        split={"method": "cold_item", "cold_item_ratio": 0.3, "seed": 1},
+    )
 
 
 def _recorded_negatives(monkeypatch, model: MCPTR) -> list[torch.Tensor]:
@@ -253,8 +271,9 @@ def test_pretraining_negatives_follow_the_tasks_negative_pool(cold_dataset, monk
     for pool, expect_held_out in (("train", False), ("all", True)):
         model = build(cold_dataset, pretrain_epochs=2, pretrain_num_negatives=8)
         model.on_fit_start(TopKTask(cold_dataset, negative_pool=pool))
-        np.testing.assert_array_equal(model.negative_pool.numpy(), TopKTask(cold_dataset, negative_pool=pool)
-                                      .negative_items())
+        np.testing.assert_array_equal(
+            model.negative_pool.numpy(), TopKTask(cold_dataset, negative_pool=pool).negative_items()
+        )
         drawn = _recorded_negatives(monkeypatch, model)
         model.pretrain()
         assert np.isin(torch.cat(drawn).numpy(), held_out).any() == expect_held_out
@@ -287,14 +306,21 @@ def test_pretraining_optimiser_settings_are_applied(tiny_dataset, monkeypatch):
 
     monkeypatch.setitem(mcptr._PRETRAIN_OPTIMIZERS, "adamw", SpyAdamW)
     monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", spy_clip)
-    model = build(tiny_dataset, pretrain_epochs=1, pretrain_optimizer="adamw", pretrain_weight_decay=0.01,
-                  pretrain_grad_clip=0.5, pretrain_lr=0.002)
+    model = build(
+        tiny_dataset,
+        pretrain_epochs=1,
+        pretrain_optimizer="adamw",
+        pretrain_weight_decay=0.01,
+        pretrain_grad_clip=0.5,
+        pretrain_lr=0.002,
+    )
     model.pretrain()
     assert seen == {"lr": 0.002, "weight_decay": 0.01, "clip": 0.5}
     # weight decay shrinks the stage-1 weights: same seed, same batches, only the decay differs
     plain = build(tiny_dataset, pretrain_epochs=1, pretrain_optimizer="sgd", pretrain_lr=0.1)
-    decayed = build(tiny_dataset, pretrain_epochs=1, pretrain_optimizer="sgd", pretrain_lr=0.1,
-                    pretrain_weight_decay=1.0)
+    decayed = build(
+        tiny_dataset, pretrain_epochs=1, pretrain_optimizer="sgd", pretrain_lr=0.1, pretrain_weight_decay=1.0
+    )
     for m in (plain, decayed):
         torch.manual_seed(5)
         m.pretrain()

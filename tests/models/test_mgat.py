@@ -20,7 +20,7 @@ def test_neighbour_attention_sums_to_one_per_node_in_every_modality_and_layer(ti
     assert set(attention) == set(model.modality_names) == {"visual", "text"}
     has_neighbours = torch.zeros(graph.num_dst, dtype=torch.bool)
     has_neighbours[graph.row] = True
-    for modality, layers in attention.items():
+    for layers in attention.values():
         assert len(layers) == 2
         for weights in layers:
             assert weights.shape == (graph.num_edges,) and (weights >= 0).all()

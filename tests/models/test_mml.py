@@ -25,9 +25,9 @@ def make_batch(seqs, pad_to=None, targets=False):
     tgt = torch.full((len(seqs), L), PAD_ITEM)
     for r, s in enumerate(seqs):
         inputs = s[:-1] if targets else s
-        items[r, L - len(inputs):] = torch.tensor(inputs)
+        items[r, L - len(inputs) :] = torch.tensor(inputs)
         if targets:
-            tgt[r, L - len(inputs):] = torch.tensor(s[1:])
+            tgt[r, L - len(inputs) :] = torch.tensor(s[1:])
     positions = torch.where(items != PAD_ITEM, L - 1 - torch.arange(L), -1)
     return SequenceBatch(torch.arange(len(seqs)), items, positions, tgt if targets else None)
 
@@ -43,8 +43,17 @@ def tiny_model(counts=None, dropout=0.0, **kw):
     features, masks = {"text": text, "genre": genre}, {"text": text_mask, "genre": torch.ones(I, dtype=torch.bool)}
     neighbors = {n: torch.randint(0, I, (I, 3)) for n in features}
     counts = torch.full((I,), 5) if counts is None else counts
-    kw = {"hidden_dim": 16, "num_layers": 2, "num_heads": 2, "inner_dim": 32, "max_length": 10, "dropout": dropout,
-          "inner_lr": 0.5, "fusion_hidden_dim": 8, **kw}
+    kw = {
+        "hidden_dim": 16,
+        "num_layers": 2,
+        "num_heads": 2,
+        "inner_dim": 32,
+        "max_length": 10,
+        "dropout": dropout,
+        "inner_lr": 0.5,
+        "fusion_hidden_dim": 8,
+        **kw,
+    }
     return MML(I, features, masks, neighbors, counts, **kw)
 
 
@@ -201,8 +210,16 @@ def test_config_errors_list_the_choices(tiny_dataset):
 def test_trains_end_to_end_through_the_sequential_task_on_new_users(tiny_dataset):
     """The staged schedule in one fit on the cold-user split: every stage runs and is recorded."""
     dataset = apply_split(tiny_dataset, SplitConfig(method="cold_user", cold_user_max_interactions=8))
-    config = MMLConfig(hidden_dim=16, num_layers=1, inner_dim=32, max_length=12, meta_epochs=3, generator_epochs=1,
-                       fusion_hidden_dim=8, cold_item_max_interactions=2)
+    config = MMLConfig(
+        hidden_dim=16,
+        num_layers=1,
+        inner_dim=32,
+        max_length=12,
+        meta_epochs=3,
+        generator_epochs=1,
+        fusion_hidden_dim=8,
+        cold_item_max_interactions=2,
+    )
     torch.manual_seed(0)
     net = MML.from_dataset(config, dataset)
     assert net.names == ("id", "visual", "text")
@@ -213,8 +230,11 @@ def test_trains_end_to_end_through_the_sequential_task_on_new_users(tiny_dataset
     state = fit(net, task, train, progress=False)
     assert state.stopped == "max_epochs" and len(state.history) == 6
     extra = net.extra_record()
-    assert {k: v["epochs"] for k, v in extra["stages"].items()} == {"meta": [1, 3], "generator": [4, 4],
-                                                                   "fusion": [5, 6]}
+    assert {k: v["epochs"] for k, v in extra["stages"].items()} == {
+        "meta": [1, 3],
+        "generator": [4, 4],
+        "fusion": [5, 6],
+    }
     meta = [h["meta_id"] for h in extra["stages"]["meta"]["history"]]
     assert meta[-1] < meta[0]
     assert all("fusion" in h for h in extra["stages"]["fusion"]["history"])

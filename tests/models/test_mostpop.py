@@ -25,8 +25,9 @@ def test_scores_are_training_counts_for_every_user(tiny_dataset):
     for row in scores:
         np.testing.assert_array_equal(row.numpy(), counts)
     items = torch.tensor([7, 2, 7])
-    torch.testing.assert_close(model.score(UserBatch(torch.tensor([1]), items)),
-                               torch.from_numpy(counts[[7, 2, 7]]).float().unsqueeze(0))
+    torch.testing.assert_close(
+        model.score(UserBatch(torch.tensor([1]), items)), torch.from_numpy(counts[[7, 2, 7]]).float().unsqueeze(0)
+    )
 
 
 def test_hand_counted_case():

@@ -13,15 +13,18 @@ from fusionrec.nn.fusion import functional
 
 I = 20
 MASK = I
-SIDE = (SideFeature("genre", "dense", 4, "item"), SideFeature("year", "codes", 6, "item"),
-        SideFeature("rating", "codes", 6, "behaviour"))
+SIDE = (
+    SideFeature("genre", "dense", 4, "item"),
+    SideFeature("year", "codes", 6, "item"),
+    SideFeature("rating", "codes", 6, "behaviour"),
+)
 
 
 def make_batch(seqs, side_seed=0, pad_to=None):
     L = pad_to or max(len(s) for s in seqs)
     items = torch.full((len(seqs), L), PAD_ITEM)
     for r, s in enumerate(seqs):
-        items[r, L - len(s):] = torch.tensor(s)
+        items[r, L - len(s) :] = torch.tensor(s)
     mask = items != PAD_ITEM
     positions = torch.where(mask, L - 1 - torch.arange(L), -1)
     g = torch.Generator().manual_seed(side_seed)  # side information as a function of the item
@@ -89,8 +92,11 @@ def test_side_information_must_be_in_the_batch():
     net = model()
     batch = make_batch(SEQS)
     with pytest.raises(ValueError, match="year"):
-        net.score(SequenceBatch(batch.users, batch.items, batch.positions,
-                                side={k: v for k, v in batch.side.items() if k != "year"}))
+        net.score(
+            SequenceBatch(
+                batch.users, batch.items, batch.positions, side={k: v for k, v in batch.side.items() if k != "year"}
+            )
+        )
 
 
 def test_from_dataset_validates_side_information(tiny_dataset):

@@ -50,8 +50,9 @@ def test_chunked_scores_equal_unchunked(tiny_dataset):
     users = torch.arange(tiny_dataset.num_users)
     full = model.scorer()(users, None)  # (U, I) at once
     by_users = torch.cat([model.scorer()(chunk, None) for chunk in users.split(7)])
-    by_items = torch.cat([model.scorer()(users, chunk) for chunk in torch.arange(tiny_dataset.num_items).split(9)],
-                         dim=1)
+    by_items = torch.cat(
+        [model.scorer()(users, chunk) for chunk in torch.arange(tiny_dataset.num_items).split(9)], dim=1
+    )
     assert torch.equal(by_users, full) and torch.equal(by_items, full)
     permuted = torch.randperm(tiny_dataset.num_items, generator=torch.Generator().manual_seed(0))
     assert torch.equal(model.score(UserBatch(users[[4, 2]], permuted)), full[[4, 2]][:, permuted])
@@ -61,8 +62,9 @@ def test_chunked_evaluation_equals_unchunked(tiny_dataset):
     model = RandomScores.from_dataset(RandomScoresConfig(seed=2), tiny_dataset)
     targets, exclude = tiny_dataset.matrix("test"), tiny_dataset.matrix("train", "valid")
     one = evaluate_full_ranking(model.scorer(), targets, exclude, metrics=("recall", "ndcg", "mrr"))
-    chunked = evaluate_full_ranking(model.scorer(), targets, exclude, metrics=("recall", "ndcg", "mrr"),
-                                    user_batch_size=13, item_chunk_size=11)
+    chunked = evaluate_full_ranking(
+        model.scorer(), targets, exclude, metrics=("recall", "ndcg", "mrr"), user_batch_size=13, item_chunk_size=11
+    )
     for name, values in one.per_user.items():
         np.testing.assert_array_equal(np.asarray(values), np.asarray(chunked.per_user[name]))
 

@@ -17,7 +17,7 @@ def make_batch(seqs, pad_to=None, targets=None, negatives=None):
     L = pad_to or max(len(s) for s in seqs)
     items = torch.full((len(seqs), L), PAD_ITEM)
     for r, s in enumerate(seqs):
-        items[r, L - len(s):] = torch.tensor(s)
+        items[r, L - len(s) :] = torch.tensor(s)
     positions = torch.where(items != PAD_ITEM, L - 1 - torch.arange(L), -1)
     return SequenceBatch(torch.arange(len(seqs)), items, positions, targets, negatives)
 
@@ -84,8 +84,7 @@ def test_linear_cross_entropy_matches_the_plain_form():
     torch.testing.assert_close(fused, plain)
     for x, y in zip(torch.autograd.grad(fused, (h, w, b)), torch.autograd.grad(plain, (h, w, b))):
         torch.testing.assert_close(x, y)
-    torch.testing.assert_close(item_prediction_loss(h, w, t, kind="ce"),
-                               torch.nn.functional.cross_entropy(h @ w.T, t))
+    torch.testing.assert_close(item_prediction_loss(h, w, t, kind="ce"), torch.nn.functional.cross_entropy(h @ w.T, t))
 
 
 def test_learns_a_deterministic_successor_pattern():
@@ -116,22 +115,33 @@ def test_shared_negatives_equal_per_target_negatives_without_the_targets_own_ite
     per_row = []
     for t in range(6):
         own = shared[shared != targets[t]][None]  # (1, N') the row's negatives without its own item
-        loss = item_prediction_loss(h[t:t + 1], w, targets[t:t + 1], own, kind, bias)
+        loss = item_prediction_loss(h[t : t + 1], w, targets[t : t + 1], own, kind, bias)
         if kind == "bpr":  # bpr averages over negatives; the masked one counts as a zero term
             loss = loss * own.shape[1] / len(shared)
         per_row.append(loss)
     torch.testing.assert_close(got, torch.stack(per_row).mean())
-    assert torch.isfinite(torch.autograd.functional.jacobian(
-        lambda x: item_prediction_loss(x, w, targets, shared, kind, bias), h)).all()
+    assert torch.isfinite(
+        torch.autograd.functional.jacobian(lambda x: item_prediction_loss(x, w, targets, shared, kind, bias), h)
+    ).all()
 
 
 def test_a_batch_shares_distinct_negatives_and_sasrec_learns_with_them(tmp_path):
     from fusionrec.api import train
 
-    tiny = ["data.options.num_users=80", "data.options.num_items=60", "data.options.num_interactions=2000",
-            "data.split.method=loo", "model.hidden_dim=16", "model.max_length=12", "train.batch_size=16",
-            "train.lr=0.005", "train.epochs=4", "model.loss=sampled_ce", "model.num_negatives=20",
-            "model.shared_negatives=true"]
+    tiny = [
+        "data.options.num_users=80",
+        "data.options.num_items=60",
+        "data.options.num_interactions=2000",
+        "data.split.method=loo",
+        "model.hidden_dim=16",
+        "model.max_length=12",
+        "train.batch_size=16",
+        "train.lr=0.005",
+        "train.epochs=4",
+        "model.loss=sampled_ce",
+        "model.num_negatives=20",
+        "model.shared_negatives=true",
+    ]
     run = train("sasrec", "synthetic", overrides=tiny, run_dir=tmp_path / "r", progress=False)
     losses = [h["loss"] for h in run.record["history"]]
     assert losses[-1] < losses[0]

@@ -88,8 +88,9 @@ def test_chunked_full_ranking_equals_pair_scores(region_dataset):
         full = model.score(UserBatch(users))
         model.score_budget = 1  # one item per chunk
         chunked = model.score(UserBatch(users))
-        out, _ = model._pairs(users.repeat_interleave(region_dataset.num_items),
-                              torch.arange(region_dataset.num_items).repeat(3))
+        out, _ = model._pairs(
+            users.repeat_interleave(region_dataset.num_items), torch.arange(region_dataset.num_items).repeat(3)
+        )
         pairwise = model.predict(out.out, out.out_b).view(3, -1)
     torch.testing.assert_close(chunked, full)
     torch.testing.assert_close(pairwise, full, atol=1e-5, rtol=1e-4)

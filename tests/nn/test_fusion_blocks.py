@@ -390,10 +390,10 @@ def test_multi_order_windows_equal_the_block_run_on_each_window_cut_out():
     assert got.out.shape == (5, 8) and got.weights["items"].shape == (5, 3, 3)
     for row, (b, t) in enumerate(ends.nonzero().tolist()):
         first = max(t - 2, 0)
-        cut = block(items[b:b + 1, first:t + 1], users[b:b + 1], mask[b:b + 1, first:t + 1])
+        cut = block(items[b : b + 1, first : t + 1], users[b : b + 1], mask[b : b + 1, first : t + 1])
         close(got.out[row], cut.out[0])
         close(got.weights["orders"][row], cut.weights["orders"][0])
-        close(got.weights["items"][row, :, 3 - (t + 1 - first):], cut.weights["items"][0])  # left-padded
+        close(got.weights["items"][row, :, 3 - (t + 1 - first) :], cut.weights["items"][0])  # left-padded
     # row 0 slot 2 reads slots 0..2, of which only slot 2 is real: it gets all the weight
     close(got.weights["items"][0, 0], torch.tensor([0.0, 0.0, 1.0]))
 

@@ -10,8 +10,9 @@ Standard masks: batch row 0 fully valid, row 1 partly masked, row 2 fully masked
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 import torch
@@ -297,8 +298,12 @@ CASES: dict[str, Case] = {
         build=lambda: CrossModalTransformer(D, dim_b=12, num_heads=H, hidden_dim=16),
         inputs=cross_modal_inputs,
         shapes={
-            "out": (B, 4, D), "out_b": (B, L, 12), "weights.a_cross": (B, H, 4, L),
-            "weights.a_self": (B, H, 4, 4), "weights.b_cross": (B, H, L, 4), "weights.b_self": (B, H, L, L),
+            "out": (B, 4, D),
+            "out_b": (B, L, 12),
+            "weights.a_cross": (B, H, 4, L),
+            "weights.a_self": (B, H, 4, 4),
+            "weights.b_cross": (B, H, L, 4),
+            "weights.b_self": (B, H, L, L),
         },  # fmt: skip
         attention=cross_modal_attention,
         masked={"a": "mask_a", "b": "mask_b"},
@@ -380,7 +385,7 @@ def make(name: str, seed: int = 0) -> tuple[nn.Module, Inputs, torch.Generator]:
 
 def assert_close(got: Outputs, want: Outputs, keys=None) -> None:
     for key in keys or want:
-        torch.testing.assert_close(got[key], want[key], atol=1e-5, rtol=1e-4, msg=lambda m: f"{key}: {m}")
+        torch.testing.assert_close(got[key], want[key], atol=1e-5, rtol=1e-4, msg=lambda m: f"{key}: {m}")  # noqa: B023
 
 
 # ------------------------------------------------------------------------------------------ tests
@@ -468,9 +473,7 @@ def _is_float(value: Any) -> bool:
 
 
 def default_independence(inputs: Inputs, g: torch.Generator):
-    changed = {
-        k: torch.cat([randn(g, 1, *v.shape[1:]) * 3, v[1:]]) if _is_float(v) else v for k, v in inputs.items()
-    }
+    changed = {k: torch.cat([randn(g, 1, *v.shape[1:]) * 3, v[1:]]) if _is_float(v) else v for k, v in inputs.items()}
     return changed, lambda o: {k: v[1:] for k, v in o.items()}
 
 

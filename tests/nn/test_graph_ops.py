@@ -95,4 +95,3 @@ def test_gated_graph_attention_on_csr_graph_equals_message_passing():
     for t, s, w in zip(graph.row.tolist(), graph.col.tolist(), fused.weights.detach().tolist()):
         assert w == pytest.approx(by_edge[(t, s)])
     torch.autograd.gradcheck(lambda x: conv(x, graph).out, (x,))
-

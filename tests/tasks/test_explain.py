@@ -13,8 +13,14 @@ import torch
 from fusionrec import api
 from fusionrec.tasks.topk.explain import image_regions, top_modalities
 
-SYNTH = {"data.options.num_users": "80", "data.options.num_items": "60", "data.options.num_interactions": "2400",
-         "data.options.visual_dim": "8", "data.options.text_dim": "6", "data.options.seed": "2"}
+SYNTH = {
+    "data.options.num_users": "80",
+    "data.options.num_items": "60",
+    "data.options.num_interactions": "2400",
+    "data.options.visual_dim": "8",
+    "data.options.text_dim": "6",
+    "data.options.seed": "2",
+}
 
 
 def tiny_run(tmp_path, model, *extra):
@@ -93,7 +99,7 @@ def test_region_overlay_tints_the_attended_corner(tmp_path):
     canvas = np.asarray(Image.open(path), dtype=float)
     height, width = canvas.shape[:2]
     assert height == 70 * (400 // 70) and width == 2 * height + 8  # upscaled poster, gap, overlay
-    overlay = canvas[:, (width + 8) // 2:]
+    overlay = canvas[:, (width + 8) // 2 :]
     hot, cold = overlay[:20, :20].mean((0, 1)), overlay[-20:, -20:].mean((0, 1))
     assert hot[0] > cold[0] + 60  # red channel: the attended corner is tinted, the rest dimmed
     assert region_overlay(dataset, 1, weights, tmp_path / "none.png") is None  # no image

@@ -12,10 +12,10 @@ from fusionrec.data.batches import PAD_ITEM
 from fusionrec.data.config import SplitConfig
 from fusionrec.data.dataset import TEST, TRAIN, VALID, build_dataset
 from fusionrec.data.sequences import user_sequences, view
-from fusionrec.tasks.sequential.sampler import cloze_mask
 from fusionrec.data.splits import apply_split
 from fusionrec.errors import ConfigError, DataError
 from fusionrec.tasks.sequential import SequentialTask
+from fusionrec.tasks.sequential.sampler import cloze_mask
 
 
 def toy(rows, method="loo", num_items=None, items=None, modalities=None, **split):
@@ -28,8 +28,18 @@ def toy(rows, method="loo", num_items=None, items=None, modalities=None, **split
 
 
 # user 0: items 5,3,8,1,9,2 at times 10..60 (rows shuffled); user 1: 4,6,7 ; user 2: 0 only
-ROWS = [(0, 8, 30), (0, 5, 10), (1, 6, 200), (0, 2, 60), (0, 3, 20), (2, 0, 5), (0, 9, 50), (1, 4, 100),
-        (0, 1, 40), (1, 7, 300)]
+ROWS = [
+    (0, 8, 30),
+    (0, 5, 10),
+    (1, 6, 200),
+    (0, 2, 60),
+    (0, 3, 20),
+    (2, 0, 5),
+    (0, 9, 50),
+    (1, 4, 100),
+    (0, 1, 40),
+    (1, 7, 300),
+]
 
 
 def tokens(batch):
@@ -108,7 +118,7 @@ def test_cold_user_split_holds_out_new_users_whose_earlier_items_are_the_input()
         targets = task.targets(split).toarray()
         batch = task.score_batch(torch.tensor(users), split=split)
         for row, u in enumerate(users):
-            items = seq.items[seq.starts[u]:seq.starts[u + 1]].tolist()  # the user's items in time order
+            items = seq.items[seq.starts[u] : seq.starts[u + 1]].tolist()  # the user's items in time order
             assert targets[u].nonzero()[0].tolist() == [items[-1]]
             assert [t for t in tokens(batch)[row] if t != PAD_ITEM] == items[:-1]
         assert targets[:4].sum() == 0
@@ -139,8 +149,7 @@ def test_all_windows_use_every_training_interaction_once_per_epoch(objective):
     lengths = rng.integers(1, 23, 40)  # several windows of 5 for long users, one or none for short ones
     rows = [(u, int(i), t) for u, n in enumerate(lengths) for t, i in enumerate(rng.choice(60, n, replace=False))]
     ds = toy(rows)
-    task = SequentialTask(ds, objective=objective, max_length=5, mask_ratio=1.0, batch_size=7, seed=1,
-                          windows="all")
+    task = SequentialTask(ds, objective=objective, max_length=5, mask_ratio=1.0, batch_size=7, seed=1, windows="all")
     seq, first = task.sequences, 1 if objective == "next" else 0  # next-item: the first item is never a target
     used = {}
     for batch in task.train_batches(1):
@@ -149,7 +158,7 @@ def test_all_windows_use_every_training_interaction_once_per_epoch(objective):
             assert len(got) <= 5
             used.setdefault(u, []).append(got)
     for u in range(seq.num_users):
-        train = seq.items[seq.starts[u]:seq.starts[u] + seq.num_train[u]].tolist()
+        train = seq.items[seq.starts[u] : seq.starts[u] + seq.num_train[u]].tolist()
         windows = sorted(used.get(u, []), key=lambda w: train.index(w[0]))  # as many samples as windows
         assert sum(windows, []) == train[first:]  # consecutive, non-overlapping, everything once
     last = SequentialTask(ds, objective=objective, max_length=5, mask_ratio=1.0, batch_size=7, seed=1)
@@ -173,7 +182,7 @@ def test_cloze_sampler_masks_at_the_rate_and_targets_are_the_hidden_items():
         assert (m.sum(1) >= 1).all()  # at least one masked slot per sequence
         assert torch.equal(batch.targets >= 0, m)  # targets exactly at masked slots
         for row, u in enumerate(batch.users.tolist()):  # the hidden items are the originals
-            original = seq.items[seq.starts[u]:seq.starts[u] + seq.num_train[u]][-30:]
+            original = seq.items[seq.starts[u] : seq.starts[u] + seq.num_train[u]][-30:]
             assert (batch.targets[row][m[row]].numpy() == original[m[row].numpy()]).all()
             assert (batch.items[row][~m[row]].numpy() == original[~m[row].numpy()]).all()
         masked += int(m.sum())
@@ -227,8 +236,9 @@ def test_negatives_come_from_training_items_unless_the_pool_is_all(shared):
     assert set(held_out) >= set(range(20, 30))
 
     def drawn(pool):
-        task = SequentialTask(ds, objective="next", num_negatives=5, shared_negatives=shared, batch_size=8,
-                              negative_pool=pool)
+        task = SequentialTask(
+            ds, objective="next", num_negatives=5, shared_negatives=shared, batch_size=8, negative_pool=pool
+        )
         return np.concatenate([b.negatives.reshape(-1).numpy() for e in (1, 2, 3) for b in task.train_batches(e)])
 
     assert not np.isin(drawn("train"), held_out).any()
@@ -241,8 +251,13 @@ def test_side_information_in_the_batch_and_hidden_at_masked_slots():
     rows = [(0, i, t, 1.0 + (i % 5)) for t, i in enumerate([0, 1, 2, 3, 4, 5])]
     rows += [(1, 6, 0, 3.0), (1, 7, 1000, 4.0), (1, 8, 1001, 5.0)]
     ds = toy(rows, num_items=10, items=items, modalities={"genre": (np.arange(10), genre, {"kind": "categorical"})})
-    task = SequentialTask(ds, objective="cloze", max_length=8, item_side=("genre", "year"),
-                          behaviour_side=("position", "rating", "time_gap"))
+    task = SequentialTask(
+        ds,
+        objective="cloze",
+        max_length=8,
+        item_side=("genre", "year"),
+        behaviour_side=("position", "rating", "time_gap"),
+    )
     batch = task.score_batch(torch.tensor([0, 1]), split="test")
     assert tokens(batch) == [[0, 1, 2, 3, 4, 10], [PAD_ITEM, PAD_ITEM, PAD_ITEM, 6, 7, 10]]
     year = batch.side["year"][0].tolist()
@@ -293,9 +308,16 @@ def test_mask_history_removes_history_items_from_the_candidates():
     assert "not masked" in unmasked.protocol and "masked" in masked.protocol
 
 
-TINY = ["data.options.num_users=80", "data.options.num_items=60", "data.options.num_interactions=2000",
-        "data.split.method=loo", "model.hidden_dim=16", "model.max_length=12", "train.batch_size=16",
-        "train.lr=0.005"]
+TINY = [
+    "data.options.num_users=80",
+    "data.options.num_items=60",
+    "data.options.num_interactions=2000",
+    "data.split.method=loo",
+    "model.hidden_dim=16",
+    "model.max_length=12",
+    "train.batch_size=16",
+    "train.lr=0.005",
+]
 
 
 @pytest.mark.parametrize("model", ["sasrec", "bert4rec"])
@@ -314,18 +336,36 @@ def test_top_k_task_refuses_unmasked_history(tmp_path):
     from fusionrec.api import train
 
     with pytest.raises(ConfigError, match="mask_history"):
-        train("bpr", "synthetic", overrides=["data.options.num_users=20", "data.options.num_items=20",
-                                             "data.options.num_interactions=200", "task.mask_history=false"],
-              run_dir=tmp_path / "r", progress=False)
+        train(
+            "bpr",
+            "synthetic",
+            overrides=[
+                "data.options.num_users=20",
+                "data.options.num_items=20",
+                "data.options.num_interactions=200",
+                "task.mask_history=false",
+            ],
+            run_dir=tmp_path / "r",
+            progress=False,
+        )
 
 
 def test_top_k_task_refuses_sequence_windows(tmp_path):
     from fusionrec.api import train
 
     with pytest.raises(ConfigError, match="sequence_windows"):
-        train("bpr", "synthetic", overrides=["data.options.num_users=20", "data.options.num_items=20",
-                                             "data.options.num_interactions=200", "task.sequence_windows=all"],
-              run_dir=tmp_path / "r", progress=False)
+        train(
+            "bpr",
+            "synthetic",
+            overrides=[
+                "data.options.num_users=20",
+                "data.options.num_items=20",
+                "data.options.num_interactions=200",
+                "task.sequence_windows=all",
+            ],
+            run_dir=tmp_path / "r",
+            progress=False,
+        )
 
 
 def test_valid_users_samples_validation_users_only():
@@ -337,4 +377,6 @@ def test_valid_users_samples_validation_users_only():
     assert valid.num_users_evaluated == 10 and np.array_equal(valid.users, task.evaluate(model, "valid").users)
     assert task.evaluate(model, "test").num_users_evaluated == 40
     everyone = SequentialTask(ds, ks=(5,), metrics=("ndcg",)).evaluate(model, "valid")
-    np.testing.assert_array_equal(valid.per_user["ndcg@5"], everyone.per_user["ndcg@5"][np.isin(everyone.users, valid.users)])
+    np.testing.assert_array_equal(
+        valid.per_user["ndcg@5"], everyone.per_user["ndcg@5"][np.isin(everyone.users, valid.users)]
+    )

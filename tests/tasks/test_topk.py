@@ -16,9 +16,18 @@ from fusionrec.tasks.topk import TopKTask
 
 @pytest.fixture(scope="module")
 def cold_dataset():
-    return load_dataset("synthetic", options={"num_users": 150, "num_items": 200, "num_interactions": 3000,
-                                              "visual_dim": 8, "text_dim": 6, "seed": 4},
-                        split={"method": "cold_item", "cold_item_ratio": 0.3, "seed": 1})
+    return load_dataset(
+        "synthetic",
+        options={
+            "num_users": 150,
+            "num_items": 200,
+            "num_interactions": 3000,
+            "visual_dim": 8,
+            "text_dim": 6,
+            "seed": 4,
+        },
+        split={"method": "cold_item", "cold_item_ratio": 0.3, "seed": 1},
+    )
 
 
 class FixedScores(torch.nn.Module):
@@ -33,6 +42,7 @@ class FixedScores(torch.nn.Module):
         def score(users, items):
             self.asked.append(items)
             return self.table[users] if items is None else self.table[users][:, items]
+
         return score
 
 
@@ -48,11 +58,20 @@ def test_unseen_candidates_rank_only_cold_items_and_match_a_manual_restriction(c
     # The same numbers from the full ranking with every warm item excluded by hand.
     warm = np.setdiff1d(np.arange(ds.num_items), cold)
     exclude = sp.csr_matrix(ds.matrix("train", "valid"))
-    exclude = exclude + sp.csr_matrix((np.ones(ds.num_users * len(warm)),
-                                       (np.repeat(np.arange(ds.num_users), len(warm)), np.tile(warm, ds.num_users))),
-                                      shape=exclude.shape)
-    expected = evaluate_full_ranking(lambda u, i: model.table[u] if i is None else model.table[u][:, i],
-                                     ds.matrix("test"), exclude, ks=(5, 10), metrics=("ndcg", "recall"))
+    exclude = exclude + sp.csr_matrix(
+        (
+            np.ones(ds.num_users * len(warm)),
+            (np.repeat(np.arange(ds.num_users), len(warm)), np.tile(warm, ds.num_users)),
+        ),
+        shape=exclude.shape,
+    )
+    expected = evaluate_full_ranking(
+        lambda u, i: model.table[u] if i is None else model.table[u][:, i],
+        ds.matrix("test"),
+        exclude,
+        ks=(5, 10),
+        metrics=("ndcg", "recall"),
+    )
     for name, value in expected.metrics.items():
         assert result.metrics[name] == pytest.approx(value, abs=1e-9)
     assert "absent from training" in task.protocol
@@ -74,11 +93,17 @@ def test_unseen_candidates_on_a_warm_split_is_a_clear_error():
 def test_valid_users_validates_on_a_fixed_sample_and_tests_on_everyone(tmp_path):
     from fusionrec.api import evaluate, train
 
-    tiny = ["data.options.num_users=120", "data.options.num_items=60", "data.options.num_interactions=2400",
-            "model.embedding_dim=8", "train.epochs=2"]
+    tiny = [
+        "data.options.num_users=120",
+        "data.options.num_items=60",
+        "data.options.num_interactions=2400",
+        "model.embedding_dim=8",
+        "train.epochs=2",
+    ]
     full = train("bpr", "synthetic", overrides=tiny, run_dir=tmp_path / "full", progress=False)
-    sampled = train("bpr", "synthetic", overrides=[*tiny, "task.valid_users=30"], run_dir=tmp_path / "s",
-                    progress=False, test=False)
+    sampled = train(
+        "bpr", "synthetic", overrides=[*tiny, "task.valid_users=30"], run_dir=tmp_path / "s", progress=False, test=False
+    )
     assert [h["valid_users"] for h in sampled.record["history"]] == [30, 30]
     assert full.record["history"][0]["valid_users"] > 100
     # same weights (validation does not touch training), so the test read later equals the full run's

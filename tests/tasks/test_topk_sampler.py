@@ -8,8 +8,8 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from fusionrec.tasks.topk.sampler import PairSampler
 from fusionrec.errors import DataError
+from fusionrec.tasks.topk.sampler import PairSampler
 
 
 def random_train(num_users=50, num_items=40, density=0.3, unused_items=(3, 17, 39), seed=0):
@@ -21,8 +21,11 @@ def random_train(num_users=50, num_items=40, density=0.3, unused_items=(3, 17, 3
 
 def all_batches(sampler, epoch):
     batches = list(sampler.epoch(epoch))
-    return (torch.cat([b.users for b in batches]).numpy(), torch.cat([b.pos_items for b in batches]).numpy(),
-            torch.cat([b.neg_items for b in batches]).numpy())
+    return (
+        torch.cat([b.users for b in batches]).numpy(),
+        torch.cat([b.pos_items for b in batches]).numpy(),
+        torch.cat([b.neg_items for b in batches]).numpy(),
+    )
 
 
 def test_every_training_pair_once_and_negatives_never_positives():

@@ -10,8 +10,14 @@ import torch
 from fusionrec.api import train
 from fusionrec.errors import ConfigError, FusionrecError
 
-TINY = ["data.options.num_users=120", "data.options.num_items=80", "data.options.num_interactions=3000",
-        "model.embedding_dim=8", "train.batch_size=256", "train.lr=0.01"]
+TINY = [
+    "data.options.num_users=120",
+    "data.options.num_items=80",
+    "data.options.num_interactions=3000",
+    "model.embedding_dim=8",
+    "train.batch_size=256",
+    "train.lr=0.01",
+]
 
 
 def run(tmp_path, name="r", extra=(), model="bpr", **kwargs):

@@ -14,8 +14,13 @@ from fusionrec.models.topk.lightgcn import LightGCN
 from fusionrec.training.config import TrainConfig
 from fusionrec.training.optim import Optimizers, build_optimizer
 
-TINY = ["data.options.num_users=120", "data.options.num_items=80", "data.options.num_interactions=3000",
-        "model.embedding_dim=8", "train.batch_size=256"]
+TINY = [
+    "data.options.num_users=120",
+    "data.options.num_items=80",
+    "data.options.num_interactions=3000",
+    "model.embedding_dim=8",
+    "train.batch_size=256",
+]
 
 
 def bpr_pair(seed=0):
@@ -89,10 +94,12 @@ def test_refusals_name_the_setting():
 
 def test_sparse_run_resumes_exactly(tmp_path):
     sparse = ["train.sparse_embeddings=true", "train.optimizer=adam", "train.lr=0.01"]
-    full = train("bpr", "synthetic", overrides=[*TINY, *sparse, "train.epochs=3"], run_dir=tmp_path / "full",
-                 progress=False)
-    part = train("bpr", "synthetic", overrides=[*TINY, *sparse, "train.epochs=1"], run_dir=tmp_path / "part",
-                 progress=False)
+    full = train(
+        "bpr", "synthetic", overrides=[*TINY, *sparse, "train.epochs=3"], run_dir=tmp_path / "full", progress=False
+    )
+    part = train(
+        "bpr", "synthetic", overrides=[*TINY, *sparse, "train.epochs=1"], run_dir=tmp_path / "part", progress=False
+    )
     resumed = train(resume=part.run_dir, overrides=["train.epochs=3"], progress=False)
     assert [h["loss"] for h in resumed.record["history"]] == [h["loss"] for h in full.record["history"]]
     assert resumed.test_metrics == full.test_metrics
@@ -100,17 +107,36 @@ def test_sparse_run_resumes_exactly(tmp_path):
     assert history[-1]["bpr"] < history[0]["bpr"]
 
 
-SEQUENCE_TINY = ["data.options.num_users=60", "data.options.num_items=50", "data.options.num_interactions=1500",
-                 "data.split.method=loo", "model.hidden_dim=8", "model.max_length=10", "train.batch_size=16",
-                 "train.optimizer=sgd", "train.lr=0.5", "train.epochs=2", "model.loss=sampled_ce",
-                 "model.num_negatives=5"]
+SEQUENCE_TINY = [
+    "data.options.num_users=60",
+    "data.options.num_items=50",
+    "data.options.num_interactions=1500",
+    "data.split.method=loo",
+    "model.hidden_dim=8",
+    "model.max_length=10",
+    "train.batch_size=16",
+    "train.optimizer=sgd",
+    "train.lr=0.5",
+    "train.epochs=2",
+    "model.loss=sampled_ce",
+    "model.num_negatives=5",
+]
 
 
-@pytest.mark.parametrize("model, extra", [("sasrec", []), ("bert4rec", []), ("nova_bert", ["model.item_side=[cluster]"]),
-                                          ("marank", [])])
+@pytest.mark.parametrize(
+    "model, extra", [("sasrec", []), ("bert4rec", []), ("nova_bert", ["model.item_side=[cluster]"]), ("marank", [])]
+)
 def test_sequential_tables_train_sparse_with_a_sampled_loss(tmp_path, model, extra):
-    runs = {flag: train(model, "synthetic", overrides=[*SEQUENCE_TINY, *extra, f"train.sparse_embeddings={flag}"],
-                        run_dir=tmp_path / flag, progress=False) for flag in ("false", "true")}
+    runs = {
+        flag: train(
+            model,
+            "synthetic",
+            overrides=[*SEQUENCE_TINY, *extra, f"train.sparse_embeddings={flag}"],
+            run_dir=tmp_path / flag,
+            progress=False,
+        )
+        for flag in ("false", "true")
+    }
     dense, sparse = runs["false"], runs["true"]
     tables = sparse.model.lookup_embeddings()
     assert tables and all(t.sparse for t in tables) and not any(t.sparse for t in dense.model.lookup_embeddings())
@@ -125,5 +151,10 @@ def test_sequential_tables_train_sparse_with_a_sampled_loss(tmp_path, model, ext
     sparse.model.loss(batch).loss.backward()
     assert all(t.weight.grad.is_sparse for t in tables)  # every read of the tables is a lookup
     with pytest.raises(ConfigError, match="sampled model.loss"):  # the full softmax reads the whole item table
-        train(model, "synthetic", overrides=[*SEQUENCE_TINY, *extra, "model.loss=ce", "train.sparse_embeddings=true"],
-              run_dir=tmp_path / "ce", progress=False)
+        train(
+            model,
+            "synthetic",
+            overrides=[*SEQUENCE_TINY, *extra, "model.loss=ce", "train.sparse_embeddings=true"],
+            run_dir=tmp_path / "ce",
+            progress=False,
+        )

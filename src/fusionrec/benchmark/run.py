@@ -28,16 +28,17 @@ import importlib
 import json
 import math
 import sys
+from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
-from fusionrec.benchmark.spec import BenchmarkSpec, Cell, CategoricalParam, FloatParam, SearchSpec, cells, load_spec
+from fusionrec.benchmark.spec import BenchmarkSpec, CategoricalParam, Cell, FloatParam, SearchSpec, cells, load_spec
 from fusionrec.data.io import write_json
 from fusionrec.errors import FusionrecError
 from fusionrec.training.record import LAST, RECORD
@@ -55,8 +56,10 @@ def require(module: str, what: str) -> ModuleType:
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise MissingBenchExtra(f"{what} needs the Python package {module!r}, which is not installed; "
-                                "install it with: pip install 'fusionrec[bench]'") from None
+        raise MissingBenchExtra(
+            f"{what} needs the Python package {module!r}, which is not installed; "
+            "install it with: pip install 'fusionrec[bench]'"
+        ) from None
 
 
 @dataclass
@@ -100,9 +103,17 @@ class BenchmarkResult:
         return None if self.check is None else all(c.ok for c in self.check)
 
 
-def run_benchmark(spec: str | Path | dict[str, Any] | BenchmarkSpec, out: str | Path | None = None, *,
-                  check: bool = False, only_report: bool = False, jobs: int = 1, log: Log | None = None,
-                  models: list[str] | None = None, seeds: list[int] | None = None) -> BenchmarkResult:
+def run_benchmark(
+    spec: str | Path | dict[str, Any] | BenchmarkSpec,
+    out: str | Path | None = None,
+    *,
+    check: bool = False,
+    only_report: bool = False,
+    jobs: int = 1,
+    log: Log | None = None,
+    models: list[str] | None = None,
+    seeds: list[int] | None = None,
+) -> BenchmarkResult:
     """Run (or resume) every cell of ``spec`` under ``out``, then write the report; with ``check``,
     compare the results with the spec's expected values (see :func:`fusionrec.benchmark.report.check`).
 
@@ -137,8 +148,11 @@ def run_benchmark(spec: str | Path | dict[str, Any] | BenchmarkSpec, out: str | 
         search = parsed.models[cell.model].search
         if search is None:
             continue
-        result = (read_search(out_path, cell, search) if only_report or cell.model not in trained
-                  else run_search(parsed, cell, search, out_path, log))
+        result = (
+            read_search(out_path, cell, search)
+            if only_report or cell.model not in trained
+            else run_search(parsed, cell, search, out_path, log)
+        )
         searches.append(result)
         chosen[(cell.data, cell.model)] = result.best["params"] if result.best else {}
 
@@ -156,8 +170,12 @@ def run_benchmark(spec: str | Path | dict[str, Any] | BenchmarkSpec, out: str | 
             results.append(CellResult(cell.data, cell.model, seed, run_dir, record, params))
     else:
         mine = [job for job in jobs_list if job[0].model in trained and job[1] in trained_seeds]
-        records = _run_all([(tree, run_dir) for _, _, _, tree, run_dir in mine], jobs, log,
-                           [f"{c.data}/{c.model} seed {s}" for c, s, _, _, _ in mine])
+        records = _run_all(
+            [(tree, run_dir) for _, _, _, tree, run_dir in mine],
+            jobs,
+            log,
+            [f"{c.data}/{c.model} seed {s}" for c, s, _, _, _ in mine],
+        )
         done = {str(job[4]): record for job, record in zip(mine, records)}
         for cell, seed, params, _, run_dir in jobs_list:
             record = done[str(run_dir)] if str(run_dir) in done else _read_if_finished(run_dir)
@@ -208,8 +226,10 @@ def _same_config(tree: dict[str, Any], record: dict[str, Any], run_path: Path) -
     diff = sorted(_diff(want, record.get("config", {})))
     if diff:
         shown = ", ".join(diff[:5]) + (" ..." if len(diff) > 5 else "")
-        raise FusionrecError(f"{run_path}: holds a run of another configuration (differs at {shown}); "
-                             "delete that folder or pass another --out")
+        raise FusionrecError(
+            f"{run_path}: holds a run of another configuration (differs at {shown}); "
+            "delete that folder or pass another --out"
+        )
 
 
 def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
@@ -240,7 +260,9 @@ def _executor(jobs: int) -> Executor:
     return ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"))
 
 
-def _run_all(jobs_list: list[tuple[dict[str, Any], Path]], jobs: int, log: Log, names: list[str]) -> list[dict[str, Any]]:
+def _run_all(
+    jobs_list: list[tuple[dict[str, Any], Path]], jobs: int, log: Log, names: list[str]
+) -> list[dict[str, Any]]:
     records: list[dict[str, Any] | None] = [None] * len(jobs_list)
     pending = []
     for i, (tree, run_dir) in enumerate(jobs_list):
@@ -270,9 +292,13 @@ def _summary(record: dict[str, Any] | None) -> str:
     if not record:
         return "no record"
     test = record["metrics"].get("test") or {}
-    shown = ", ".join(f"{k} {v:.4f}" for k, v in test.items() if k.endswith("@20") and k.split("@")[0] in ("recall", "ndcg"))
-    return (f"{record['status']}, best epoch {record.get('best_epoch')} of {record.get('epochs_run')}, "
-            f"{record['timings'].get('train_s_per_epoch')} s/epoch; test {shown}")
+    shown = ", ".join(
+        f"{k} {v:.4f}" for k, v in test.items() if k.endswith("@20") and k.split("@")[0] in ("recall", "ndcg")
+    )
+    return (
+        f"{record['status']}, best epoch {record.get('best_epoch')} of {record.get('epochs_run')}, "
+        f"{record['timings'].get('train_s_per_epoch')} s/epoch; test {shown}"
+    )
 
 
 def _stderr(message: str) -> None:
@@ -345,15 +371,23 @@ def run_search(spec: BenchmarkSpec, cell: Cell, search: SearchSpec, out: Path, l
     if path.exists():
         stored = json.loads(path.read_text())
         if stored.get("identity") != json.loads(json.dumps(identity)):
-            raise FusionrecError(f"{path}: written by another search or base configuration of {cell.model}; "
-                                 f"delete {folder} or pass another --out")
+            raise FusionrecError(
+                f"{path}: written by another search or base configuration of {cell.model}; "
+                f"delete {folder} or pass another --out"
+            )
         trials = stored["trials"]
     distributions = _distributions(search)
     study = optuna.create_study(direction="maximize")
     for t in trials:
         state = TrialState.COMPLETE if t["value"] is not None else TrialState.FAIL
-        study.add_trial(create_trial(params=t["params"], distributions=distributions,
-                                     value=t["value"] if t["value"] is not None else None, state=state))
+        study.add_trial(
+            create_trial(
+                params=t["params"],
+                distributions=distributions,
+                value=t["value"] if t["value"] is not None else None,
+                state=state,
+            )
+        )
     train_seed = search.train_seed if search.train_seed is not None else spec.seeds[0]
     if len(trials) >= search.trials:
         log(f"{cell.data}/{cell.model}: search finished earlier ({len(trials)} trials), reused")
@@ -367,23 +401,37 @@ def run_search(spec: BenchmarkSpec, cell: Cell, search: SearchSpec, out: Path, l
         tree = cell.config(train_seed, params, search.overrides)
         record, reused = train_or_reuse(tree, run_dir, test=False)  # a trial never evaluates test
         if reused and (record.get("metrics") or {}).get("test"):
-            log(f"{cell.data}/{cell.model}: trial {number}'s record ({run_dir}) holds test metrics from an older "
-                "fusionrec that evaluated test in trials; they are not read (delete the folder to retrain without)")
+            log(
+                f"{cell.data}/{cell.model}: trial {number}'s record ({run_dir}) holds test metrics from an older "
+                "fusionrec that evaluated test in trials; they are not read (delete the folder to retrain without)"
+            )
         value = valid_value(record, search.metric)
         if value is None:
             study.tell(trial, state=TrialState.FAIL)
         else:
             study.tell(trial, value)
-        trials.append({"number": number, "params": params, "value": value, "status": record.get("status"),
-                       "best_epoch": record.get("best_epoch"), "run_dir": str(run_dir)})
+        trials.append(
+            {
+                "number": number,
+                "params": params,
+                "value": value,
+                "status": record.get("status"),
+                "best_epoch": record.get("best_epoch"),
+                "run_dir": str(run_dir),
+            }
+        )
         write_json(path, {"identity": identity, "metric": f"valid {search.metric}", "trials": trials})
         shown = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
-        log(f"{cell.data}/{cell.model}: trial {number} ({number + 1} of {search.trials}) {shown}: valid {search.metric} "
-            f"{'failed' if value is None else f'{value:.4f}'}{' (reused)' if reused else ''}")
+        log(
+            f"{cell.data}/{cell.model}: trial {number} ({number + 1} of {search.trials}) {shown}: valid {search.metric} "
+            f"{'failed' if value is None else f'{value:.4f}'}{' (reused)' if reused else ''}"
+        )
     best = choose(trials)
     if best is None:
-        raise FusionrecError(f"{cell.data}/{cell.model}: every search trial failed (no finite validation "
-                             f"{search.metric}); see the runs in {folder}")
+        raise FusionrecError(
+            f"{cell.data}/{cell.model}: every search trial failed (no finite validation "
+            f"{search.metric}); see the runs in {folder}"
+        )
     write_json(folder / "best.json", {"metric": f"valid {search.metric}", **best})
     log(f"{cell.data}/{cell.model}: chose trial {best['number']} (valid {search.metric} {best['value']:.4f})")
     return SearchResult(cell.data, cell.model, search.metric, trials, best)

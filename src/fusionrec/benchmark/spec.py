@@ -20,7 +20,15 @@ import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, BeforeValidator, Field, PlainSerializer, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from fusionrec.config import StrictConfig, deep_merge, load_yaml, parse_overrides, read_yaml_mapping
 from fusionrec.errors import ConfigError, FusionrecError
@@ -53,7 +61,7 @@ class FloatParam(StrictConfig):
     step: float | None = Field(None, gt=0)
 
     @model_validator(mode="after")
-    def _bounds(self) -> "FloatParam":
+    def _bounds(self) -> FloatParam:
         _check_bounds(self.low, self.high, self.log)
         if self.log and self.step is not None:
             raise ValueError("step cannot be combined with log: true")
@@ -70,7 +78,7 @@ class IntParam(StrictConfig):
     step: int = Field(1, gt=0)
 
     @model_validator(mode="after")
-    def _bounds(self) -> "IntParam":
+    def _bounds(self) -> IntParam:
         _check_bounds(self.low, self.high, self.log)
         if self.log and self.step != 1:
             raise ValueError("step cannot be combined with log: true")
@@ -91,7 +99,7 @@ def _check_bounds(low: float, high: float, log: bool) -> None:
         raise ValueError(f"log: true needs low > 0 (got low={low})")
 
 
-Param = Annotated[Union[FloatParam, IntParam, CategoricalParam], Field(discriminator="type")]
+Param = Annotated[FloatParam | IntParam | CategoricalParam, Field(discriminator="type")]
 
 
 class SearchSpec(StrictConfig):
@@ -107,7 +115,8 @@ class SearchSpec(StrictConfig):
     trials: int = Field(gt=0)
     seed: int = 0
     sampler: Literal["tpe", "random", "grid"] = Field(
-        "tpe", description="grid: every combination of categorical choices once, in order (trials <= combinations)")
+        "tpe", description="grid: every combination of categorical choices once, in order (trials <= combinations)"
+    )
     metric: str = "ndcg@20"
     overrides: list[str] = []
     train_seed: int | None = None
@@ -127,16 +136,20 @@ class SearchSpec(StrictConfig):
     def _dotted_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
         for key in value:
             if key.split(".")[0] not in ("model", "train", "data") or "" in key.split("."):
-                raise ValueError(f"space key {key!r} must be a dotted config key under model., train. or data. "
-                                 "(e.g. train.lr, model.num_layers)")
+                raise ValueError(
+                    f"space key {key!r} must be a dotted config key under model., train. or data. "
+                    "(e.g. train.lr, model.num_layers)"
+                )
         return value
 
     @model_validator(mode="after")
-    def _grid_is_categorical(self) -> "SearchSpec":
+    def _grid_is_categorical(self) -> SearchSpec:
         if self.sampler == "grid":
             others = [k for k, p in self.space.items() if not isinstance(p, CategoricalParam)]
             if others:
-                raise ValueError(f"sampler grid needs categorical parameters only; not categorical: {', '.join(others)}")
+                raise ValueError(
+                    f"sampler grid needs categorical parameters only; not categorical: {', '.join(others)}"
+                )
             if self.trials > len(self.grid()):
                 raise ValueError(f"trials={self.trials} exceeds the {len(self.grid())} grid combinations")
         return self
@@ -184,19 +197,21 @@ class Expectation(StrictConfig):
     se: float | None = Field(None, ge=0)
 
     @model_validator(mode="after")
-    def _one_spread(self) -> "Expectation":
+    def _one_spread(self) -> Expectation:
         if (self.std is None) == (self.se is None):
-            raise ValueError("give exactly one of std (over the recorded seeds) or se (of the recorded mean), "
-                             "e.g. {mean: 0.3869, std: 0.0006}")
+            raise ValueError(
+                "give exactly one of std (over the recorded seeds) or se (of the recorded mean), "
+                "e.g. {mean: 0.3869, std: 0.0006}"
+            )
         return self
 
     def standard_error(self, n: int) -> float:
         """The standard error of the recorded mean: ``se``, or ``std / sqrt(n)``."""
-        return float(self.se) if self.se is not None else float(self.std) / n ** 0.5
+        return float(self.se) if self.se is not None else float(self.std) / n**0.5
 
     def seed_std(self, n: int) -> float:
         """The recorded spread of one seed: ``std``, or ``se * sqrt(n)``."""
-        return float(self.std) if self.std is not None else float(self.se) * n ** 0.5
+        return float(self.std) if self.std is not None else float(self.se) * n**0.5
 
 
 ORDERING_OPS = (">", "<")
@@ -211,13 +226,15 @@ class Ordering:
         self.left, self.op, self.right, self.every_seed = better, op, worse, every_seed
 
     @classmethod
-    def parse(cls, value: Any) -> "Ordering":
+    def parse(cls, value: Any) -> Ordering:
         if isinstance(value, Ordering):
             return value
-        if (not isinstance(value, (list, tuple)) or len(value) not in (3, 4)
-                or not all(isinstance(v, str) for v in value)):
-            raise ValueError(f"an ordering is [model, \">\", model] or [model, \">\", model, {EVERY_SEED}] "
-                             f"(got {value!r})")
+        if (
+            not isinstance(value, (list, tuple))
+            or len(value) not in (3, 4)
+            or not all(isinstance(v, str) for v in value)
+        ):
+            raise ValueError(f'an ordering is [model, ">", model] or [model, ">", model, {EVERY_SEED}] (got {value!r})')
         left, op, right, *flag = value
         if op not in ORDERING_OPS:
             raise ValueError(f"ordering {list(value)!r}: the operator must be one of: {', '.join(ORDERING_OPS)}")
@@ -267,17 +284,22 @@ class ExpectedSpec(StrictConfig):
         if isinstance(data, dict):
             old = "per" in data or any(
                 isinstance(e, dict) and ("value" in e or "tolerance" in e)
-                for by_model in (data.get("results") or {}).values() if isinstance(by_model, dict)
-                for by_metric in by_model.values() if isinstance(by_metric, dict)
-                for e in by_metric.values())
+                for by_model in (data.get("results") or {}).values()
+                if isinstance(by_model, dict)
+                for by_metric in by_model.values()
+                if isinstance(by_metric, dict)
+                for e in by_metric.values()
+            )
             if old:
-                raise ValueError("the expected section uses the old per-seed format (per, value, tolerance); "
-                                 "--check now compares means: write results.DATA.MODEL.METRIC: {mean: M, std: S} "
-                                 "with n: SEEDS, and claimed orderings under orderings (docs/benchmark.md)")
+                raise ValueError(
+                    "the expected section uses the old per-seed format (per, value, tolerance); "
+                    "--check now compares means: write results.DATA.MODEL.METRIC: {mean: M, std: S} "
+                    "with n: SEEDS, and claimed orderings under orderings (docs/benchmark.md)"
+                )
         return data
 
     @model_validator(mode="after")
-    def _something(self) -> "ExpectedSpec":
+    def _something(self) -> ExpectedSpec:
         if not self.results and not self.orderings:
             raise ValueError("expected needs results or orderings (or both)")
         return self
@@ -314,36 +336,43 @@ class BenchmarkSpec(StrictConfig):
         return _overrides_form(value)
 
     @model_validator(mode="after")
-    def _consistent(self) -> "BenchmarkSpec":
+    def _consistent(self) -> BenchmarkSpec:
         for key in (self.name, *self.datasets, *self.models):
             if not _LABEL.match(key):
                 raise ValueError(f"name {key!r} is used as a folder name: letters, digits, '-', '_' and '.' only")
         if len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds must be distinct (got {self.seeds})")
         if self.reference is not None and self.reference not in self.models:
-            raise ValueError(f"reference {self.reference!r} is not a model of this spec; choose one of: "
-                             f"{', '.join(self.models)}")
+            raise ValueError(
+                f"reference {self.reference!r} is not a model of this spec; choose one of: {', '.join(self.models)}"
+            )
         if self.expected is not None:
             for data, by_model in self.expected.results.items():
                 if data not in self.datasets:
-                    raise ValueError(f"expected.results.{data}: unknown data set; choose one of: {', '.join(self.datasets)}")
+                    raise ValueError(
+                        f"expected.results.{data}: unknown data set; choose one of: {', '.join(self.datasets)}"
+                    )
                 for model, by_metric in by_model.items():
                     if model not in self.models:
-                        raise ValueError(f"expected.results.{data}.{model}: unknown model; choose one of: "
-                                         f"{', '.join(self.models)}")
+                        raise ValueError(
+                            f"expected.results.{data}.{model}: unknown model; choose one of: {', '.join(self.models)}"
+                        )
                     for metric in by_metric:
                         _metric_form(metric)
             for data, by_metric in self.expected.orderings.items():
                 if data not in self.datasets:
-                    raise ValueError(f"expected.orderings.{data}: unknown data set; choose one of: "
-                                     f"{', '.join(self.datasets)}")
+                    raise ValueError(
+                        f"expected.orderings.{data}: unknown data set; choose one of: {', '.join(self.datasets)}"
+                    )
                 for metric, claims in by_metric.items():
                     _metric_form(metric)
                     for claim in claims:
                         for model in (claim.left, claim.right):
                             if model not in self.models:
-                                raise ValueError(f"expected.orderings.{data}.{metric}: {claim.as_list()!r} names "
-                                                 f"unknown model {model!r}; choose one of: {', '.join(self.models)}")
+                                raise ValueError(
+                                    f"expected.orderings.{data}.{metric}: {claim.as_list()!r} names "
+                                    f"unknown model {model!r}; choose one of: {', '.join(self.models)}"
+                                )
         return self
 
     def expected_metrics(self, data: str, model: str) -> set[str]:
@@ -453,19 +482,27 @@ def check_cells(spec: BenchmarkSpec, base_dir: Path | None = None) -> None:
         if not isinstance(cell.tree.get("model"), dict) or "name" not in cell.tree["model"]:
             from fusionrec.registry import MODELS
 
-            raise ConfigError(f"models.{cell.model}: no model named; set model: NAME or a config that has "
-                              f"model.name (one of: {', '.join(MODELS.names())})")
+            raise ConfigError(
+                f"models.{cell.model}: no model named; set model: NAME or a config that has "
+                f"model.name (one of: {', '.join(MODELS.names())})"
+            )
         try:
             run_config, _ = resolve_config(config=cell.config(spec.seeds[0]))
         except ConfigError as exc:
             raise ConfigError(f"{where}: {_strip(exc)}") from None
         available = reported_metrics(run_config)
-        wanted = {spec.metric, *spec.metrics, *(model.search.metric for model in [model] if model.search),
-                  *spec.expected_metrics(cell.data, cell.model)}
+        wanted = {
+            spec.metric,
+            *spec.metrics,
+            *(model.search.metric for model in [model] if model.search),
+            *spec.expected_metrics(cell.data, cell.model),
+        }
         missing = sorted(wanted - set(available))
         if missing:
-            raise ConfigError(f"{where}: metric(s) {', '.join(missing)} are not computed by the run "
-                              f"(it reports: {', '.join(available)})")
+            raise ConfigError(
+                f"{where}: metric(s) {', '.join(missing)} are not computed by the run "
+                f"(it reports: {', '.join(available)})"
+            )
         if model.search is None:
             continue
         for key, param in model.search.space.items():
@@ -473,7 +510,9 @@ def check_cells(spec: BenchmarkSpec, base_dir: Path | None = None) -> None:
                 try:
                     resolve_config(config=cell.config(spec.seeds[0], {key: value}, model.search.overrides))
                 except ConfigError as exc:
-                    raise ConfigError(f"models.{cell.model}.search.space.{key} (value {value!r}): {_strip(exc)}") from None
+                    raise ConfigError(
+                        f"models.{cell.model}.search.space.{key} (value {value!r}): {_strip(exc)}"
+                    ) from None
 
 
 def _corners(param: Any) -> list[Any]:
@@ -484,7 +523,7 @@ def _corners(param: Any) -> list[Any]:
 
 def _strip(exc: Exception) -> str:
     text = str(exc)
-    return text[len("config: "):] if text.startswith("config: ") else text
+    return text[len("config: ") :] if text.startswith("config: ") else text
 
 
 # ----------------------------------------------------------------------------------------- messages
@@ -559,5 +598,5 @@ def _unwrap(node: Any) -> Any:
         args = [a for a in typing.get_args(node) if a is not type(None)]
         if len(args) == 1:
             return _unwrap(args[0])
-        return Union[tuple(args)]  # type: ignore[return-value]
+        return Union[tuple(args)]  # type: ignore[return-value]  # noqa: UP007  # built at run time
     return node

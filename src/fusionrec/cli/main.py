@@ -6,7 +6,7 @@ import json
 import sys
 import warnings
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 import typer
 from rich.console import Console
@@ -15,8 +15,12 @@ from rich.table import Table
 
 from fusionrec.errors import FusionrecError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Multimodal recommendation with attention-based fusion.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Multimodal recommendation with attention-based fusion.",
+)
 data_app = typer.Typer(no_args_is_help=True, help="Prepare, inspect and validate data sets.")
 list_app = typer.Typer(no_args_is_help=True, help="List registered models, data sets, fusions and tasks.")
 app.add_typer(data_app, name="data")
@@ -26,10 +30,11 @@ try:  # the features sub-app imports optional extras lazily, but may be absent i
 
     app.add_typer(features_app, name="features", help="Extract text and image features into a data set.")
 except ImportError:  # pragma: no cover
-    features_app = None
+    pass
 from fusionrec.cli.benchmark import benchmark_cmd  # noqa: E402  (optuna, matplotlib load on first use)
 
 app.command("benchmark")(benchmark_cmd)
+
 
 def _console(stderr: bool = False) -> Console:
     """A console that does not cut tables at 80 columns when the output is a pipe or a file."""
@@ -50,8 +55,11 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def _options(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                          help="print the version and exit")) -> None:
+def _options(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="print the version and exit"
+    ),
+) -> None:
     """Multimodal recommendation with attention-based fusion."""
 
 
@@ -75,8 +83,10 @@ def list_models() -> None:
     from fusionrec import models  # noqa: F401
     from fusionrec.registry import MODELS
 
-    _table(["model", "task", "paper", "modalities"],
-           [[e.name, e.meta.get("task", ""), e.meta.get("paper", ""), e.meta.get("modalities", "")] for e in MODELS])
+    _table(
+        ["model", "task", "paper", "modalities"],
+        [[e.name, e.meta.get("task", ""), e.meta.get("paper", ""), e.meta.get("modalities", "")] for e in MODELS],
+    )
 
 
 @list_app.command("datasets")
@@ -85,8 +95,10 @@ def list_datasets() -> None:
     from fusionrec.data import builtin  # noqa: F401
     from fusionrec.registry import DATASETS
 
-    _table(["data set", "tasks", "description"],
-           [[e.name, e.meta.get("task", ""), e.meta.get("description", "")] for e in DATASETS])
+    _table(
+        ["data set", "tasks", "description"],
+        [[e.name, e.meta.get("task", ""), e.meta.get("description", "")] for e in DATASETS],
+    )
 
 
 @list_app.command("fusions")
@@ -95,8 +107,10 @@ def list_fusions() -> None:
     import fusionrec.nn.fusion  # noqa: F401
     from fusionrec.registry import FUSIONS
 
-    _table(["fusion", "equation", "used by"],
-           [[e.name, e.meta.get("equation", ""), ", ".join(e.meta.get("used_by", ()))] for e in FUSIONS])
+    _table(
+        ["fusion", "equation", "used by"],
+        [[e.name, e.meta.get("equation", ""), ", ".join(e.meta.get("used_by", ()))] for e in FUSIONS],
+    )
 
 
 @list_app.command("tasks")
@@ -105,8 +119,10 @@ def list_tasks() -> None:
     from fusionrec import tasks  # noqa: F401
     from fusionrec.registry import TASKS
 
-    _table(["task", "description", "task: keys"],
-           [[e.name, e.meta.get("description", ""), ", ".join(sorted(e.config.model_fields))] for e in TASKS])
+    _table(
+        ["task", "description", "task: keys"],
+        [[e.name, e.meta.get("description", ""), ", ".join(sorted(e.config_class.model_fields))] for e in TASKS],
+    )
 
 
 @list_app.command("configs")
@@ -132,16 +148,22 @@ def list_formats() -> None:
 def data_prepare(
     source: str = typer.Argument(..., help="built-in name (fusionrec list datasets) or a path"),
     format: str = typer.Option("auto", "--format", help="auto or a registered reader: fusionrec, mmrec, recbole, csv"),
-    split: str = typer.Option("random", "--split", help="random, loo, temporal, global_time, column, files, cold_item, cold_user"),
-    split_path: Optional[str] = typer.Option(None, "--split-path", help="folder of train/valid/test files (--split files)"),
+    split: str = typer.Option(
+        "random", "--split", help="random, loo, temporal, global_time, column, files, cold_item, cold_user"
+    ),
+    split_path: Optional[str] = typer.Option(
+        None, "--split-path", help="folder of train/valid/test files (--split files)"
+    ),
     seed: int = typer.Option(2024, "--seed"),
     kcore: int = typer.Option(0, "--kcore"),
     implicit_threshold: Optional[float] = typer.Option(None, "--implicit-threshold"),
     option: List[str] = typer.Option([], "--option", "-o", help="built-in data set option key=value"),
     set_: List[str] = typer.Option([], "--set", help="any other data.* setting, e.g. split.ratios=[0.7,0.1,0.2]"),
     force: bool = typer.Option(False, "--force", help="rebuild even if cached"),
-    overrides: Optional[List[str]] = typer.Argument(None, help="data settings KEY=VALUE, data. prefix optional, "
-                                                    "e.g. data.columns.user=userId split.ratios=[0.7,0.1,0.2]"),
+    overrides: Optional[List[str]] = typer.Argument(
+        None,
+        help="data settings KEY=VALUE, data. prefix optional, e.g. data.columns.user=userId split.ratios=[0.7,0.1,0.2]",
+    ),
 ) -> None:
     """Read, filter, split and validate a data set into the canonical folder (cached).
 
@@ -151,8 +173,14 @@ def data_prepare(
     from fusionrec.data.config import DataConfig, parse_data_overrides
     from fusionrec.data.prepare import prepare
 
-    tree = {"name": source, "format": format, "kcore": kcore, "implicit_threshold": implicit_threshold,
-            "split": {"method": split, "seed": seed, "path": split_path}, "options": parse_overrides(option)}
+    tree = {
+        "name": source,
+        "format": format,
+        "kcore": kcore,
+        "implicit_threshold": implicit_threshold,
+        "split": {"method": split, "seed": seed, "path": split_path},
+        "options": parse_overrides(option),
+    }
     tree = deep_merge(deep_merge(tree, parse_data_overrides(set_)), parse_data_overrides(overrides or []))
     config = validate(DataConfig, tree, "data")
     folder = prepare(config, force=force, remember=True)
@@ -161,10 +189,13 @@ def data_prepare(
 
 
 @data_app.command("info")
-def data_info(source: str = typer.Argument(..., help="built-in name, path or prepared folder"),
-              overrides: Optional[List[str]] = typer.Argument(None, help="data settings KEY=VALUE (default: those "
-                                                              "of the last `data prepare` of this source)"),
-              as_json: bool = typer.Option(False, "--json")) -> None:
+def data_info(
+    source: str = typer.Argument(..., help="built-in name, path or prepared folder"),
+    overrides: Optional[List[str]] = typer.Argument(
+        None, help="data settings KEY=VALUE (default: those of the last `data prepare` of this source)"
+    ),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
     """Users, items, interactions, density, modality coverage, split sizes."""
     from fusionrec.config import validate
     from fusionrec.data.config import DataConfig, parse_data_overrides
@@ -177,10 +208,12 @@ def data_info(source: str = typer.Argument(..., help="built-in name, path or pre
 
 
 @data_app.command("validate")
-def data_validate(path: str = typer.Argument(..., help="a prepared folder, or any readable source"),
-                  overrides: Optional[List[str]] = typer.Argument(None, help="data settings KEY=VALUE (default: "
-                                                                  "those of the last `data prepare` of this source)"),
-                  ) -> None:
+def data_validate(
+    path: str = typer.Argument(..., help="a prepared folder, or any readable source"),
+    overrides: Optional[List[str]] = typer.Argument(
+        None, help="data settings KEY=VALUE (default: those of the last `data prepare` of this source)"
+    ),
+) -> None:
     """Check a folder's files against its manifest and the data against the protocol's rules."""
     from fusionrec.config import validate
     from fusionrec.data.config import DataConfig, parse_data_overrides
@@ -196,8 +229,11 @@ def data_validate(path: str = typer.Argument(..., help="a prepared folder, or an
     validate_dataset(dataset)
     if config is not given:
         out.print(f"{path}: {describe_remembered(given, config)}", highlight=False)
-    out.print(f"[green]valid:[/] {folder} (split.method={(dataset.meta.get('split') or {}).get('method', '?')}: "
-              + " / ".join(f"{k} {v:,}" for k, v in dataset.split_sizes().items()) + ")")
+    out.print(
+        f"[green]valid:[/] {folder} (split.method={(dataset.meta.get('split') or {}).get('method', '?')}: "
+        + " / ".join(f"{k} {v:,}" for k, v in dataset.split_sizes().items())
+        + ")"
+    )
 
 
 def _print_info(folder: Path, as_json: bool = False, remembered: str | None = None) -> None:
@@ -213,25 +249,44 @@ def _print_info(folder: Path, as_json: bool = False, remembered: str | None = No
     if as_json:
         out.print_json(json.dumps(summary))
         return
-    rows = [["users", f"{summary['users']:,}"], ["items", f"{summary['items']:,}"],
-            ["interactions", f"{summary['interactions']:,}"], ["density", f"{summary['density']:.4%}"],
-            ["rating / timestamp", f"{summary['rating']} / {summary['timestamp']}"]]
+    rows = [
+        ["users", f"{summary['users']:,}"],
+        ["items", f"{summary['items']:,}"],
+        ["interactions", f"{summary['interactions']:,}"],
+        ["density", f"{summary['density']:.4%}"],
+        ["rating / timestamp", f"{summary['rating']} / {summary['timestamp']}"],
+    ]
     for name, m in summary["modalities"].items():
         rows.append([f"modality {name}", f"{m['kind']} {tuple(m['shape'])}, coverage {m['coverage']:.1%}"])
     if summary["kg_triples"]:
         rows.append(["KG", f"{summary['kg_triples']:,} triples, {summary['kg_linked_items']:,} linked items"])
     split = summary["split_settings"] or {}
     if summary["split"]:
-        rows.append(["split", f"{split.get('method', '?')}: " + " / ".join(f"{k} {v:,}" for k, v in summary["split"].items())])
-    dropped = [f"{split[k]:,} {label}" for k, label in (("dropped_rows", "rows dropped"),
-               ("removed_users", "users removed"), ("items_without_train", "items without training rows"))
-               if split.get(k)]
+        rows.append(
+            ["split", f"{split.get('method', '?')}: " + " / ".join(f"{k} {v:,}" for k, v in summary["split"].items())]
+        )
+    dropped = [
+        f"{split[k]:,} {label}"
+        for k, label in (
+            ("dropped_rows", "rows dropped"),
+            ("removed_users", "users removed"),
+            ("items_without_train", "items without training rows"),
+        )
+        if split.get(k)
+    ]
     if dropped:
         rows.append(["split counts", ", ".join(dropped)])
     cleaning = summary["cleaning"] or {}
-    cleaned = ([f"{cleaning['stripped_ids']:,} id(s) stripped of whitespace"] if cleaning.get("stripped_ids") else []) + (
-        [f"{cleaning['repeated_header_rows']:,} repeated header row(s) dropped (first: "
-         f"{cleaning.get('first_repeated_header')})"] if cleaning.get("repeated_header_rows") else [])
+    cleaned = (
+        [f"{cleaning['stripped_ids']:,} id(s) stripped of whitespace"] if cleaning.get("stripped_ids") else []
+    ) + (
+        [
+            f"{cleaning['repeated_header_rows']:,} repeated header row(s) dropped (first: "
+            f"{cleaning.get('first_repeated_header')})"
+        ]
+        if cleaning.get("repeated_header_rows")
+        else []
+    )
     if cleaned:
         rows.append(["cleaning", "; ".join(cleaned)])
     if remembered:
@@ -250,19 +305,23 @@ def train_cmd(
     run_dir: Optional[Path] = typer.Option(None, "--run-dir"),
     resume: Optional[Path] = typer.Option(None, "--resume", help="continue the run in this directory"),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
-    no_test: bool = typer.Option(False, "--no-test", help="validate only; the test split is not read "
-                                 "(fusionrec evaluate RUN_DIR reads it later)"),
+    no_test: bool = typer.Option(
+        False, "--no-test", help="validate only; the test split is not read (fusionrec evaluate RUN_DIR reads it later)"
+    ),
 ) -> None:
     """Train a model, pick the epoch on validation, evaluate once on test, print the metrics."""
     from fusionrec.api import train
 
-    run = train(model, data, config, overrides or [], run_dir=run_dir, resume=resume, progress=not quiet,
-                test=not no_test)
+    run = train(
+        model, data, config, overrides or [], run_dir=run_dir, resume=resume, progress=not quiet, test=not no_test
+    )
     rec = run.record
     _metrics_table(f"{rec['model']} on {rec['data']['name']}", rec["metrics"])
-    out.print(f"status {rec['status']}, best epoch {rec['best_epoch']} of {rec['epochs_run']}, "
-              f"{rec['timings']['train_s_per_epoch']} s/epoch, valid eval {rec['timings']['eval_s']} s, "
-              f"peak RSS {rec['peak_rss_mb']} MB")
+    out.print(
+        f"status {rec['status']}, best epoch {rec['best_epoch']} of {rec['epochs_run']}, "
+        f"{rec['timings']['train_s_per_epoch']} s/epoch, valid eval {rec['timings']['eval_s']} s, "
+        f"peak RSS {rec['peak_rss_mb']} MB"
+    )
     out.print(f"run: [bold]{run.run_dir}[/]")
 
 
@@ -275,12 +334,20 @@ def evaluate_cmd(run_dir: Path, split: str = typer.Option("test", "--split")) ->
 
 
 @app.command("recommend")
-def recommend_cmd(run_dir: Path, user: str = typer.Option(..., "--user", "-u"), k: int = typer.Option(10, "-k"),
-                  include_seen: bool = typer.Option(False, "--include-seen"),
-                  reasons: bool = typer.Option(False, "--why", "--modality",
-                                               help="show the model's strongest attention signal per item (a top-K "
-                                                    "fusion model's top-weighted modality; a sequential model's most "
-                                                    "attended item of the history)")) -> None:
+def recommend_cmd(
+    run_dir: Path,
+    user: str = typer.Option(..., "--user", "-u"),
+    k: int = typer.Option(10, "-k"),
+    include_seen: bool = typer.Option(False, "--include-seen"),
+    reasons: bool = typer.Option(
+        False,
+        "--why",
+        "--modality",
+        help="show the model's strongest attention signal per item (a top-K "
+        "fusion model's top-weighted modality; a sequential model's most "
+        "attended item of the history)",
+    ),
+) -> None:
     """Top-k items for a user (raw id), with titles where the data set has them."""
     from fusionrec.api import recommend
 
@@ -297,12 +364,17 @@ def recommend_cmd(run_dir: Path, user: str = typer.Option(..., "--user", "-u"), 
 
 
 @app.command("explain")
-def explain_cmd(run_dir: Path, user: str = typer.Option(..., "--user", "-u"),
-                item: Optional[str] = typer.Option(None, "--item", "-i", help="the item, for families that score "
-                                                   "(user, item) pairs (top-K)"),
-                out_dir: Optional[Path] = typer.Option(None, "--out", help="where heat maps (PNG) go "
-                                                       "(default: RUN_DIR/explanations)"),
-                as_json: bool = typer.Option(False, "--json", help="print the explanation as JSON")) -> None:
+def explain_cmd(
+    run_dir: Path,
+    user: str = typer.Option(..., "--user", "-u"),
+    item: Optional[str] = typer.Option(
+        None, "--item", "-i", help="the item, for families that score (user, item) pairs (top-K)"
+    ),
+    out_dir: Optional[Path] = typer.Option(
+        None, "--out", help="where heat maps (PNG) go (default: RUN_DIR/explanations)"
+    ),
+    as_json: bool = typer.Option(False, "--json", help="print the explanation as JSON"),
+) -> None:
     """The attention behind a run's score for a user (and item): modality weights, region and sequence
     heat maps, whatever the run's model and task family have."""
     from fusionrec.api import explain
@@ -347,7 +419,7 @@ def _fmt(value: object) -> str:
     return "" if value is None else str(value)
 
 
-def _table(columns: list[str], rows: list[list[object]], title: str | None = None) -> None:
+def _table(columns: list[str], rows: Sequence[Sequence[object]], title: str | None = None) -> None:
     """Cells are text, never Rich markup (equations such as ``softmax([a; b])`` keep their brackets)."""
     table = Table(title=None if title is None else escape(title), show_lines=False)
     for col in columns:
@@ -360,9 +432,12 @@ def _table(columns: list[str], rows: list[list[object]], title: str | None = Non
 def _metrics_table(title: str, metrics: dict[str, dict[str, float] | None]) -> None:
     """One row per metric, one column per split."""
     splits = [name for name, values in metrics.items() if values]
-    names = sorted({k for name in splits for k in metrics[name]},  # type: ignore[union-attr]
-                   key=lambda s: (s.split("@")[0], int(s.split("@")[1]) if "@" in s else 0))
+    names = sorted(
+        {k for name in splits for k in metrics[name]},  # type: ignore[union-attr]
+        key=lambda s: (s.split("@")[0], int(s.split("@")[1]) if "@" in s else 0),
+    )
     _table(["metric", *splits], [[n, *[metrics[s].get(n) for s in splits]] for n in names], title)  # type: ignore[union-attr]
+
 
 if __name__ == "__main__":
     main()

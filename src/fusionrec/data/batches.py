@@ -70,7 +70,7 @@ class SequenceBatch(_Batch):
         """(B, L) bool, True at real (non-padded) slots."""
         return self.items != PAD_ITEM
 
-    def to(self, device: torch.device | str) -> "SequenceBatch":
+    def to(self, device: torch.device | str) -> SequenceBatch:
         moved = super().to(device)
         return replace(moved, side={name: value.to(device) for name, value in self.side.items()})
 

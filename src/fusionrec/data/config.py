@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Literal
+from collections.abc import Iterable
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
@@ -60,8 +61,10 @@ class DataConfig(StrictConfig):
     """
 
     name: str = "ml-100k"
-    format: str = Field("auto", description="auto, or a registered reader (fusionrec.registry.READERS): "
-                                            "fusionrec, mmrec, recbole, csv, ...")
+    format: str = Field(
+        "auto",
+        description="auto, or a registered reader (fusionrec.registry.READERS): fusionrec, mmrec, recbole, csv, ...",
+    )
     split: SplitConfig = SplitConfig()
     kcore: int = Field(0, ge=0)
     implicit_threshold: float | None = None
@@ -83,4 +86,4 @@ class DataConfig(StrictConfig):
 def parse_data_overrides(pairs: Iterable[str]) -> dict[str, Any]:
     """``["data.columns.user=userId", "split.method=loo"]`` -> a ``data`` section tree (the ``data.``
     prefix is optional, as in ``fusionrec data prepare SOURCE KEY=VALUE ...``)."""
-    return parse_overrides(pair[len("data."):] if pair.startswith("data.") else pair for pair in pairs)
+    return parse_overrides(pair[len("data.") :] if pair.startswith("data.") else pair for pair in pairs)

@@ -10,9 +10,9 @@ test item of a cold-item split) do not shape it.
 
 from __future__ import annotations
 
-import numpy as np
+from collections.abc import Sequence
 
-from typing import Sequence
+import numpy as np
 
 from fusionrec.data.dataset import TRAIN, Dataset, Modality
 from fusionrec.data.text import lsa_embeddings

@@ -132,9 +132,7 @@ class Dataset:
             has_rating="rating" in self.interactions,
             has_timestamp="timestamp" in self.interactions,
             modalities={
-                name: ModalityInfo(
-                    m.dim, m.kind, m.coverage, int(m.values.shape[1]) if m.kind == "regions" else None
-                )
+                name: ModalityInfo(m.dim, m.kind, m.coverage, int(m.values.shape[1]) if m.kind == "regions" else None)
                 for name, m in self.modalities.items()
             },
             has_kg=self.kg is not None,
@@ -220,8 +218,11 @@ def build_dataset(
     else:
         universe = np.asarray(item_universe)
         raw_items = interactions["item"].to_numpy()
-        if (np.issubdtype(universe.dtype, np.integer) and np.issubdtype(raw_items.dtype, np.integer)
-                and (len(universe) == 0 or universe.min() >= 0)):
+        if (
+            np.issubdtype(universe.dtype, np.integer)
+            and np.issubdtype(raw_items.dtype, np.integer)
+            and (len(universe) == 0 or universe.min() >= 0)
+        ):
             uniq = np.sort(universe)
             uniq = uniq[np.concatenate([[True], uniq[1:] != uniq[:-1]])] if len(uniq) else uniq
             item_ids = uniq.astype(str).astype(object)
@@ -232,8 +233,9 @@ def build_dataset(
             item_codes = pd.Index(item_ids).get_indexer(interactions["item"].astype(str))
         if (item_codes < 0).any():
             bad = interactions["item"].iloc[int(np.flatnonzero(item_codes < 0)[0])]
-            raise DataError(f"{name}: interaction item {bad!r} is not in the item table; "
-                            "add it there or drop its interactions")
+            raise DataError(
+                f"{name}: interaction item {bad!r} is not in the item table; add it there or drop its interactions"
+            )
     user_index = pd.Index(user_ids)
     item_index = pd.Index(item_ids)
     out = pd.DataFrame({"user": user_codes.astype(np.int32), "item": item_codes.astype(np.int32)})
@@ -299,8 +301,10 @@ def _numeric(column: pd.Series, source: str, what: str) -> np.ndarray:
     bad = ~np.isfinite(values)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise DataError(f"{source}: {locate_row(column, row)} {what} is {show_value(column.iloc[row])}, "
-                        "not a finite number; fix or drop that row")
+        raise DataError(
+            f"{source}: {locate_row(column, row)} {what} is {show_value(column.iloc[row])}, "
+            "not a finite number; fix or drop that row"
+        )
     if what == "timestamp" and np.issubdtype(parsed.dtype, np.integer):
         return parsed.to_numpy()
     return values
@@ -330,8 +334,10 @@ def _split_codes(column: pd.Series, source: str = "split column") -> np.ndarray:
     bad = ~np.isin(values, [TRAIN, VALID, TEST])
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise DataError(f"{source}: {locate_row(column, row)} split is {show_value(column.iloc[row])}; "
-                        "use 0/1/2 or train/valid/test")
+        raise DataError(
+            f"{source}: {locate_row(column, row)} split is {show_value(column.iloc[row])}; "
+            "use 0/1/2 or train/valid/test"
+        )
     return values.astype(np.int8)
 
 
@@ -358,9 +364,11 @@ def _align_modality(name: str, ids: np.ndarray, values: np.ndarray, opts: dict[s
     rows = index.get_indexer(ids)
     keep = rows >= 0
     if len(ids) and len(index) and not keep.any():
-        raise DataError(f"modality {name!r}: none of its {len(ids)} feature ids match an item id (feature id "
-                        f"{show_value(ids[0])}, item id {show_value(index[0])}); the features belong to other data "
-                        "or use other ids")
+        raise DataError(
+            f"modality {name!r}: none of its {len(ids)} feature ids match an item id (feature id "
+            f"{show_value(ids[0])}, item id {show_value(index[0])}); the features belong to other data "
+            "or use other ids"
+        )
     aligned = np.zeros((len(index),) + values.shape[1:], dtype=np.float32)
     aligned[rows[keep]] = values[keep]
     mask = np.zeros(len(index), dtype=bool)

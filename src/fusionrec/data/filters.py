@@ -62,8 +62,11 @@ def subset(dataset: Dataset, keep: np.ndarray, *, keep_all_items: bool = False) 
     """Keep the interactions where ``keep`` is True and re-index users and items densely."""
     inter = dataset.interactions[keep]
     used_users = np.flatnonzero(np.bincount(inter["user"].to_numpy(), minlength=dataset.num_users))
-    used_items = (np.arange(dataset.num_items) if keep_all_items
-                  else np.flatnonzero(np.bincount(inter["item"].to_numpy(), minlength=dataset.num_items)))
+    used_items = (
+        np.arange(dataset.num_items)
+        if keep_all_items
+        else np.flatnonzero(np.bincount(inter["item"].to_numpy(), minlength=dataset.num_items))
+    )
     user_map = np.full(dataset.num_users, -1, dtype=np.int32)
     user_map[used_users] = np.arange(len(used_users), dtype=np.int32)
     item_map = np.full(dataset.num_items, -1, dtype=np.int32)

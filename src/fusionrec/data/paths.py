@@ -49,7 +49,7 @@ def resolve_shared(value: str | Path, setting: str = "path") -> Path:
     text = str(value)
     if not text.startswith(SHARED_PREFIX):
         return Path(text).expanduser()
-    relative = text[len(SHARED_PREFIX):].lstrip("/")
+    relative = text[len(SHARED_PREFIX) :].lstrip("/")
     found = shared_dir(relative)
     if found is not None:
         return found / relative
@@ -57,11 +57,15 @@ def resolve_shared(value: str | Path, setting: str = "path") -> Path:
 
     base = shared_dir()
     if base is not None:
-        raise DataError(f"{setting}={text}: the shared folder {base} has no {relative}; check the name, or set "
-                        "FUSIONREC_SHARED to a shared folder that has it")
+        raise DataError(
+            f"{setting}={text}: the shared folder {base} has no {relative}; check the name, or set "
+            "FUSIONREC_SHARED to a shared folder that has it"
+        )
     looked = ", ".join(str(c) for c in shared_candidates())
-    raise DataError(f"{setting}={text}: the shared folder was not found (looked in {looked}); set "
-                    "FUSIONREC_SHARED=/path/to/shared, or give the full path instead of shared:")
+    raise DataError(
+        f"{setting}={text}: the shared folder was not found (looked in {looked}); set "
+        "FUSIONREC_SHARED=/path/to/shared, or give the full path instead of shared:"
+    )
 
 
 def require_shared(folder: str, what: str) -> Path:
@@ -73,7 +77,11 @@ def require_shared(folder: str, what: str) -> Path:
     from fusionrec.errors import DataError
 
     base = shared_dir()
-    where = (f"the shared folder {base} has no data/{folder}" if base is not None else
-             f"no shared folder found (looked in {', '.join(str(c) for c in shared_candidates())})")
-    raise DataError(f"{where}; {what}; then set FUSIONREC_SHARED=/path/to/shared (or put it at ../shared "
-                    "beside the repository)")
+    where = (
+        f"the shared folder {base} has no data/{folder}"
+        if base is not None
+        else f"no shared folder found (looked in {', '.join(str(c) for c in shared_candidates())})"
+    )
+    raise DataError(
+        f"{where}; {what}; then set FUSIONREC_SHARED=/path/to/shared (or put it at ../shared beside the repository)"
+    )

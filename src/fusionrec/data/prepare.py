@@ -48,8 +48,9 @@ class RememberedSettings(UserWarning):
     """Settings not given were taken from the source's last ``fusionrec data prepare``."""
 
 
-def prepare(config: DataConfig, options: dict[str, Any] | None = None, *, force: bool = False,
-            remember: bool = False) -> Path:
+def prepare(
+    config: DataConfig, options: dict[str, Any] | None = None, *, force: bool = False, remember: bool = False
+) -> Path:
     """Prepare (or find in the cache) the data set folder for ``config``; return its path.
 
     Settings ``config`` leaves unset come from the source's last ``remember=True`` preparation
@@ -57,8 +58,7 @@ def prepare(config: DataConfig, options: dict[str, Any] | None = None, *, force:
     """
     resolved = resolve_data_config(config)
     if resolved is not config:
-        warnings.warn(f"data {config.name}: {describe_remembered(config, resolved)}", RememberedSettings,
-                      stacklevel=2)
+        warnings.warn(f"data {config.name}: {describe_remembered(config, resolved)}", RememberedSettings, stacklevel=2)
     config = resolved
     options = options if options is not None else (config.options or None)
     source = Path(config.name)
@@ -131,8 +131,9 @@ def describe_remembered(given: DataConfig, resolved: DataConfig) -> str:
     """One line: which settings came from the source's last ``fusionrec data prepare``."""
     diffs = _diff(given.model_dump(mode="json"), resolved.model_dump(mode="json"))
     shown = ", ".join(f"{k}={v}" for k, v in diffs) or "none"
-    return (f"settings not given are those of its last `fusionrec data prepare`: {shown} "
-            "(set them explicitly to override)")
+    return (
+        f"settings not given are those of its last `fusionrec data prepare`: {shown} (set them explicitly to override)"
+    )
 
 
 def remember_settings(config: DataConfig, folder: Path) -> None:
@@ -141,8 +142,10 @@ def remember_settings(config: DataConfig, folder: Path) -> None:
         return
     settings = config.model_dump(mode="json")
     settings.pop("name")
-    write_json(_memory_file(config.name), {"source": str(Path(config.name).resolve()), "settings": settings,
-                                           "folder": str(folder)})
+    write_json(
+        _memory_file(config.name),
+        {"source": str(Path(config.name).resolve()), "settings": settings, "folder": str(folder)},
+    )
 
 
 def read_remembered(name: str) -> dict[str, Any] | None:
@@ -154,8 +157,10 @@ def read_remembered(name: str) -> dict[str, Any] | None:
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError, TypeError):
-        raise DataError(f"{path}: unreadable remembered settings; delete the file, then run "
-                        f"`fusionrec data prepare {name}` with the settings you want") from None
+        raise DataError(
+            f"{path}: unreadable remembered settings; delete the file, then run "
+            f"`fusionrec data prepare {name}` with the settings you want"
+        ) from None
     return settings if isinstance(settings, dict) else None
 
 
@@ -190,11 +195,14 @@ def read_source(config: DataConfig, options: dict[str, Any] | None) -> Dataset:
         opts = validate(entry.config, options or {}, f"{config.name} options") if entry.config else None
         return entry.obj(opts)
     if options:
-        raise DataError(f"data set options {sorted(options)} only apply to built-in data sets "
-                        f"({', '.join(DATASETS.names())})")
+        raise DataError(
+            f"data set options {sorted(options)} only apply to built-in data sets ({', '.join(DATASETS.names())})"
+        )
     if not path.exists():
-        raise DataError(f"unknown data set {config.name!r}: not a built-in ({', '.join(DATASETS.names())}) "
-                        "and no such file or folder")
+        raise DataError(
+            f"unknown data set {config.name!r}: not a built-in ({', '.join(DATASETS.names())}) "
+            "and no such file or folder"
+        )
     return read_path(path, config)
 
 
@@ -210,8 +218,12 @@ def review_modality(dataset: Dataset, dim: int) -> Any:
 def cache_key(config: DataConfig, options: dict[str, Any] | None) -> str:
     settings = config.model_dump()
     settings.pop("name")  # the source signature names the source (a path spelt two ways is one source)
-    payload = {"config": settings, "options": options or {}, "pipeline": PIPELINE_VERSION,
-               "source": _source_signature(config)}
+    payload = {
+        "config": settings,
+        "options": options or {},
+        "pipeline": PIPELINE_VERSION,
+        "source": _source_signature(config),
+    }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
@@ -242,5 +254,16 @@ def _safe_name(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in base or name).strip(".") or "data"
 
 
-__all__ = ["prepare", "load_dataset", "build", "read_source", "cache_dir", "cache_key", "detect_format",
-           "resolve_data_config", "remember_settings", "read_remembered", "RememberedSettings"]
+__all__ = [
+    "prepare",
+    "load_dataset",
+    "build",
+    "read_source",
+    "cache_dir",
+    "cache_key",
+    "detect_format",
+    "resolve_data_config",
+    "remember_settings",
+    "read_remembered",
+    "RememberedSettings",
+]

@@ -77,12 +77,18 @@ def user_sequences(dataset: Dataset) -> Sequences:
         raise DataError(
             f"{dataset.name}: {len(bad)} user(s) have validation or test interactions earlier than training ones "
             f"(first: user {dataset.user_ids[bad[0]]!r}); the sequential task needs a per-user temporal split: "
-            f"data.split.method=loo, temporal, global_time or cold_user (got {method})")
+            f"data.split.method=loo, temporal, global_time or cold_user (got {method})"
+        )
     U = dataset.num_users
     counts = [np.bincount(users[split == code], minlength=U) for code in (TRAIN, VALID, TEST)]
     starts = np.concatenate([[0], np.cumsum(np.bincount(users, minlength=U))]).astype(np.int64)
-    return Sequences(inter["item"].to_numpy().astype(np.int64)[order], order, starts, *counts,
-                     None if ts is None else ts[order].astype(np.int64))
+    return Sequences(
+        inter["item"].to_numpy().astype(np.int64)[order],
+        order,
+        starts,
+        *counts,
+        None if ts is None else ts[order].astype(np.int64),
+    )
 
 
 def view(seq: Sequences, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -144,8 +150,9 @@ class SideInfo:
     row_codes: dict[str, np.ndarray]
 
 
-def side_info(dataset: Dataset, item_side: tuple[str, ...] | list[str] = (),
-              behaviour_side: tuple[str, ...] | list[str] = ()) -> SideInfo:
+def side_info(
+    dataset: Dataset, item_side: tuple[str, ...] | list[str] = (), behaviour_side: tuple[str, ...] | list[str] = ()
+) -> SideInfo:
     """Build the requested side features of ``dataset``.
 
     Item side information: a modality (``dense`` or ``categorical`` multi-hot, used as is) or a
@@ -163,8 +170,10 @@ def side_info(dataset: Dataset, item_side: tuple[str, ...] | list[str] = (),
         if name in dataset.modalities:
             m = dataset.modalities[name]
             if m.kind == "regions":
-                raise ConfigError(f"item side information {name!r} is a region grid; sequential models take "
-                                  "dense or categorical modalities")
+                raise ConfigError(
+                    f"item side information {name!r} is a region grid; sequential models take "
+                    "dense or categorical modalities"
+                )
             table = np.zeros((I + 2, m.dim), dtype=np.float32)
             table[:I] = m.values * m.mask[:, None]
             features.append(SideFeature(name, "dense", m.dim, "item"))
@@ -199,8 +208,10 @@ def side_info(dataset: Dataset, item_side: tuple[str, ...] | list[str] = (),
         elif name == "time_gap" and "timestamp" in inter:
             codes[name], dim = _time_gap_codes(inter["user"].to_numpy(), inter["timestamp"].to_numpy()), NUM_GAP_CODES
         elif name in BEHAVIOUR_SIDE:
-            raise ConfigError(f"behaviour side information {name!r} needs a "
-                              f"{'rating' if name == 'rating' else 'timestamp'} column, which {dataset.name} lacks")
+            raise ConfigError(
+                f"behaviour side information {name!r} needs a "
+                f"{'rating' if name == 'rating' else 'timestamp'} column, which {dataset.name} lacks"
+            )
         else:
             raise ConfigError(f"unknown behaviour side information {name!r}; choose from: {', '.join(BEHAVIOUR_SIDE)}")
         features.append(SideFeature(name, "codes", dim, "behaviour"))

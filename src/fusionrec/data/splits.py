@@ -35,11 +35,15 @@ def apply_split(dataset: Dataset, config: SplitConfig) -> Dataset:
     method = config.method
     if method == "column":
         if (inter["split"].to_numpy() == UNSPLIT).any():
-            raise DataError(f"{dataset.name}: split.method=column but the data has no split column "
-                            "(MMRec x_label or a `split` column); choose another split.method")
+            raise DataError(
+                f"{dataset.name}: split.method=column but the data has no split column "
+                "(MMRec x_label or a `split` column); choose another split.method"
+            )
         codes = inter["split"].to_numpy().astype(np.int8)
     elif method == "random":
-        codes = ratio_split(inter["user"].to_numpy(), np.random.default_rng(config.seed).random(len(inter)), config.ratios)
+        codes = ratio_split(
+            inter["user"].to_numpy(), np.random.default_rng(config.seed).random(len(inter)), config.ratios
+        )
     elif method == "temporal":
         codes = ratio_split(inter["user"].to_numpy(), _timestamps(dataset, method), config.ratios)
     elif method == "loo":
@@ -56,16 +60,21 @@ def apply_split(dataset: Dataset, config: SplitConfig) -> Dataset:
         raise DataError(f"unknown split method {method!r}")
 
     users, items = inter["user"].to_numpy(), inter["item"].to_numpy()
-    codes, unseen_users, unseen_items = (codes, 0, 0) if method == "cold_user" else drop_unseen_in_train(
-        users, items, codes, drop_unseen_items=method == "global_time")  # cold_user: unseen users by design
+    codes, unseen_users, unseen_items = (
+        (codes, 0, 0)
+        if method == "cold_user"
+        else drop_unseen_in_train(users, items, codes, drop_unseen_items=method == "global_time")
+    )  # cold_user: unseen users by design
     policy = config.cold_users
     if policy == "auto":
         policy = "error" if method in ("column", "files") else "drop"
     if unseen_users and policy == "error":
         first = int(users[codes == DROPPED][0])
-        raise DataError(f"{dataset.name}: {unseen_users} valid/test row(s) belong to users with no training "
-                        f"interaction under split.method={method} (first: user {dataset.user_ids[first]!r}); "
-                        "fix the split, or set data.split.cold_users=drop to drop those rows")
+        raise DataError(
+            f"{dataset.name}: {unseen_users} valid/test row(s) belong to users with no training "
+            f"interaction under split.method={method} (first: user {dataset.user_ids[first]!r}); "
+            "fix the split, or set data.split.cold_users=drop to drop those rows"
+        )
     dropped = int((codes == DROPPED).sum())
     split_ds = dataclasses.replace(dataset, interactions=inter.assign(split=codes))
     if dropped:  # rows go; every item stays in the catalogue
@@ -74,11 +83,17 @@ def apply_split(dataset: Dataset, config: SplitConfig) -> Dataset:
     kept = split_ds.interactions
     in_train = np.zeros(split_ds.num_items, dtype=bool)
     in_train[kept["item"].to_numpy()[kept["split"].to_numpy() == TRAIN]] = True
-    split_ds.meta = {**split_ds.meta, "split": {**config.model_dump(), "dropped_rows": dropped,
-                                                "dropped_unseen_users": unseen_users,
-                                                "dropped_unseen_items": unseen_items,
-                                                "removed_users": dataset.num_users - split_ds.num_users,
-                                                "items_without_train": int((~in_train).sum())}}
+    split_ds.meta = {
+        **split_ds.meta,
+        "split": {
+            **config.model_dump(),
+            "dropped_rows": dropped,
+            "dropped_unseen_users": unseen_users,
+            "dropped_unseen_items": unseen_items,
+            "removed_users": dataset.num_users - split_ds.num_users,
+            "items_without_train": int((~in_train).sum()),
+        },
+    }
     return split_ds
 
 
@@ -143,7 +158,7 @@ def cold_item_split(items: np.ndarray, num_items: int, ratio: float, seed: int) 
     num_cold = max(2, int(round(num_items * ratio)))
     item_code = np.full(num_items, TRAIN, dtype=np.int8)
     item_code[perm[: num_cold // 2]] = VALID
-    item_code[perm[num_cold // 2: num_cold]] = TEST
+    item_code[perm[num_cold // 2 : num_cold]] = TEST
     return item_code[items]
 
 
@@ -152,13 +167,15 @@ def cold_user_split(users: np.ndarray, max_interactions: int, seed: int) -> np.n
     counts = np.bincount(users)
     cold = np.flatnonzero((counts >= 2) & (counts <= max_interactions))
     if len(cold) < 2:
-        raise DataError(f"split.method=cold_user: {len(cold)} user(s) have 2 to {max_interactions} interactions "
-                        f"(users have {counts[counts > 0].min()} to {counts.max()}); raise "
-                        "data.split.cold_user_max_interactions")
+        raise DataError(
+            f"split.method=cold_user: {len(cold)} user(s) have 2 to {max_interactions} interactions "
+            f"(users have {counts[counts > 0].min()} to {counts.max()}); raise "
+            "data.split.cold_user_max_interactions"
+        )
     cold = np.random.default_rng(seed).permutation(cold)
     user_code = np.full(len(counts), TRAIN, dtype=np.int8)
     user_code[cold[: len(cold) // 2]] = VALID
-    user_code[cold[len(cold) // 2:]] = TEST
+    user_code[cold[len(cold) // 2 :]] = TEST
     return user_code[users]
 
 
@@ -176,8 +193,10 @@ def files_split(dataset: Dataset, path: str | None) -> np.ndarray:
     inter = dataset.interactions
     keys = pd.Index(_pair_keys(dataset.user_ids[inter["user"].to_numpy()], dataset.item_ids[inter["item"].to_numpy()]))
     if not keys.is_unique:
-        raise DataError(f"{dataset.name}: the data repeats (user, item) pairs, so split files cannot assign them; "
-                        "set data.duplicates=first or last")
+        raise DataError(
+            f"{dataset.name}: the data repeats (user, item) pairs, so split files cannot assign them; "
+            "set data.duplicates=first or last"
+        )
     codes = np.full(len(inter), UNASSIGNED, dtype=np.int8)
     for code, stem in ((TRAIN, "train"), (VALID, "valid"), (TEST, "test")):
         file = _find_split_file(folder, stem)
@@ -186,34 +205,43 @@ def files_split(dataset: Dataset, path: str | None) -> np.ndarray:
         ucol = next((c for c in cols if str(c).split(":")[0] in _USER_COLS), None)
         icol = next((c for c in cols if str(c).split(":")[0] in _ITEM_COLS), None)
         if ucol is None or icol is None:
-            raise DataError(f"{file}: needs a user column ({', '.join(_USER_COLS)}) and an item column "
-                            f"({', '.join(_ITEM_COLS)}); has {cols[:12]}")
+            raise DataError(
+                f"{file}: needs a user column ({', '.join(_USER_COLS)}) and an item column "
+                f"({', '.join(_ITEM_COLS)}); has {cols[:12]}"
+            )
         frame = strip_ids(frame, (ucol, icol), None)  # the data's ids are stripped too
         rows = keys.get_indexer(_pair_keys(frame[ucol].to_numpy(), frame[icol].to_numpy()))
         if (rows < 0).any():
             bad = int(np.flatnonzero(rows < 0)[0])
-            raise DataError(f"{file}: {locate_row(frame, bad)} (user {frame[ucol].iloc[bad]}, item "
-                            f"{frame[icol].iloc[bad]}) is not an interaction of {dataset.name} "
-                            f"({int((rows < 0).sum())} such rows); the split files must come from the same data "
-                            "and filters")
+            raise DataError(
+                f"{file}: {locate_row(frame, bad)} (user {frame[ucol].iloc[bad]}, item "
+                f"{frame[icol].iloc[bad]}) is not an interaction of {dataset.name} "
+                f"({int((rows < 0).sum())} such rows); the split files must come from the same data "
+                "and filters"
+            )
         clash = (codes[rows] != UNASSIGNED) & (codes[rows] != code)
         if clash.any():
             bad = int(np.flatnonzero(clash)[0])
-            raise DataError(f"{file}: {locate_row(frame, bad)} (user {frame[ucol].iloc[bad]}, item "
-                            f"{frame[icol].iloc[bad]}) is already in the {SPLIT_NAMES[int(codes[rows[bad]])]} "
-                            "file; a pair may be in only one split file")
+            raise DataError(
+                f"{file}: {locate_row(frame, bad)} (user {frame[ucol].iloc[bad]}, item "
+                f"{frame[icol].iloc[bad]}) is already in the {SPLIT_NAMES[int(codes[rows[bad]])]} "
+                "file; a pair may be in only one split file"
+            )
         codes[rows] = code
     if (codes == UNASSIGNED).any():
         first = int(np.flatnonzero(codes == UNASSIGNED)[0])
-        raise DataError(f"{folder}: {int((codes == UNASSIGNED).sum())} interaction(s) of {dataset.name} are in none of "
-                        f"the split files (first: user {dataset.user_ids[inter['user'].iloc[first]]}, item "
-                        f"{dataset.item_ids[inter['item'].iloc[first]]}); the files must cover the data exactly "
-                        "(check data.kcore and data.implicit_threshold)")
+        raise DataError(
+            f"{folder}: {int((codes == UNASSIGNED).sum())} interaction(s) of {dataset.name} are in none of "
+            f"the split files (first: user {dataset.user_ids[inter['user'].iloc[first]]}, item "
+            f"{dataset.item_ids[inter['item'].iloc[first]]}); the files must cover the data exactly "
+            "(check data.kcore and data.implicit_threshold)"
+        )
     return codes
 
 
-def drop_unseen_in_train(users: np.ndarray, items: np.ndarray, codes: np.ndarray, *,
-                         drop_unseen_items: bool) -> tuple[np.ndarray, int, int]:
+def drop_unseen_in_train(
+    users: np.ndarray, items: np.ndarray, codes: np.ndarray, *, drop_unseen_items: bool
+) -> tuple[np.ndarray, int, int]:
     """Mark valid/test rows of users (and optionally items) without training interactions as dropped.
 
     Returns the new codes, the number of rows dropped for an unseen user, and the number dropped
@@ -249,8 +277,10 @@ def check_no_leakage(dataset: Dataset) -> None:
     clash = same[codes[same] != codes[same + 1]]
     if len(clash):
         u, i = divmod(int(sorted_keys[clash[0]]), max(dataset.num_items, 1))
-        raise DataError(f"{dataset.name}: pair (user {dataset.user_ids[u]}, item {dataset.item_ids[i]}) is in "
-                        "two splits; remove the repeated interaction or set data.duplicates=last")
+        raise DataError(
+            f"{dataset.name}: pair (user {dataset.user_ids[u]}, item {dataset.item_ids[i]}) is in "
+            "two splits; remove the repeated interaction or set data.duplicates=last"
+        )
 
 
 def _group_order(users: np.ndarray, key: np.ndarray) -> np.ndarray:
@@ -264,8 +294,9 @@ def _group_order(users: np.ndarray, key: np.ndarray) -> np.ndarray:
 
 def _timestamps(dataset: Dataset, method: str) -> np.ndarray:
     if "timestamp" not in dataset.interactions:
-        raise DataError(f"{dataset.name}: split.method={method} needs timestamps and the data has none; "
-                        "use split.method=random")
+        raise DataError(
+            f"{dataset.name}: split.method={method} needs timestamps and the data has none; use split.method=random"
+        )
     return dataset.interactions["timestamp"].to_numpy()
 
 

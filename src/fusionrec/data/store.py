@@ -40,8 +40,12 @@ def save_dataset(dataset: Dataset, directory: str | Path) -> Path:
         write_parquet(tmp / "interactions.parquet", _stringify_objects(dataset.interactions))
         write_npy(tmp / "user_ids.npy", np.asarray(dataset.user_ids).astype(str))
         write_npy(tmp / "item_ids.npy", np.asarray(dataset.item_ids).astype(str))
-        for name, table in (("items", dataset.items), ("users", dataset.users), ("kg", dataset.kg),
-                            ("item_entities", dataset.item_entities)):
+        for name, table in (
+            ("items", dataset.items),
+            ("users", dataset.users),
+            ("kg", dataset.kg),
+            ("item_entities", dataset.item_entities),
+        ):
             if table is not None:
                 write_parquet(tmp / f"{name}.parquet", _stringify_objects(table))
         for name, modality in dataset.modalities.items():
@@ -60,13 +64,17 @@ def add_modality(directory: str | Path, name: str, modality: Modality) -> None:
     directory = Path(directory)
     manifest = read_manifest(directory)
     if len(modality.mask) != manifest["num_items"] or modality.values.shape[0] != manifest["num_items"]:
-        raise DataError(f"{directory}: modality {name!r} has {modality.values.shape[0]} rows, the data set has "
-                        f"{manifest['num_items']} items; features need one row per item, in item index order")
+        raise DataError(
+            f"{directory}: modality {name!r} has {modality.values.shape[0]} rows, the data set has "
+            f"{manifest['num_items']} items; features need one row per item, in item index order"
+        )
     finite = np.isfinite(modality.values.reshape(len(modality.values), -1)).all(axis=1)
     if not finite.all():
         row = int(np.flatnonzero(~finite)[0])
-        raise DataError(f"{directory}: modality {name!r} has NaN/inf in row {row} (item index {row}); "
-                        "fix the features, or zero the row and mark the item missing in the mask")
+        raise DataError(
+            f"{directory}: modality {name!r} has NaN/inf in row {row} (item index {row}); "
+            "fix the features, or zero the row and mark the item missing in the mask"
+        )
     write_npy(directory / "features" / f"{name}.npy", modality.values)
     write_npy(directory / "features" / f"{name}.mask.npy", modality.mask)
     manifest["modalities"][name] = _modality_entry(modality)
@@ -82,8 +90,9 @@ def read_manifest(directory: str | Path) -> dict[str, Any]:
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise DataError(f"{directory}: not a fusionrec data set folder (no {MANIFEST}); "
-                        "create one with `fusionrec data prepare`") from None
+        raise DataError(
+            f"{directory}: not a fusionrec data set folder (no {MANIFEST}); create one with `fusionrec data prepare`"
+        ) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         where = f" ({exc.msg} at line {exc.lineno})" if isinstance(exc, json.JSONDecodeError) else ""
         raise DataError(f"{path}: unreadable manifest{where}; {_REPAIR}") from None
@@ -92,8 +101,10 @@ def read_manifest(directory: str | Path) -> dict[str, Any]:
     if not isinstance(manifest, dict):
         raise DataError(f"{path}: the manifest is not a JSON object; {_REPAIR}")
     if manifest.get("format_version") != FORMAT_VERSION:
-        raise DataError(f"{path}: format version {manifest.get('format_version')!r}, this fusionrec reads "
-                        f"{FORMAT_VERSION}; {_REPAIR}")
+        raise DataError(
+            f"{path}: format version {manifest.get('format_version')!r}, this fusionrec reads "
+            f"{FORMAT_VERSION}; {_REPAIR}"
+        )
     missing = [k for k in _MANIFEST_KEYS if k not in manifest]
     if missing:
         raise DataError(f"{path}: manifest lacks the key(s) {missing}; {_REPAIR}")
@@ -113,9 +124,11 @@ def load_dataset_dir(directory: str | Path, *, verify: bool = False) -> Dataset:
     interactions = _read_parquet(directory / "interactions.parquet")
     missing = [c for c in ("user", "item", "split") if c not in interactions.columns]
     if missing or len(interactions) != manifest["num_interactions"]:
-        raise DataError(f"{directory / 'interactions.parquet'}: expected {manifest['num_interactions']} rows with "
-                        f"user, item, split; found {len(interactions)} rows, columns {list(interactions.columns)}; "
-                        f"{_REPAIR}")
+        raise DataError(
+            f"{directory / 'interactions.parquet'}: expected {manifest['num_interactions']} rows with "
+            f"user, item, split; found {len(interactions)} rows, columns {list(interactions.columns)}; "
+            f"{_REPAIR}"
+        )
     user_ids = _read_ids(directory / "user_ids.npy", num_users)
     item_ids = _read_ids(directory / "item_ids.npy", num_items)
     modalities = {}
@@ -123,10 +136,13 @@ def load_dataset_dir(directory: str | Path, *, verify: bool = False) -> Dataset:
         values = read_npy(directory / "features" / f"{name}.npy", mmap=True, fix=_REPAIR)
         mask = read_npy(directory / "features" / f"{name}.mask.npy", fix=_REPAIR)
         if values.shape[0] != num_items or mask.shape != (num_items,):
-            raise DataError(f"{directory / 'features' / (name + '.npy')}: shape {values.shape} (mask {mask.shape}) "
-                            f"does not match the {num_items} items of the manifest; {_REPAIR}")
-        modalities[name] = Modality(values, mask, kind=entry.get("kind", "dense"), source=entry.get("source", ""),
-                                    labels=entry.get("labels"))
+            raise DataError(
+                f"{directory / 'features' / (name + '.npy')}: shape {values.shape} (mask {mask.shape}) "
+                f"does not match the {num_items} items of the manifest; {_REPAIR}"
+            )
+        modalities[name] = Modality(
+            values, mask, kind=entry.get("kind", "dense"), source=entry.get("source", ""), labels=entry.get("labels")
+        )
     return Dataset(
         name=manifest["name"],
         interactions=interactions,
@@ -151,8 +167,10 @@ def quick_check(directory: str | Path, manifest: dict[str, Any] | None = None) -
         if not path.is_file():
             raise DataError(f"{path}: listed in the manifest but missing; {_REPAIR}")
         if rel in sizes and path.stat().st_size != sizes[rel]:
-            raise DataError(f"{path}: {path.stat().st_size} bytes, the manifest recorded {sizes[rel]} "
-                            f"(truncated or changed); {_REPAIR}")
+            raise DataError(
+                f"{path}: {path.stat().st_size} bytes, the manifest recorded {sizes[rel]} "
+                f"(truncated or changed); {_REPAIR}"
+            )
 
 
 def verify_dataset_dir(directory: str | Path, manifest: dict[str, Any] | None = None) -> None:
@@ -166,8 +184,10 @@ def verify_dataset_dir(directory: str | Path, manifest: dict[str, Any] | None = 
         if sha256_file(path) != digest:
             raise DataError(f"{path}: content differs from the manifest's sha256 (changed or truncated); {_REPAIR}")
     if fingerprint_of(manifest["files"]) != manifest["fingerprint"]:
-        raise DataError(f"{directory / MANIFEST}: fingerprint {manifest['fingerprint']} does not match the listed "
-                        f"files (the manifest was edited); {_REPAIR}")
+        raise DataError(
+            f"{directory / MANIFEST}: fingerprint {manifest['fingerprint']} does not match the listed "
+            f"files (the manifest was edited); {_REPAIR}"
+        )
 
 
 def fingerprint_of(files: dict[str, str]) -> str:
@@ -201,8 +221,13 @@ def _manifest(dataset: Dataset, directory: Path) -> dict[str, Any]:
 
 
 def _modality_entry(modality: Modality) -> dict[str, Any]:
-    return {"kind": modality.kind, "shape": list(modality.values.shape), "coverage": round(modality.coverage, 6),
-            "source": modality.source, "labels": modality.labels}
+    return {
+        "kind": modality.kind,
+        "shape": list(modality.values.shape),
+        "coverage": round(modality.coverage, 6),
+        "source": modality.source,
+        "labels": modality.labels,
+    }
 
 
 def _refresh_files(manifest: dict[str, Any], directory: Path) -> None:

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -40,7 +40,7 @@ class Tfidf:
     idf: np.ndarray
 
     @classmethod
-    def fit(cls, texts: Sequence[str], min_df: int = 2) -> "Tfidf":
+    def fit(cls, texts: Sequence[str], min_df: int = 2) -> Tfidf:
         df = Counter(tok for text in texts for tok in set(_TOKEN.findall((text or "").lower())))
         terms = sorted(t for t, c in df.items() if c >= min_df)
         idf = np.log((1 + len(texts)) / (1 + np.array([df[t] for t in terms] or [1], dtype=np.float64))) + 1
@@ -66,8 +66,9 @@ def tfidf_matrix(texts: list[str], min_df: int = 2) -> sp.csr_matrix:
     return Tfidf.fit(texts, min_df).transform(texts)
 
 
-def canonical_components(mat: sp.spmatrix, components: np.ndarray, singular: np.ndarray, k: int | None = None,
-                         rtol: float = TIE_RTOL) -> np.ndarray:
+def canonical_components(
+    mat: sp.spmatrix, components: np.ndarray, singular: np.ndarray, k: int | None = None, rtol: float = TIE_RTOL
+) -> np.ndarray:
     """A unique basis ``(V, k)`` for the top-``k`` right singular vectors of ``mat`` (N, V), from its
     leading ``components`` (V, K) and ``singular`` values (K,), K >= k (all K when ``k`` is None).
 
@@ -119,8 +120,9 @@ def _canonical_subspace(basis: np.ndarray, rtol: float) -> np.ndarray:
     return basis @ np.stack(picked).T  # (V, g); column i has the coordinates picked[i]
 
 
-def lsa_embeddings(texts: list[str], dim: int = 64, seed: int = 0, fit: Sequence[bool] | np.ndarray | None = None
-                   ) -> np.ndarray:
+def lsa_embeddings(
+    texts: list[str], dim: int = 64, seed: int = 0, fit: Sequence[bool] | np.ndarray | None = None
+) -> np.ndarray:
     """Unit-norm ``(len(texts), dim)`` float32 LSA vectors (fewer columns if the vocabulary is tiny).
 
     The vocabulary, idf and SVD basis are fitted on the texts where ``fit`` is True (all when None);
@@ -148,8 +150,9 @@ def unit_rows(emb: np.ndarray, floor: float = 1e-8) -> np.ndarray:
     return np.where(norms > floor, emb / np.maximum(norms, floor), 0.0)
 
 
-def _randomized_svd(mat: sp.spmatrix, k: int, seed: int, oversample: int = 10,
-                    n_iter: int = 4) -> tuple[np.ndarray, np.ndarray]:
+def _randomized_svd(
+    mat: sp.spmatrix, k: int, seed: int, oversample: int = 10, n_iter: int = 4
+) -> tuple[np.ndarray, np.ndarray]:
     """Top-``k`` right singular vectors ``(cols, k)`` and values of ``mat`` (rows x cols), largest first."""
     rng = np.random.default_rng(seed)
     width = max(1, min(k + oversample, min(mat.shape)))

@@ -15,13 +15,17 @@ def validate_dataset(dataset: Dataset, *, require_split: bool = True) -> None:
         raise DataError(f"{name}: no interactions left; check the filters (data.kcore, data.implicit_threshold)")
     for modality_name, modality in dataset.modalities.items():
         if modality.values.shape[0] != dataset.num_items or modality.mask.shape != (dataset.num_items,):
-            raise DataError(f"{name}: modality {modality_name!r} has {modality.values.shape[0]} rows for "
-                            f"{dataset.num_items} items; features must be aligned to the item index")
+            raise DataError(
+                f"{name}: modality {modality_name!r} has {modality.values.shape[0]} rows for "
+                f"{dataset.num_items} items; features must be aligned to the item index"
+            )
         finite = np.isfinite(modality.values.reshape(dataset.num_items, -1)).all(axis=1)
         if not finite.all():
             row = int(np.flatnonzero(~finite)[0])
-            raise DataError(f"{name}: modality {modality_name!r} has NaN/inf values for item "
-                            f"{dataset.item_ids[row]!r} (row {row}); fix the features or zero them and mark the item missing")
+            raise DataError(
+                f"{name}: modality {modality_name!r} has NaN/inf values for item "
+                f"{dataset.item_ids[row]!r} (row {row}); fix the features or zero them and mark the item missing"
+            )
     if require_split:
         if not dataset.is_split:
             raise DataError(f"{name}: interactions are not split; set data.split.method")
@@ -31,8 +35,10 @@ def validate_dataset(dataset: Dataset, *, require_split: bool = True) -> None:
         held_out = (dataset.meta.get("split") or {}).get("method") == "cold_user"  # new users by design
         if not held_out and not train_users.all():
             user = int(np.flatnonzero(~train_users)[0])
-            raise DataError(f"{name}: {int((~train_users).sum())} user(s) have no training interaction after the "
-                            f"split (first: {dataset.user_ids[user]!r}); apply data.kcore=5 or use another split")
+            raise DataError(
+                f"{name}: {int((~train_users).sum())} user(s) have no training interaction after the "
+                f"split (first: {dataset.user_ids[user]!r}); apply data.kcore=5 or use another split"
+            )
         if (inter["split"].to_numpy() == TRAIN).sum() == 0:
             raise DataError(f"{name}: the training split is empty")
         check_splits_not_empty(dataset)
@@ -49,19 +55,21 @@ def check_splits_not_empty(dataset: Dataset) -> None:
         method = config.get("method", "?")
         share = {"valid": 1, "test": 2}[split]
         ratios = config.get("ratios")
-        per_user = (f"each user gets round(n x {split} share) of its n interactions, at least one kept for "
-                    f"training, so raise the {split} share of data.split.ratios (now {_ratios(ratios)}), keep only "
-                    "users with more interactions (data.kcore=5), or use data.split.method=loo")
+        per_user = (
+            f"each user gets round(n x {split} share) of its n interactions, at least one kept for "
+            f"training, so raise the {split} share of data.split.ratios (now {_ratios(ratios)}), keep only "
+            "users with more interactions (data.kcore=5), or use data.split.method=loo"
+        )
         fixes = {
             "random": per_user,
             "temporal": per_user,
             "global_time": f"raise the {split} share of data.split.ratios (now {_ratios(ratios)}): the cut left no "
-                           f"{split} rows, or only rows of users or items unseen in training",
+            f"{split} rows, or only rows of users or items unseen in training",
             "loo": f"leave-one-out gives a {split} item only to users with at least {3 if split == 'valid' else 2} "
-                   f"interactions: keep such users (data.kcore={3 if split == 'valid' else 2}) or use another "
-                   "data.split.method",
+            f"interactions: keep such users (data.kcore={3 if split == 'valid' else 2}) or use another "
+            "data.split.method",
             "column": f"the source's split column (x_label / split) has no {split} rows (value {share}); fix the "
-                      "column, or use data.split.method=random, temporal or loo",
+            "column, or use data.split.method=random, temporal or loo",
             "files": f"the {split} file under data.split.path has no pairs; fill it or use data.split.method=random",
             "cold_item": "raise data.split.cold_item_ratio",
             "cold_user": "raise data.split.cold_user_max_interactions",

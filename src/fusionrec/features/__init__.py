@@ -22,7 +22,19 @@ from fusionrec.features.vision import (
 )
 
 __all__ = [
-    "extract_features", "ExtractResult", "MissingExtra", "modality_provenance",
-    "TextEncoder", "TokenOutput", "SentenceTransformerEncoder", "LSAEncoder", "get_text_encoder",
-    "ImageEncoder", "ImageOutput", "EfficientNetLiteEncoder", "TimmEncoder", "HFVisionEncoder", "get_image_encoder",
+    "extract_features",
+    "ExtractResult",
+    "MissingExtra",
+    "modality_provenance",
+    "TextEncoder",
+    "TokenOutput",
+    "SentenceTransformerEncoder",
+    "LSAEncoder",
+    "get_text_encoder",
+    "ImageEncoder",
+    "ImageOutput",
+    "EfficientNetLiteEncoder",
+    "TimmEncoder",
+    "HFVisionEncoder",
+    "get_image_encoder",
 ]

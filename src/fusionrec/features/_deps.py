@@ -41,5 +41,7 @@ def require(module: str, what: str, extra: str | None = None, package: str | Non
         extra = extra or known_extra
         package = package or known_package
         how = f"pip install 'fusionrec[{extra}]'" if extra else f"pip install {package}"
-        raise MissingExtra(f"{what} needs the Python package {package!r}, which is not installed "
-                           f"({exc.msg if hasattr(exc, 'msg') else exc}); install it with: {how}") from None
+        raise MissingExtra(
+            f"{what} needs the Python package {package!r}, which is not installed "
+            f"({exc.msg if hasattr(exc, 'msg') else exc}); install it with: {how}"
+        ) from None

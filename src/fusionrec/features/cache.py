@@ -22,10 +22,11 @@ import os
 import re
 import time
 from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import count
 from pathlib import Path
-from typing import Any, Callable, Iterator, Protocol, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -60,10 +61,10 @@ class ProgressHook(Protocol):
 
 @dataclass
 class CacheStats:
-    requested: int = 0   # distinct contents asked for
-    hits: int = 0        # found in the cache
-    encoded: int = 0     # encoded by this run
-    failed: int = 0      # could not be decoded (see failures)
+    requested: int = 0  # distinct contents asked for
+    hits: int = 0  # found in the cache
+    encoded: int = 0  # encoded by this run
+    failed: int = 0  # could not be decoded (see failures)
 
 
 class FeatureCache:
@@ -172,7 +173,7 @@ def cached_map(
         progress.start(len(todo))
     try:
         for start in range(0, len(todo), batch_size):
-            batch = todo[start:start + batch_size]
+            batch = todo[start : start + batch_size]
             inputs, ok = [], []
             for key in batch:
                 try:

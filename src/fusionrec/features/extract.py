@@ -6,10 +6,11 @@ import contextlib
 import json
 import time
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Literal
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -17,9 +18,9 @@ import pandas as pd
 from fusionrec.data.config import DataConfig
 from fusionrec.data.content import training_item_mask
 from fusionrec.data.dataset import Dataset, Modality
+from fusionrec.data.io import write_json
 from fusionrec.data.paths import home
 from fusionrec.data.prepare import prepare
-from fusionrec.data.io import write_json
 from fusionrec.data.store import add_modality, read_manifest
 from fusionrec.errors import ConfigError, DataError
 from fusionrec.features.cache import CacheStats, FeatureCache, cached_map, content_hash
@@ -127,8 +128,10 @@ def extract_features(
         raise ConfigError(f"unknown resize {resize!r}; choose squash or crop")
     wrong = ImageEncoder if modality == "text" else TextEncoder
     if isinstance(encoder, wrong):
-        raise ConfigError(f"encoder {encoder.name!r} is a{'n image' if modality == 'text' else ' text'} encoder; "
-                          f"pass {'a text' if modality == 'text' else 'an image'} encoder for modality {modality!r}")
+        raise ConfigError(
+            f"encoder {encoder.name!r} is a{'n image' if modality == 'text' else ' text'} encoder; "
+            f"pass {'a text' if modality == 'text' else 'an image'} encoder for modality {modality!r}"
+        )
     dataset, folder = _resolve(data)
     run = _Run(dataset, dtype, batch_size, progress, flush_items)
     if modality == "text":
@@ -176,8 +179,9 @@ def _load_tables(folder: Path) -> Dataset:
             meta={**manifest.get("meta", {}), "fingerprint": manifest["fingerprint"], "path": str(folder)},
         )
     except (OSError, ValueError) as exc:
-        raise DataError(f"{folder}: damaged data set folder ({exc}); run `fusionrec data validate {folder}` "
-                        "and prepare it again") from None
+        raise DataError(
+            f"{folder}: damaged data set folder ({exc}); run `fusionrec data validate {folder}` and prepare it again"
+        ) from None
 
 
 def _write(folder: Path, name: str, mod: Modality, dtype: str, digest: str, record: dict | None = None) -> bool:
@@ -202,8 +206,15 @@ def _write(folder: Path, name: str, mod: Modality, dtype: str, digest: str, reco
         stored.values = mod.values.astype(np.float16)  # on disk only; loads back as float32
     add_modality(folder, name, stored)
     files = read_manifest(folder)["files"]
-    write_json(marker, {"digest": digest, "files": {r: files.get(r) for r in rels}, "provenance": record or {},
-                        "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    write_json(
+        marker,
+        {
+            "digest": digest,
+            "files": {r: files.get(r) for r in rels},
+            "provenance": record or {},
+            "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        },
+    )
     return True
 
 
@@ -214,8 +225,9 @@ class _Run:
         self.root = home() / "features"
 
     # ---- text -----------------------------------------------------------------------------
-    def text(self, encoder: TextEncoder, column: str | None, name: str | None, regions: bool,
-             max_tokens: int) -> ExtractResult:
+    def text(
+        self, encoder: TextEncoder, column: str | None, name: str | None, regions: bool, max_tokens: int
+    ) -> ExtractResult:
         source = text_source(self.dataset, column)
         name = name or source.name
         present = np.array([bool(p) for p in source.pieces])
@@ -234,11 +246,18 @@ class _Run:
         batch = self.batch_size or encoder.default_batch_size
         cache = FeatureCache(self.root, encoder.cache_id, {"kind": "text-pooled", "dtype": self.dtype})
         with self._progress(f"{name}: {encoder.name}") as advance:
-            out, keys, _, stats = cached_map(cache, list(texts), texts.__getitem__,
-                                             lambda batch_texts: {"pooled": encoder.encode(batch_texts)},
-                                             outputs=["pooled"], batch_size=batch, dtype=self.dtype,
-                                             flush_items=self.flush_items or max(1024, batch), progress=advance,
-                                             setup=encoder.load)
+            out, keys, _, stats = cached_map(
+                cache,
+                list(texts),
+                texts.__getitem__,
+                lambda batch_texts: {"pooled": encoder.encode(batch_texts)},
+                outputs=["pooled"],
+                batch_size=batch,
+                dtype=self.dtype,
+                flush_items=self.flush_items or max(1024, batch),
+                progress=advance,
+                setup=encoder.load,
+            )
         row = {k: i for i, k in enumerate(keys)}
         values = np.zeros((len(pieces), out["pooled"].shape[1]), dtype=np.float32)
         for i, p in enumerate(pieces):
@@ -247,34 +266,58 @@ class _Run:
         source_note = f"{encoder.cache_id} of {source.what}"
         modalities = {name: _modality(values, present, "dense", source_note, self.dtype)}
         all_stats = {"pooled": stats}
-        provenance = {name: extraction_record(encoder, "text", source.what, {"dtype": self.dtype, "pooled": "mean"},
-                                              self._key(cache), fitted)}
+        provenance = {
+            name: extraction_record(
+                encoder, "text", source.what, {"dtype": self.dtype, "pooled": "mean"}, self._key(cache), fitted
+            )
+        }
 
         if regions:
             tokens = {content_hash(t): t for t, ok in zip(joined, present) if ok}
-            cache = FeatureCache(self.root, encoder.cache_id,
-                                 {"kind": "text-tokens", "max_tokens": max_tokens, "dtype": self.dtype})
+            cache = FeatureCache(
+                self.root, encoder.cache_id, {"kind": "text-tokens", "max_tokens": max_tokens, "dtype": self.dtype}
+            )
             with self._progress(f"{name} tokens: {encoder.name}") as advance:
                 out, keys, _, stats = cached_map(
-                    cache, list(tokens), tokens.__getitem__,
+                    cache,
+                    list(tokens),
+                    tokens.__getitem__,
                     lambda batch_texts: {"tokens": encoder.encode_tokens(batch_texts, max_tokens).embeddings},
-                    outputs=["tokens"], batch_size=batch, dtype=self.dtype,
-                    flush_items=self.flush_items or max(1024, batch), progress=advance, setup=encoder.load)
+                    outputs=["tokens"],
+                    batch_size=batch,
+                    dtype=self.dtype,
+                    flush_items=self.flush_items or max(1024, batch),
+                    progress=advance,
+                    setup=encoder.load,
+                )
             row = {k: i for i, k in enumerate(keys)}
             grid = np.zeros((len(pieces), max_tokens, out["tokens"].shape[2]), np.float32)
             hit = [i for i in range(len(pieces)) if present[i]]
             if hit:
                 grid[hit] = out["tokens"][[row[content_hash(joined[i])] for i in hit]]
-            modalities[f"{name}_tokens"] = _modality(grid, present, "regions",
-                                                     f"{encoder.cache_id} tokens (max {max_tokens}) of {source.what}",
-                                                     self.dtype)
+            modalities[f"{name}_tokens"] = _modality(
+                grid, present, "regions", f"{encoder.cache_id} tokens (max {max_tokens}) of {source.what}", self.dtype
+            )
             all_stats["tokens"] = stats
             provenance[f"{name}_tokens"] = extraction_record(
-                encoder, "text", source.what, {"dtype": self.dtype, "tokens": max_tokens}, self._key(cache), fitted)
-        digest = content_hash(json.dumps([encoder.cache_id, source.what, regions, max_tokens,
-                                          [[content_hash(t) for t in p] for p in pieces]]))
-        return ExtractResult(modalities, None, encoder.cache_id, len(pieces), int(present.sum()),
-                             int((~present).sum()), stats=all_stats, digest=digest, provenance=provenance)
+                encoder, "text", source.what, {"dtype": self.dtype, "tokens": max_tokens}, self._key(cache), fitted
+            )
+        digest = content_hash(
+            json.dumps(
+                [encoder.cache_id, source.what, regions, max_tokens, [[content_hash(t) for t in p] for p in pieces]]
+            )
+        )
+        return ExtractResult(
+            modalities,
+            None,
+            encoder.cache_id,
+            len(pieces),
+            int(present.sum()),
+            int((~present).sum()),
+            stats=all_stats,
+            digest=digest,
+            provenance=provenance,
+        )
 
     # ---- images ---------------------------------------------------------------------------
     def image(self, encoder: ImageEncoder, column: str | None, name: str | None, regions: bool) -> ExtractResult:
@@ -304,22 +347,33 @@ class _Run:
             return {"pooled": out.pooled, **({"regions": out.regions} if regions else {})}
 
         outputs = ["pooled", "regions"] if regions else ["pooled"]
-        cache = FeatureCache(self.root, encoder.cache_id,
-                             {"kind": "image", "regions": regions, "dtype": self.dtype, **encoder.options})
+        cache = FeatureCache(
+            self.root, encoder.cache_id, {"kind": "image", "regions": regions, "dtype": self.dtype, **encoder.options}
+        )
         batch = self.batch_size or encoder.default_batch_size
         with self._progress(f"{name}: {encoder.name}") as advance:
-            out, good, failures, stats = cached_map(cache, list(key_path), load, encode, outputs=outputs,
-                                                    batch_size=batch, dtype=self.dtype,
-                                                    flush_items=self.flush_items or max(256, batch),
-                                                    progress=advance, setup=encoder.load)
+            out, good, failures, stats = cached_map(
+                cache,
+                list(key_path),
+                load,
+                encode,
+                outputs=outputs,
+                batch_size=batch,
+                dtype=self.dtype,
+                flush_items=self.flush_items or max(256, batch),
+                progress=advance,
+                setup=encoder.load,
+            )
         row = {k: i for i, k in enumerate(good)}
         mask = np.array([k is not None and k in row for k in keys], dtype=bool)
         hit = np.flatnonzero(mask)
         idx = [row[keys[i]] for i in hit]  # type: ignore[index]
         if not good:
             bad = ", ".join(str(key_path[k].name) for k in list(failures)[:5])
-            raise DataError(f"{self.dataset.name}: no readable image among {len(paths)} items ({len(key_path)} "
-                            f"files found, {len(failures)} corrupt{': ' + bad if bad else ''}); check {what}")
+            raise DataError(
+                f"{self.dataset.name}: no readable image among {len(paths)} items ({len(key_path)} "
+                f"files found, {len(failures)} corrupt{': ' + bad if bad else ''}); check {what}"
+            )
         pooled = np.zeros((len(paths), out["pooled"].shape[1]), dtype=np.float32)
         pooled[hit] = out["pooled"][idx]
         note = f"{encoder.cache_id} ({encoder.resize}) of {what}"
@@ -330,15 +384,35 @@ class _Run:
             grid = np.zeros((len(paths),) + out["regions"].shape[1:], dtype=np.float32)
             grid[hit] = out["regions"][idx]
             modalities[f"{name}_regions"] = _modality(grid, mask, "regions", f"{note}, last feature map", self.dtype)
-            provenance[f"{name}_regions"] = extraction_record(encoder, "image", what, {**options, "regions": True},
-                                                              self._key(cache))
+            provenance[f"{name}_regions"] = extraction_record(
+                encoder, "image", what, {**options, "regions": True}, self._key(cache)
+            )
         item_ids = self.dataset.item_ids
         corrupt = [(str(item_ids[i]), str(paths[i]), failures[k]) for i, k in enumerate(keys) if k in failures]
         missing = int(sum(k is None for k in keys))
-        digest = content_hash(json.dumps([encoder.cache_id, encoder.options, what, regions,
-                                          [k if m else None for k, m in zip(keys, mask.tolist())]]))
-        return ExtractResult(modalities, None, encoder.cache_id, len(paths), int(mask.sum()), missing,
-                             corrupt=corrupt, stats={"image": stats}, digest=digest, provenance=provenance)
+        digest = content_hash(
+            json.dumps(
+                [
+                    encoder.cache_id,
+                    encoder.options,
+                    what,
+                    regions,
+                    [k if m else None for k, m in zip(keys, mask.tolist())],
+                ]
+            )
+        )
+        return ExtractResult(
+            modalities,
+            None,
+            encoder.cache_id,
+            len(paths),
+            int(mask.sum()),
+            missing,
+            corrupt=corrupt,
+            stats={"image": stats},
+            digest=digest,
+            provenance=provenance,
+        )
 
     def _key(self, cache: FeatureCache) -> str:
         """The cache folder of ``cache`` relative to ``$FUSIONREC_HOME/features``."""
@@ -348,7 +422,7 @@ class _Run:
             return str(cache.dir)
 
     @contextmanager
-    def _progress(self, label: str) -> Iterator["_Bar | None"]:
+    def _progress(self, label: str) -> Iterator[_Bar | None]:
         bar = _Bar(label) if self.show_progress else None
         try:
             yield bar
@@ -365,10 +439,24 @@ class _Bar:
 
     def start(self, total: int) -> None:
         from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
-        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                            TextColumn("eta"), TimeRemainingColumn(), console=Console(stderr=True))
+        self.bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+        )
         self.bar.start()
         self.task = self.bar.add_task(self.label, total=total)
 

@@ -63,8 +63,9 @@ def encoder_versions(encoder: Any) -> dict[str, str]:
     return versions
 
 
-def extraction_record(encoder: Any, modality: str, what: str, options: dict[str, Any], cache_key: str,
-                      fitted_items: int | None = None) -> dict[str, Any]:
+def extraction_record(
+    encoder: Any, modality: str, what: str, options: dict[str, Any], cache_key: str, fitted_items: int | None = None
+) -> dict[str, Any]:
     """What :func:`~fusionrec.features.extract_features` stores about one extraction (see
     :func:`modality_provenance` for the fields)."""
     record: dict[str, Any] = {
@@ -146,8 +147,15 @@ def remember(dataset: Dataset, name: str, modality: Modality, record: dict[str, 
 
 
 def _base(modality: Modality) -> dict[str, Any]:
-    return {"origin": "provided", "encoder": None, "encoder_version": None, "source": modality.source,
-            "kind": modality.kind, "shape": list(modality.values.shape), "cache_key": None}
+    return {
+        "origin": "provided",
+        "encoder": None,
+        "encoder_version": None,
+        "source": modality.source,
+        "kind": modality.kind,
+        "shape": list(modality.values.shape),
+        "cache_key": None,
+    }
 
 
 def _manifest(folder: Path | None) -> dict[str, Any] | None:
@@ -190,8 +198,11 @@ def _from_source(modality: Modality, manifest: dict[str, Any] | None) -> dict[st
     prepared_by = {"fusionrec": version} if version else None
     match = _BUILTIN_LSA.match(source)
     if match and ":corpus-" not in source.split(" of ")[0]:
-        return {"origin": "builtin", "encoder": f"builtin LSA (tfidf-lsa-{match.group(1)})",
-                "encoder_version": prepared_by}
+        return {
+            "origin": "builtin",
+            "encoder": f"builtin LSA (tfidf-lsa-{match.group(1)})",
+            "encoder_version": prepared_by,
+        }
     if source.endswith("(multi-hot)"):
         return {"origin": "builtin", "encoder": "multi-hot categories", "encoder_version": prepared_by}
     if source.startswith("synthetic"):

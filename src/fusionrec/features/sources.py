@@ -65,15 +65,22 @@ def text_source(dataset: Dataset, column: str | None = None) -> TextSource:
     if column is not None:
         if column not in columns:
             extra = ", review (training reviews)" if "review" in dataset.interactions else ""
-            raise DataError(f"{dataset.name}: no items column {column!r}; text columns are: "
-                            f"{', '.join(c for c in columns if c not in _NOT_TEXT) or 'none'}{extra}")
+            raise DataError(
+                f"{dataset.name}: no items column {column!r}; text columns are: "
+                f"{', '.join(c for c in columns if c not in _NOT_TEXT) or 'none'}{extra}"
+            )
         assert items is not None
         return TextSource([[t] if (t := _clean(v)) else [] for v in items[column].tolist()], f"items.{column}", column)
     if "text" in columns:
         assert items is not None
         return TextSource([[t] if (t := _clean(v)) else [] for v in items["text"].tolist()], "items.text", "text")
-    text_cols = [c for c in columns if c not in _NOT_TEXT and items is not None
-                 and (items[c].dtype == object or isinstance(items[c].dtype, pd.StringDtype))]
+    text_cols = [
+        c
+        for c in columns
+        if c not in _NOT_TEXT
+        and items is not None
+        and (items[c].dtype == object or isinstance(items[c].dtype, pd.StringDtype))
+    ]
     pieces: list[list[str]] = [[] for _ in range(dataset.num_items)]
     if text_cols:
         assert items is not None
@@ -85,8 +92,9 @@ def text_source(dataset: Dataset, column: str | None = None) -> TextSource:
             mine.extend(reviews)
         what.append("training reviews (split 0)")
     if not what:
-        raise DataError(f"{dataset.name}: no item text found (no items table text column, no reviews); "
-                        "pass --column NAME")
+        raise DataError(
+            f"{dataset.name}: no item text found (no items table text column, no reviews); pass --column NAME"
+        )
     return TextSource(pieces, " + ".join(what), "text")
 
 
@@ -96,8 +104,10 @@ def image_source(dataset: Dataset, column: str | None = None) -> tuple[list[Path
     items = dataset.items
     if items is None or column not in items:
         have = ", ".join(c for c in (items.columns if items is not None else []) if c != "item") or "none"
-        raise DataError(f"{dataset.name}: no items column {column!r} with image paths (items columns: {have}); "
-                        "add one to the items table or pass --column NAME")
+        raise DataError(
+            f"{dataset.name}: no items column {column!r} with image paths (items columns: {have}); "
+            "add one to the items table or pass --column NAME"
+        )
     base = Path(str(dataset.meta["path"])) if dataset.meta.get("path") else Path.cwd()
     paths: list[Path | None] = []
     for value in items[column].tolist():

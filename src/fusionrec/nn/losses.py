@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -41,9 +41,15 @@ def info_nce(a: Tensor, b: Tensor, temperature: float = 0.1, max_rows: int | Non
     return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
 
 
-def item_prediction_loss(hidden: Tensor, item_weight: Tensor | None, targets: Tensor, negatives: Tensor | None = None,
-                         kind: str = "ce", item_bias: Tensor | None = None,
-                         lookup: Callable[[Tensor], Tensor] | None = None) -> Tensor:
+def item_prediction_loss(
+    hidden: Tensor,
+    item_weight: Tensor | None,
+    targets: Tensor,
+    negatives: Tensor | None = None,
+    kind: str = "ce",
+    item_bias: Tensor | None = None,
+    lookup: Callable[[Tensor], Tensor] | None = None,
+) -> Tensor:
     """Loss of predicting ``targets`` from ``hidden`` with item scores ``h · e_i (+ b_i)``.
 
     ``ce``: softmax cross-entropy over all I items. With sampled ``negatives``: ``bce``
@@ -94,8 +100,9 @@ CE_CHUNK_SCORES = 1 << 18
 """Scores per chunk of :func:`linear_cross_entropy` (1 MiB in float32: the chunk stays in cache)."""
 
 
-def linear_cross_entropy(hidden: Tensor, weight: Tensor, targets: Tensor, bias: Tensor | None = None,
-                         chunk_size: int | None = None) -> Tensor:
+def linear_cross_entropy(
+    hidden: Tensor, weight: Tensor, targets: Tensor, bias: Tensor | None = None, chunk_size: int | None = None
+) -> Tensor:
     """``F.cross_entropy(hidden @ weight.T + bias, targets)`` without materialising the (T, I) scores.
 
     The scores are computed in chunks of ``chunk_size`` rows (default: about 2**18 scores per
@@ -117,10 +124,10 @@ class _LinearCrossEntropy(torch.autograd.Function):
         T = hidden.shape[0]
         lse = hidden.new_empty(T)  # (T,)
         for s in range(0, T, chunk):
-            scores = hidden[s:s + chunk] @ weight.T  # (chunk, I)
+            scores = hidden[s : s + chunk] @ weight.T  # (chunk, I)
             if bias is not None:
                 scores += bias
-            lse[s:s + chunk] = torch.logsumexp(scores, dim=-1)
+            lse[s : s + chunk] = torch.logsumexp(scores, dim=-1)
         target_scores = (hidden * weight[targets]).sum(-1)  # (T,)
         if bias is not None:
             target_scores = target_scores + bias[targets]
@@ -137,22 +144,30 @@ class _LinearCrossEntropy(torch.autograd.Function):
         grad_bias = None if bias is None else torch.zeros_like(bias)
         scale = grad / max(T, 1)
         for s in range(0, T, chunk):
-            h = hidden[s:s + chunk]  # (c, D)
+            h = hidden[s : s + chunk]  # (c, D)
             scores = h @ weight.T  # (c, I)
             if bias is not None:
                 scores += bias
-            p = scores.sub_(lse[s:s + chunk, None]).exp_()  # softmax
-            p[torch.arange(len(h), device=p.device), targets[s:s + chunk]] -= 1.0
+            p = scores.sub_(lse[s : s + chunk, None]).exp_()  # softmax
+            p[torch.arange(len(h), device=p.device), targets[s : s + chunk]] -= 1.0
             p.mul_(scale)  # d loss / d scores
-            grad_hidden[s:s + chunk] = p @ weight
+            grad_hidden[s : s + chunk] = p @ weight
             grad_weight.addmm_(p.T, h)
             if grad_bias is not None:
                 grad_bias += p.sum(0)
         return grad_hidden, grad_weight, grad_bias, None, None
 
 
-def graph_bpr_terms(user_final: Tensor, item_final: Tensor, ego: Tensor, num_users: int, users: Tensor,
-                    pos_items: Tensor, neg_items: Tensor, reg_weight: float) -> tuple[Tensor, Tensor]:
+def graph_bpr_terms(
+    user_final: Tensor,
+    item_final: Tensor,
+    ego: Tensor,
+    num_users: int,
+    users: Tensor,
+    pos_items: Tensor,
+    neg_items: Tensor,
+    reg_weight: float,
+) -> tuple[Tensor, Tensor]:
     """BPR on propagated embeddings plus L2 on the batch's layer-0 (ego) embeddings.
 
     The objective of LightGCN-style graph recommenders. Shapes: user_final (U, D), item_final (I, D),
@@ -162,6 +177,7 @@ def graph_bpr_terms(user_final: Tensor, item_final: Tensor, ego: Tensor, num_use
     u = user_final[users]  # (B, D)
     pos = (u * item_final[pos_items]).sum(-1)  # (B,)
     neg = (u.unsqueeze(1) * item_final[neg_items]).sum(-1)  # (B, N)
-    reg = reg_weight * l2_penalty(ego[users], ego[num_users + pos_items], ego[num_users + neg_items],
-                                  batch_size=len(users))
+    reg = reg_weight * l2_penalty(
+        ego[users], ego[num_users + pos_items], ego[num_users + neg_items], batch_size=len(users)
+    )
     return bpr_loss(pos, neg), reg

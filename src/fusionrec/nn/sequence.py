@@ -6,7 +6,7 @@ Shapes:
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 from torch import Tensor, nn
@@ -27,8 +27,9 @@ class SelfAttention(nn.Module):
         self.causal = causal
         self.attention = MultiHeadAttention(dim, num_heads, dropout=dropout)
 
-    def forward(self, x: Tensor, side: Mapping[str, Tensor] | Tensor | None = None,
-                mask: Tensor | None = None) -> FusionOutput:
+    def forward(
+        self, x: Tensor, side: Mapping[str, Tensor] | Tensor | None = None, mask: Tensor | None = None
+    ) -> FusionOutput:
         out, weights = self.attention(x, x, x, key_mask=mask, query_mask=mask, causal=self.causal)
         return FusionOutput(out, {"attention": weights})
 
@@ -50,8 +51,9 @@ class PostNormLayer(nn.Module):
         -> out (B, L, D) (zeros at padding), the attention's weights.
     """
 
-    def __init__(self, attention: nn.Module, dim: int, inner_dim: int, dropout: float = 0.1,
-                 activation: str = "gelu") -> None:
+    def __init__(
+        self, attention: nn.Module, dim: int, inner_dim: int, dropout: float = 0.1, activation: str = "gelu"
+    ) -> None:
         super().__init__()
         self.attention = attention
         self.attention_norm = nn.LayerNorm(dim)
@@ -69,8 +71,9 @@ class PostNormLayer(nn.Module):
         return out, weights if isinstance(weights, dict) else {"attention": weights}
 
 
-def target_slots(hidden: Tensor, targets: Tensor, negatives: Tensor | None = None
-                 ) -> tuple[Tensor, Tensor, Tensor | None]:
+def target_slots(
+    hidden: Tensor, targets: Tensor, negatives: Tensor | None = None
+) -> tuple[Tensor, Tensor, Tensor | None]:
     """The hidden states, targets and negatives of the slots that have a target (``targets >= 0``).
 
     Negatives shared by the batch (N,) are returned as they are.
@@ -88,8 +91,9 @@ def last_slot(hidden: Tensor) -> Tensor:
     return hidden[:, -1]
 
 
-def item_scores(hidden: Tensor, item_weight: Tensor, candidates: Tensor | None = None,
-                item_bias: Tensor | None = None) -> Tensor:
+def item_scores(
+    hidden: Tensor, item_weight: Tensor, candidates: Tensor | None = None, item_bias: Tensor | None = None
+) -> Tensor:
     """``h · e_i (+ b_i)`` for all items or ``candidates``. Shapes: (B, D), (I, D), (C,), (I,) -> (B, C)."""
     weight = item_weight if candidates is None else item_weight[candidates]  # (C, D)
     scores = hidden @ weight.T  # (B, C)

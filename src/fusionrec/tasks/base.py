@@ -22,9 +22,10 @@ See ``docs/extending.md`` for a toy family built against this interface.
 from __future__ import annotations
 
 import abc
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Iterator
+from typing import Any, ClassVar
 
 import torch
 
@@ -58,13 +59,17 @@ class DataNeeds:
         sizes = dataset.split_sizes()
         for split in self.splits:
             if not sizes.get(split):
-                raise DataError(f"{dataset.name}: the {split} split is empty, and the {family} task trains on train, "
-                                "selects on valid and reports test; change data.split (method or ratios)")
+                raise DataError(
+                    f"{dataset.name}: the {split} split is empty, and the {family} task trains on train, "
+                    "selects on valid and reports test; change data.split (method or ratios)"
+                )
         columns = set(dataset.interactions.columns)
         for column in self.interaction_columns:
             if column not in columns:
-                raise DataError(f"{dataset.name}: the {family} task needs an interaction column {column!r} "
-                                f"(have: {', '.join(sorted(columns))})")
+                raise DataError(
+                    f"{dataset.name}: the {family} task needs an interaction column {column!r} "
+                    f"(have: {', '.join(sorted(columns))})"
+                )
 
 
 @dataclass
@@ -96,9 +101,15 @@ class Explanation:
     details: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"subject": self.subject, "score": self.score, "weights": self.weights,
-                "grids": {name: vars(grid) for name, grid in self.grids.items()}, "vectors": self.vectors,
-                "images": self.images, "details": self.details}
+        return {
+            "subject": self.subject,
+            "score": self.score,
+            "weights": self.weights,
+            "grids": {name: vars(grid) for name, grid in self.grids.items()},
+            "vectors": self.vectors,
+            "images": self.images,
+            "details": self.details,
+        }
 
 
 @dataclass(frozen=True)
@@ -128,7 +139,7 @@ class Task(abc.ABC):
     # ------------------------------------------------------------------ building
     @classmethod
     @abc.abstractmethod
-    def build(cls, config: Any, train: Any, dataset: Any, model_config: Any) -> "Task":
+    def build(cls, config: Any, train: Any, dataset: Any, model_config: Any) -> Task:
         """The task for one run from its ``task:`` section (an instance of the registered config),
         the ``train:`` section (batch size, seed, selection metric) and the model's config."""
 
@@ -166,8 +177,9 @@ class Task(abc.ABC):
 
     # ------------------------------------------------------------------ using a trained model
     @abc.abstractmethod
-    def recommend(self, model: Recommender, user: int, k: int, include_seen: bool = False,
-                  with_reasons: bool = False) -> list[Recommendation]:
+    def recommend(
+        self, model: Recommender, user: int, k: int, include_seen: bool = False, with_reasons: bool = False
+    ) -> list[Recommendation]:
         """The ``k`` best items for user index ``user``; with ``with_reasons`` each carries the model's
         strongest attention signal behind it where the model has one."""
 

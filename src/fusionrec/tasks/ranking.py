@@ -26,9 +26,12 @@ class RankingConfig(TaskConfig):
     metrics: list[str] = list(METRIC_NAMES)
     eval_batch_size: int = Field(1024, gt=0)
     valid_users: int | None = Field(
-        None, gt=0, description="validate on this many users drawn once by train.seed (the same users every epoch) "
-                                "instead of all: for large data sets where a full validation pass costs minutes; "
-                                "test always ranks every user")
+        None,
+        gt=0,
+        description="validate on this many users drawn once by train.seed (the same users every epoch) "
+        "instead of all: for large data sets where a full validation pass costs minutes; "
+        "test always ranks every user",
+    )
 
     @field_validator("metrics")
     @classmethod
@@ -53,8 +56,10 @@ def check_ranking_metric(metric: str) -> None:
     """One line unless ``metric`` looks like ``ndcg@20`` (or plain ``mrr``) with a known name."""
     name, _, k = metric.partition("@")
     if name not in METRIC_NAMES or not (k.isdigit() or (name in NO_CUTOFF and metric == name)):
-        raise ConfigError(f"train.metric={metric!r}: a ranking task selects on a metric like ndcg@20 (or plain mrr) "
-                          f"with one of {', '.join(METRIC_NAMES)}")
+        raise ConfigError(
+            f"train.metric={metric!r}: a ranking task selects on a metric like ndcg@20 (or plain mrr) "
+            f"with one of {', '.join(METRIC_NAMES)}"
+        )
 
 
 def top_items(scorer: Any, user: int, k: int, seen: Any) -> list[Recommendation]:

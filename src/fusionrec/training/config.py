@@ -20,23 +20,29 @@ class TrainConfig(StrictConfig):
     """
 
     epochs: int = Field(300, gt=0)
-    batch_size: int | None = Field(None, gt=0, description="training batch size; default per task: 2048 pairs "
-                                   "(top-K), 128 sequences (sequential)")
+    batch_size: int | None = Field(
+        None, gt=0, description="training batch size; default per task: 2048 pairs (top-K), 128 sequences (sequential)"
+    )
     optimizer: Literal["adam", "adamw", "sgd", "adagrad"] = "adam"
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(0.0, ge=0)
     sparse_embeddings: bool = Field(
-        False, description="sparse gradients for the embedding tables the model only reads row by row (BPR, VBPR; "
-                           "SASRec, BERT4Rec, NOVA-BERT, MARank under a sampled loss): a step then costs what its batch "
-                           "touches, not the whole table (training/optim.py)")
+        False,
+        description="sparse gradients for the embedding tables the model only reads row by row (BPR, VBPR; "
+        "SASRec, BERT4Rec, NOVA-BERT, MARank under a sampled loss): a step then costs what its batch "
+        "touches, not the whole table (training/optim.py)",
+    )
     scheduler: Literal["none", "step", "cosine"] = "none"
     step_size: int = Field(50, gt=0)
     gamma: float = Field(0.5, gt=0)
     grad_clip: float | None = Field(None, gt=0)
     patience: int = Field(30, gt=0)
     eval_every: int = Field(1, gt=0)
-    metric: str | None = Field(None, description="validation metric that selects the epoch (early stopping); "
-                                                 "default per task (ndcg@20 for the ranking tasks)")
+    metric: str | None = Field(
+        None,
+        description="validation metric that selects the epoch (early stopping); "
+        "default per task (ndcg@20 for the ranking tasks)",
+    )
     seed: int = 2024
     num_threads: int | None = Field(None, gt=0)
     device: str = "cpu"

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from rich.console import Console
@@ -47,15 +48,23 @@ def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> torch
     return None
 
 
-def fit(model: Recommender, task: Task, cfg: TrainConfig, *, run_dir: Path | None = None,
-        resume: dict[str, Any] | None = None, progress: bool = True, rank: int = 0,
-        on_epoch_end: Callable[[FitState], None] | None = None) -> FitState:
+def fit(
+    model: Recommender,
+    task: Task,
+    cfg: TrainConfig,
+    *,
+    run_dir: Path | None = None,
+    resume: dict[str, Any] | None = None,
+    progress: bool = True,
+    rank: int = 0,
+    on_epoch_end: Callable[[FitState], None] | None = None,
+) -> FitState:
     """Train ``model`` on ``task`` until ``cfg.epochs`` or early stopping; restore the best state."""
     device = torch.device(cfg.device)
     model.to(device)
     closed_form = not any(p.requires_grad for p in model.parameters())  # fitted when built: EASE, MostPop
     optimizer = None if closed_form else build_optimizer(model, cfg)
-    scheduler = None if optimizer is None else build_scheduler(optimizer, cfg)
+    scheduler = None if optimizer is None else build_scheduler(optimizer, cfg)  # type: ignore[arg-type]
     state = FitState()
     if resume is not None:
         model.load_state_dict(resume["model"])
@@ -70,12 +79,19 @@ def fit(model: Recommender, task: Task, cfg: TrainConfig, *, run_dir: Path | Non
     model.on_fit_start(task)
     maximize = task.higher_is_better(task.metric)
     best_state = _load_best(run_dir, model) if resume is not None else None
-    if closed_form:
-        return _evaluate_once(model, task, cfg, state, run_dir if is_main else None,
-                              on_epoch_end if is_main else None)
+    if closed_form or optimizer is None:
+        return _evaluate_once(model, task, cfg, state, run_dir if is_main else None, on_epoch_end if is_main else None)
     console = Console(stderr=True, quiet=not (progress and is_main))
-    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   TextColumn("{task.fields[info]}"), console=console, transient=True, disable=not (progress and is_main))
+    bar = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[info]}"),
+        console=console,
+        transient=True,
+        disable=not (progress and is_main),
+    )
     try:
         with bar:
             epochs_bar = bar.add_task("epochs", total=cfg.epochs, completed=state.epoch, info="")
@@ -106,19 +122,24 @@ def fit(model: Recommender, task: Task, cfg: TrainConfig, *, run_dir: Path | Non
                 if scheduler is not None:
                     scheduler.step()
                 train_s = time.perf_counter() - start
-                entry: dict[str, Any] = {"epoch": epoch, "train_s": round(train_s, 4),
-                                         **{k: v / max(steps, 1) for k, v in totals.items()}}
+                entry: dict[str, Any] = {
+                    "epoch": epoch,
+                    "train_s": round(train_s, 4),
+                    **{k: v / max(steps, 1) for k, v in totals.items()},
+                }
                 state.epoch = epoch
                 if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
                     result = task.evaluate(model, "valid", device)
                     value = result.metrics[task.metric]
-                    entry.update(valid=result.metrics, eval_s=round(result.seconds, 4), valid_users=result.num_users_evaluated)
+                    entry.update(
+                        valid=result.metrics, eval_s=round(result.seconds, 4), valid_users=result.num_users_evaluated
+                    )
                     if _improves(value, state, maximize):
                         state.best_value, state.best_epoch, state.best_valid = value, epoch, result.metrics
                         state.bad_evals = 0
                         best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
                         if run_dir is not None and is_main:
-                            write_with(run_dir / BEST, lambda p: torch.save(best_state, p))
+                            write_with(run_dir / BEST, lambda p: torch.save(best_state, p))  # noqa: B023  # called at once
                     else:
                         state.bad_evals += 1
                 state.history.append(entry)
@@ -145,8 +166,14 @@ def fit(model: Recommender, task: Task, cfg: TrainConfig, *, run_dir: Path | Non
     return state
 
 
-def _evaluate_once(model: Recommender, task: Any, cfg: TrainConfig, state: FitState, run_dir: Path | None,
-                   on_epoch_end: Callable[[FitState], None] | None) -> FitState:
+def _evaluate_once(
+    model: Recommender,
+    task: Any,
+    cfg: TrainConfig,
+    state: FitState,
+    run_dir: Path | None,
+    on_epoch_end: Callable[[FitState], None] | None,
+) -> FitState:
     """``fit`` of a model without trainable parameters (closed-form or counting: EASE, MostPop), which is
     fitted when built: nothing is optimised; one validation pass is recorded as epoch 1 (``train_s`` 0),
     best.pt and last.pt are written as usual and the status is ``closed_form``. A resumed run that was
@@ -159,11 +186,18 @@ def _evaluate_once(model: Recommender, task: Any, cfg: TrainConfig, state: FitSt
             return state
         state.epoch = state.best_epoch = 1
         state.best_value, state.best_valid = result.metrics[task.metric], result.metrics
-        state.history.append({"epoch": 1, "train_s": 0.0, "valid": result.metrics, "eval_s": round(result.seconds, 4),
-                              "valid_users": result.num_users_evaluated})
+        state.history.append(
+            {
+                "epoch": 1,
+                "train_s": 0.0,
+                "valid": result.metrics,
+                "eval_s": round(result.seconds, 4),
+                "valid_users": result.num_users_evaluated,
+            }
+        )
         if run_dir is not None:
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            write_with(run_dir / BEST, lambda p: torch.save(best_state, p))
+            write_with(run_dir / BEST, lambda p: torch.save(best_state, p))  # noqa: B023  # called at once
             _save_last(run_dir, model, None, None, state)
         if on_epoch_end is not None:
             on_epoch_end(state)
@@ -178,8 +212,13 @@ def _improves(value: float, state: FitState, maximize: bool) -> bool:
     return value > state.best_value if maximize else value < state.best_value
 
 
-def _save_last(run_dir: Path, model: Recommender, optimizer: torch.optim.Optimizer | Optimizers | None,
-               scheduler: Any, state: FitState) -> None:
+def _save_last(
+    run_dir: Path,
+    model: Recommender,
+    optimizer: torch.optim.Optimizer | Optimizers | None,
+    scheduler: Any,
+    state: FitState,
+) -> None:
     checkpoint = {
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict() if optimizer is not None else None,

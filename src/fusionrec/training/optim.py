@@ -28,8 +28,7 @@ from torch import nn
 from fusionrec.errors import ConfigError
 from fusionrec.training.config import TrainConfig
 
-_DENSE = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD,
-          "adagrad": torch.optim.Adagrad}
+_DENSE = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD, "adagrad": torch.optim.Adagrad}
 
 
 class Optimizers:
@@ -51,8 +50,10 @@ class Optimizers:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if len(state.get("optimizers", ())) != len(self.optimizers):
-            raise ConfigError("the checkpoint's optimiser does not match this run's (was train.sparse_embeddings "
-                              "or train.optimizer changed?)")
+            raise ConfigError(
+                "the checkpoint's optimiser does not match this run's (was train.sparse_embeddings "
+                "or train.optimizer changed?)"
+            )
         for opt, part in zip(self.optimizers, state["optimizers"]):
             opt.load_state_dict(part)
 
@@ -76,8 +77,10 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer
     if not dense:
         return torch.optim.SparseAdam(sparse, lr=cfg.lr)
     if cfg.scheduler != "none":
-        raise ConfigError("train.scheduler is not available with train.sparse_embeddings and adam (two optimisers: "
-                          "SparseAdam for the tables, Adam for the rest); use sgd or adagrad, or no scheduler")
+        raise ConfigError(
+            "train.scheduler is not available with train.sparse_embeddings and adam (two optimisers: "
+            "SparseAdam for the tables, Adam for the rest); use sgd or adagrad, or no scheduler"
+        )
     return Optimizers(torch.optim.SparseAdam(sparse, lr=cfg.lr), torch.optim.Adam(dense, lr=cfg.lr))
 
 
@@ -86,9 +89,11 @@ def _sparse_tables(model: nn.Module, cfg: TrainConfig) -> list[nn.Embedding]:
     tables = [t for t in (lookup() if lookup is not None else ()) if t.weight.requires_grad]
     name = type(model).__name__
     if not tables:
-        raise ConfigError(f"train.sparse_embeddings: {name} computes with whole embedding tables (or has none), so "
-                          "their gradients are dense anyway; leave it off for this model (SASRec, BERT4Rec, "
-                          "NOVA-BERT and MARank read theirs row by row only with a sampled model.loss)")
+        raise ConfigError(
+            f"train.sparse_embeddings: {name} computes with whole embedding tables (or has none), so "
+            "their gradients are dense anyway; leave it off for this model (SASRec, BERT4Rec, "
+            "NOVA-BERT and MARank read theirs row by row only with a sampled model.loss)"
+        )
     problems = []
     if cfg.weight_decay:
         problems.append("train.weight_decay (use the model's L2 term, e.g. model.reg_weight)")
@@ -97,6 +102,9 @@ def _sparse_tables(model: nn.Module, cfg: TrainConfig) -> list[nn.Embedding]:
     if cfg.optimizer == "adamw":
         problems.append("train.optimizer=adamw (use adam, sgd or adagrad)")
     if problems:
-        raise ConfigError("train.sparse_embeddings cannot be combined with " + ", ".join(problems)
-                          + ": PyTorch does not apply them to sparse gradients")
+        raise ConfigError(
+            "train.sparse_embeddings cannot be combined with "
+            + ", ".join(problems)
+            + ": PyTorch does not apply them to sparse gradients"
+        )
     return tables

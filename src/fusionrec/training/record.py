@@ -35,7 +35,7 @@ def default_run_dir(model: str, data: str, root: str | Path = "runs") -> Path:
 
 
 def environment() -> dict[str, Any]:
-    versions = {}
+    versions: dict[str, str | None] = {}
     for pkg in ("fusionrec", "torch", "numpy", "scipy", "pandas", "pydantic"):
         try:
             versions[pkg] = metadata.version(pkg)
@@ -68,7 +68,7 @@ def save_per_user(path: Path, result: Any) -> None:
 
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as fh:  # a file object: np.savez would append ".npz" to a bare temp name
-            np.savez(fh, **arrays)
+            np.savez(fh, **arrays)  # type: ignore[arg-type]  # numpy stubs misread **kwargs
 
     write_with(path, write)
 
@@ -77,7 +77,9 @@ def load_per_user(run_dir: str | Path) -> dict[str, np.ndarray]:
     """The arrays :func:`save_per_user` wrote for a run (``users`` and e.g. ``ndcg@20``)."""
     path = Path(run_dir) / PER_USER_TEST
     if not path.exists():
-        raise FusionrecError(f"{run_dir}: no {PER_USER_TEST} (the run has no test evaluation, or predates per-user records)")
+        raise FusionrecError(
+            f"{run_dir}: no {PER_USER_TEST} (the run has no test evaluation, or predates per-user records)"
+        )
     with np.load(path) as data:
         return {k: data[k] for k in data.files}
 
@@ -91,12 +93,15 @@ def load_checkpoint(path: Path, weights_only: bool = True) -> dict[str, Any]:
     try:
         return torch.load(path, map_location="cpu", weights_only=weights_only)
     except Exception as exc:  # torch raises RuntimeError, EOFError, UnpicklingError, ... for damaged files
-        fix = {BEST: f"`fusionrec train --resume {path.parent}` rewrites it at the next better epoch (if "
-                     f"{LAST} is intact); otherwise train the run again",
-               LAST: f"the run cannot resume; `fusionrec evaluate {path.parent}` still reads {BEST}; train again to "
-                     "continue"}.get(path.name, "write it again")
-        raise FusionrecError(f"{path}: damaged checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0][:120]}); "
-                             f"{fix}") from None
+        fix = {
+            BEST: f"`fusionrec train --resume {path.parent}` rewrites it at the next better epoch (if "
+            f"{LAST} is intact); otherwise train the run again",
+            LAST: f"the run cannot resume; `fusionrec evaluate {path.parent}` still reads {BEST}; train again to "
+            "continue",
+        }.get(path.name, "write it again")
+        raise FusionrecError(
+            f"{path}: damaged checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0][:120]}); {fix}"
+        ) from None
 
 
 def read_record(run_dir: str | Path) -> dict[str, Any]:
@@ -104,6 +109,8 @@ def read_record(run_dir: str | Path) -> dict[str, Any]:
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
-        raise FusionrecError(f"{run_dir}: not a run directory (no {RECORD}); pass a folder made by `fusionrec train`") from None
+        raise FusionrecError(
+            f"{run_dir}: not a run directory (no {RECORD}); pass a folder made by `fusionrec train`"
+        ) from None
     except json.JSONDecodeError as exc:
         raise FusionrecError(f"{path}: damaged record ({exc.msg} at line {exc.lineno})") from None

@@ -26,7 +26,7 @@ class LogisticMF(Recommender):
         nn.init.zeros_(self.bias.weight)
 
     @classmethod
-    def from_dataset(cls, config: LogisticMFConfig, dataset) -> "LogisticMF":
+    def from_dataset(cls, config: LogisticMFConfig, dataset) -> LogisticMF:
         return cls(dataset.num_users, dataset.num_items, config.dim)
 
     def logits(self, users: Tensor, items: Tensor) -> Tensor:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Iterator
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -55,9 +56,14 @@ class ToyClickTask(Task):
     METRICS: ClassVar[tuple[str, ...]] = ("auc", "logloss")
 
     @classmethod
-    def build(cls, config: ToyClickConfig, train: Any, dataset: Any, model_config: Any) -> "ToyClickTask":
-        return cls(dataset, config.negatives, train.batch_size or cls.default_batch_size, train.seed,
-                   train.metric or cls.default_metric)
+    def build(cls, config: ToyClickConfig, train: Any, dataset: Any, model_config: Any) -> ToyClickTask:
+        return cls(
+            dataset,
+            config.negatives,
+            train.batch_size or cls.default_batch_size,
+            train.seed,
+            train.metric or cls.default_metric,
+        )
 
     @classmethod
     def check_metric(cls, config: Any, metric: str) -> None:
@@ -72,7 +78,13 @@ class ToyClickTask(Task):
         return metric != "logloss"
 
     def __init__(self, dataset: Any, negatives: int, batch_size: int, seed: int, metric: str) -> None:
-        self.dataset, self.negatives, self.batch_size, self.seed, self.metric = dataset, negatives, batch_size, seed, metric
+        self.dataset, self.negatives, self.batch_size, self.seed, self.metric = (
+            dataset,
+            negatives,
+            batch_size,
+            seed,
+            metric,
+        )
         self.protocol = f"observed pairs against {negatives} sampled unobserved pair(s) each; AUC and logloss"
         self.seen = dataset.matrix("train", "valid", "test")
 
@@ -85,8 +97,11 @@ class ToyClickTask(Task):
         while clash.any():  # never an item the user interacted with, in any split
             items[clash] = rng.integers(0, self.dataset.num_items, int(clash.sum()))
             clash = np.asarray(self.seen[users, items]).ravel() > 0
-        return (np.concatenate([pos.row, users]), np.concatenate([pos.col, items]),
-                np.concatenate([np.ones(pos.nnz), np.zeros(len(users))]).astype(np.float32))
+        return (
+            np.concatenate([pos.row, users]),
+            np.concatenate([pos.col, items]),
+            np.concatenate([np.ones(pos.nnz), np.zeros(len(users))]).astype(np.float32),
+        )
 
     @property
     def num_batches(self) -> int:
@@ -97,9 +112,12 @@ class ToyClickTask(Task):
         users, items, labels = self._labelled("train", rng)
         order = rng.permutation(len(users))
         for start in range(0, len(order), self.batch_size):
-            rows = order[start:start + self.batch_size]
-            yield ClickBatch(torch.from_numpy(users[rows]).long(), torch.from_numpy(items[rows]).long(),
-                             torch.from_numpy(labels[rows]))
+            rows = order[start : start + self.batch_size]
+            yield ClickBatch(
+                torch.from_numpy(users[rows]).long(),
+                torch.from_numpy(items[rows]).long(),
+                torch.from_numpy(labels[rows]),
+            )
 
     @torch.no_grad()
     def evaluate(self, model: Any, split: str = "valid", device: Any = "cpu") -> EvalResult:
@@ -109,12 +127,19 @@ class ToyClickTask(Task):
         p = np.clip(1 / (1 + np.exp(-logits)), 1e-7, 1 - 1e-7)
         loss = -(labels * np.log(p) + (1 - labels) * np.log(1 - p))
         evaluated = np.unique(users)
-        return EvalResult({"auc": auc(logits, labels), "logloss": float(loss.mean())}, {"logloss": loss},
-                          evaluated, len(evaluated), self.dataset.num_users - len(evaluated), time.perf_counter() - start,
-                          protocol=self.protocol)
+        return EvalResult(
+            {"auc": auc(logits, labels), "logloss": float(loss.mean())},
+            {"logloss": loss},
+            evaluated,
+            len(evaluated),
+            self.dataset.num_users - len(evaluated),
+            time.perf_counter() - start,
+            protocol=self.protocol,
+        )
 
-    def recommend(self, model: Any, user: int, k: int, include_seen: bool = False,
-                  with_reasons: bool = False) -> list[Recommendation]:
+    def recommend(
+        self, model: Any, user: int, k: int, include_seen: bool = False, with_reasons: bool = False
+    ) -> list[Recommendation]:
         seen = None if include_seen else self.seen[[user]]
         return top_items(lambda users, items: model.logits_all(users), user, k, seen)
 
@@ -122,5 +147,8 @@ class ToyClickTask(Task):
         if item is None:
             raise ConfigError("toy_click explains one (user, item) click: pass an item")
         parts = model.parts(user, item)
-        return Explanation(f"user {self.dataset.user_ids[user]}, item {self.dataset.item_ids[item]}",
-                           sum(parts.values()), {"logit parts": labelled(list(parts), list(parts.values()))})
+        return Explanation(
+            f"user {self.dataset.user_ids[user]}, item {self.dataset.item_ids[item]}",
+            sum(parts.values()),
+            {"logit parts": labelled(list(parts), list(parts.values()))},
+        )

@@ -15,11 +15,11 @@ import zipfile
 from pathlib import Path
 
 from fusionrec.config import StrictConfig
+from fusionrec.data.content import category_modality, text_modality, training_item_mask
 from fusionrec.data.dataset import Dataset
 from fusionrec.data.io import atomic_dir
 from fusionrec.data.paths import home
 from fusionrec.data.readers.recbole import read_recbole
-from fusionrec.data.content import category_modality, text_modality, training_item_mask
 from fusionrec.errors import DataError
 from fusionrec.registry import DATASETS
 
@@ -47,8 +47,10 @@ def raw_dir() -> Path:
                     (out / name).write_bytes(archive.read(MEMBER_PREFIX + name))
         except (OSError, zipfile.BadZipFile, KeyError) as exc:
             what = f"has no {exc.args[0]}" if isinstance(exc, KeyError) else f"is unreadable ({exc})"
-            raise DataError(f"{wheel}: the recbole wheel {what}; point FUSIONREC_RECBOLE_WHEEL at "
-                            "recbole-1.2.1-py3-none-any.whl, or unset it to download the wheel") from None
+            raise DataError(
+                f"{wheel}: the recbole wheel {what}; point FUSIONREC_RECBOLE_WHEEL at "
+                "recbole-1.2.1-py3-none-any.whl, or unset it to download the wheel"
+            ) from None
     return target
 
 
@@ -58,8 +60,10 @@ def _download_wheel(folder: Path) -> str:
     wheels = list(folder.glob("recbole-*.whl"))
     if proc.returncode != 0 or not wheels:
         last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        raise DataError(f"ml-100k: could not download the {WHEEL} wheel from the package index ({last}); "
-                        "set FUSIONREC_RECBOLE_WHEEL=/path/to/recbole-1.2.1-py3-none-any.whl")
+        raise DataError(
+            f"ml-100k: could not download the {WHEEL} wheel from the package index ({last}); "
+            "set FUSIONREC_RECBOLE_WHEEL=/path/to/recbole-1.2.1-py3-none-any.whl"
+        )
     return str(wheels[0])
 
 
@@ -68,23 +72,40 @@ def add_text(dataset: Dataset) -> Dataset:
     that occur in training (under a cold-item split the held-out items are only folded in)."""
     items = dataset.items
     assert items is not None
-    dataset.modalities["text"] = text_modality(items["text"].tolist(), int(dataset.meta.get("text_dim", 64)),
-                                               "title, year, genres", fit=training_item_mask(dataset))
+    dataset.modalities["text"] = text_modality(
+        items["text"].tolist(),
+        int(dataset.meta.get("text_dim", 64)),
+        "title, year, genres",
+        fit=training_item_mask(dataset),
+    )
     return dataset
 
 
-@DATASETS.register("ml-100k", config=ML100KOptions, task="top-k, sequential", after_split=add_text,
-                   description="MovieLens 100K (943 users, 1,682 movies) with titles, genres and a KG; from the recbole wheel")
+@DATASETS.register(
+    "ml-100k",
+    config=ML100KOptions,
+    task="top-k, sequential",
+    after_split=add_text,
+    description="MovieLens 100K (943 users, 1,682 movies) with titles, genres and a KG; from the recbole wheel",
+)
 def load_ml100k(options: ML100KOptions) -> Dataset:
     dataset = read_recbole(raw_dir(), name="ml-100k")
     items = dataset.items
     assert items is not None
     items["year"] = items["year"].fillna("").astype(str)
     items["genres"] = items["genres"].fillna("").astype(str).str.split().str.join("|")
-    items["text"] = (items["title"].fillna("") + " (" + items["year"] + "). Genres: "
-                     + items["genres"].str.replace("|", ", ", regex=False) + ".")
+    items["text"] = (
+        items["title"].fillna("")
+        + " ("
+        + items["year"]
+        + "). Genres: "
+        + items["genres"].str.replace("|", ", ", regex=False)
+        + "."
+    )
     dataset.modalities["genre"] = category_modality(items["genres"].tolist(), "genres")
-    dataset.meta.update(source=f"{WHEEL} wheel: {MEMBER_PREFIX}", license="MovieLens: research use, cite GroupLens",
-                        text_dim=options.text_dim)  # the text modality is added after the split (add_text)
+    dataset.meta.update(
+        source=f"{WHEEL} wheel: {MEMBER_PREFIX}",
+        license="MovieLens: research use, cite GroupLens",
+        text_dim=options.text_dim,
+    )  # the text modality is added after the split (add_text)
     return dataset
-

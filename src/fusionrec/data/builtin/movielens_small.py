@@ -28,18 +28,23 @@ from fusionrec.data.paths import require_shared
 from fusionrec.data.readers.table import read_table_file
 from fusionrec.registry import DATASETS
 
-SOURCE = ("it needs GroupLens MovieLens latest-small (ml-latest-small.zip from "
-          "https://grouplens.org/datasets/movielens/latest/, unzipped so that <shared>/data/movielens-latest-small/ "
-          "holds ratings.csv, movies.csv and tags.csv), optionally with posters as "
-          "<shared>/data/movielens-posters/<movieId>.jpg (github.com/Xia12121/MovieLens-dataset-with-poster, poster/)")
+SOURCE = (
+    "it needs GroupLens MovieLens latest-small (ml-latest-small.zip from "
+    "https://grouplens.org/datasets/movielens/latest/, unzipped so that <shared>/data/movielens-latest-small/ "
+    "holds ratings.csv, movies.csv and tags.csv), optionally with posters as "
+    "<shared>/data/movielens-posters/<movieId>.jpg (github.com/Xia12121/MovieLens-dataset-with-poster, poster/)"
+)
 
 _YEAR = re.compile(r"\s*\((\d{4})\)\s*$")
 
 
 class MovieLensSmallOptions(StrictConfig):
     text_dim: int = 64
-    posters_only: bool = Field(False, description="keep only the movies that have a poster (188) and their ratings: "
-                                                  "a small set where every item has an image")
+    posters_only: bool = Field(
+        False,
+        description="keep only the movies that have a poster (188) and their ratings: "
+        "a small set where every item has an image",
+    )
 
 
 def add_training_text(dataset: Dataset) -> Dataset:
@@ -53,18 +58,34 @@ def add_training_text(dataset: Dataset) -> Dataset:
     per_item = train.groupby("item")["tags"].agg(lambda t: ", ".join(sorted({x for s in t for x in s.split("|")})))
     tags = per_item.reindex(range(dataset.num_items)).fillna("")
     items["tags"] = tags.to_numpy(dtype=object)
-    items["text"] = (items["title"].fillna("") + " (" + items["year"].fillna("") + "). Genres: "
-                     + items["genres"].fillna("").str.replace("|", ", ") + ". Tags: " + items["tags"] + ".")
-    dataset.modalities["text"] = text_modality(items["text"].tolist(), int(dataset.meta.get("text_dim", 64)),
-                                               "title, genres, tags of training ratings",
-                                               fit=training_item_mask(dataset))
+    items["text"] = (
+        items["title"].fillna("")
+        + " ("
+        + items["year"].fillna("")
+        + "). Genres: "
+        + items["genres"].fillna("").str.replace("|", ", ")
+        + ". Tags: "
+        + items["tags"]
+        + "."
+    )
+    dataset.modalities["text"] = text_modality(
+        items["text"].tolist(),
+        int(dataset.meta.get("text_dim", 64)),
+        "title, genres, tags of training ratings",
+        fit=training_item_mask(dataset),
+    )
     return dataset
 
 
-@DATASETS.register("movielens-small", config=MovieLensSmallOptions, task="top-k, sequential, multimodal",
-                   after_split=add_training_text, source=SOURCE,
-                   description="GroupLens MovieLens latest-small (610 users, 9,724 movies) + 188 posters; text: "
-                               "title, genres and the tags of training ratings only; needs the shared data folder")
+@DATASETS.register(
+    "movielens-small",
+    config=MovieLensSmallOptions,
+    task="top-k, sequential, multimodal",
+    after_split=add_training_text,
+    source=SOURCE,
+    description="GroupLens MovieLens latest-small (610 users, 9,724 movies) + 188 posters; text: "
+    "title, genres and the tags of training ratings only; needs the shared data folder",
+)
 def load_movielens_small(options: MovieLensSmallOptions) -> Dataset:
     root = require_shared("movielens-latest-small", SOURCE)
     posters = root.parent / "movielens-posters"
@@ -81,15 +102,26 @@ def load_movielens_small(options: MovieLensSmallOptions) -> Dataset:
         movies = movies[has_poster.to_numpy()].reset_index(drop=True)
         ratings = ratings[ratings["item"].isin(movies["item"])]
     # Each rating carries the tags its user wrote on that movie ("|"-joined); tags without a rating go.
-    pair_tags = (tags.assign(tag=tags["tag"].fillna("").str.replace("|", "/").str.strip())
-                 .loc[lambda t: t["tag"] != ""]
-                 .groupby(["user", "item"])["tag"].agg(lambda t: "|".join(sorted(set(t)))).rename("tags"))
+    pair_tags = (
+        tags.assign(tag=tags["tag"].fillna("").str.replace("|", "/").str.strip())
+        .loc[lambda t: t["tag"] != ""]
+        .groupby(["user", "item"])["tag"]
+        .agg(lambda t: "|".join(sorted(set(t))))
+        .rename("tags")
+    )
     ratings = ratings.merge(pair_tags, left_on=["user", "item"], right_index=True, how="left")
     rated_pairs = pd.MultiIndex.from_frame(ratings[["user", "item"]])
-    dataset = build_dataset("movielens-small", ratings[["user", "item", "rating", "timestamp"]], items=movies,
-                            meta={"source": str(root), "license": "MovieLens: research use, cite GroupLens",
-                                  "text_dim": options.text_dim,
-                                  "tags_without_rating": int((~pair_tags.index.isin(rated_pairs)).sum())})
+    dataset = build_dataset(
+        "movielens-small",
+        ratings[["user", "item", "rating", "timestamp"]],
+        items=movies,
+        meta={
+            "source": str(root),
+            "license": "MovieLens: research use, cite GroupLens",
+            "text_dim": options.text_dim,
+            "tags_without_rating": int((~pair_tags.index.isin(rated_pairs)).sum()),
+        },
+    )
     dataset.interactions["tags"] = ratings["tags"].to_numpy(dtype=object)
     items = dataset.items
     assert items is not None

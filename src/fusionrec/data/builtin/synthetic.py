@@ -46,8 +46,12 @@ class SyntheticOptions(StrictConfig):
     seed: int = 0
 
 
-@DATASETS.register("synthetic", config=SyntheticOptions, task="top-k, sequential",
-                   description="seeded generator: latent factors plant the interactions and two noisy modalities")
+@DATASETS.register(
+    "synthetic",
+    config=SyntheticOptions,
+    task="top-k, sequential",
+    description="seeded generator: latent factors plant the interactions and two noisy modalities",
+)
 def load_synthetic(options: SyntheticOptions) -> Dataset:
     o = options
     rng = np.random.default_rng(o.seed)
@@ -66,11 +70,18 @@ def load_synthetic(options: SyntheticOptions) -> Dataset:
         for name, dim in (("visual", o.visual_dim), ("text", o.text_dim))
     }
     item_table = pd.DataFrame({"item": np.arange(o.num_items), "cluster": cluster_of_item.astype(np.int32)})
-    dataset = build_dataset("synthetic", frame, items=item_table, item_universe=np.arange(o.num_items),
-                            meta={"source": "synthetic", "options": o.model_dump()})
+    dataset = build_dataset(
+        "synthetic",
+        frame,
+        items=item_table,
+        item_universe=np.arange(o.num_items),
+        meta={"source": "synthetic", "options": o.model_dump()},
+    )
     dataset.items = dataset.items.astype({"cluster": np.int32})
     order = dataset.item_ids.astype(np.int64)  # raw id -> original item number (the identity here)
-    dataset.modalities = {name: Modality(m.values[order], m.mask[order], "dense", m.source) for name, m in modalities.items()}
+    dataset.modalities = {
+        name: Modality(m.values[order], m.mask[order], "dense", m.source) for name, m in modalities.items()
+    }
     return dataset
 
 
@@ -130,8 +141,9 @@ def _allocate(rng: np.random.Generator, num_users: int, num_items: int, total: i
     return targets
 
 
-def _generate(rng: np.random.Generator, sampler: _Sampler, targets: np.ndarray,
-              num_items: int) -> tuple[np.ndarray, np.ndarray]:
+def _generate(
+    rng: np.random.Generator, sampler: _Sampler, targets: np.ndarray, num_items: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Draw distinct (user, item) pairs until every user has its target count (or rounds run out)."""
     have_keys = np.empty(0, dtype=np.int64)  # sorted user * num_items + item
     need = targets.copy()
@@ -139,7 +151,7 @@ def _generate(rng: np.random.Generator, sampler: _Sampler, targets: np.ndarray,
         if need.sum() == 0:
             break
         # Ask for more than needed: repeats are dropped, the surplus trimmed per user below.
-        factor = 1.0 if round_ == 0 else min(2.0 ** round_, 64.0)
+        factor = 1.0 if round_ == 0 else min(2.0**round_, 64.0)
         ask = np.where(need > 0, np.ceil(need * factor).astype(np.int64) + (round_ > 0), 0)
         users = np.repeat(np.arange(len(need), dtype=np.int64), ask)
         # Users who exhausted their favourite clusters after a few rounds also draw uniformly.
@@ -164,8 +176,9 @@ def _generate(rng: np.random.Generator, sampler: _Sampler, targets: np.ndarray,
     return have_keys // num_items, have_keys % num_items
 
 
-def _noisy_projection(factors: np.ndarray, dim: int, noise: float, missing: float,
-                      rng: np.random.Generator, name: str) -> Modality:
+def _noisy_projection(
+    factors: np.ndarray, dim: int, noise: float, missing: float, rng: np.random.Generator, name: str
+) -> Modality:
     proj = rng.standard_normal((factors.shape[1], dim)).astype(np.float32) / np.sqrt(factors.shape[1])
     values = factors @ proj + noise * rng.standard_normal((len(factors), dim)).astype(np.float32)
     present = rng.random(len(factors)) >= missing

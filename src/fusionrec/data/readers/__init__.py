@@ -59,8 +59,10 @@ def detect_format(path: str | Path) -> str:
         if entry.obj.detect(path):
             return entry.name
     tried = "; ".join(f"{e.name}: {e.meta.get('detects', '?')}" for e in readers_in_order())
-    raise DataError(f"{path}: cannot tell the format (tried {tried}); pass data.format (--format) with one of "
-                    f"{', '.join(READERS.names())}")
+    raise DataError(
+        f"{path}: cannot tell the format (tried {tried}); pass data.format (--format) with one of "
+        f"{', '.join(READERS.names())}"
+    )
 
 
 def read_path(path: str | Path, config: DataConfig) -> Dataset:
@@ -72,5 +74,15 @@ def read_path(path: str | Path, config: DataConfig) -> Dataset:
     return READERS.get(fmt).read(path, config)
 
 
-__all__ = ["read_mmrec", "read_recbole", "read_table", "read_table_file", "ReadReport", "detect_format",
-           "read_path", "format_names", "check_format", "readers_in_order"]
+__all__ = [
+    "read_mmrec",
+    "read_recbole",
+    "read_table",
+    "read_table_file",
+    "ReadReport",
+    "detect_format",
+    "read_path",
+    "format_names",
+    "check_format",
+    "readers_in_order",
+]

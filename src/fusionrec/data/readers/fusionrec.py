@@ -17,8 +17,12 @@ if TYPE_CHECKING:
     from fusionrec.data.config import DataConfig
 
 
-@READERS.register("fusionrec", order=10, detects=f"a folder with {MANIFEST}",
-                  description="a folder prepared by fusionrec (manifest.json, interactions.parquet, features/)")
+@READERS.register(
+    "fusionrec",
+    order=10,
+    detects=f"a folder with {MANIFEST}",
+    description="a folder prepared by fusionrec (manifest.json, interactions.parquet, features/)",
+)
 class FusionrecReader:
     @staticmethod
     def detect(path: Path) -> bool:

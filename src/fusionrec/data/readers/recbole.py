@@ -28,8 +28,10 @@ def read_atomic(path: Path, report: ReadReport | None = None) -> pd.DataFrame:
     frame = read_table_file(path, sep="\t", report=report)
     bad = [str(c) for c in frame.columns if ":" not in str(c)]
     if bad:
-        raise DataError(f"{path}: header field(s) {bad[:5]} are not in RecBole's `name:type` form "
-                        "(e.g. user_id:token); fix the header, or use --format csv for plain tables")
+        raise DataError(
+            f"{path}: header field(s) {bad[:5]} are not in RecBole's `name:type` form "
+            "(e.g. user_id:token); fix the header, or use --format csv for plain tables"
+        )
     names = [str(c).split(":")[0] for c in frame.columns]
     if len(set(names)) != len(names):
         dup = next(n for n in names if names.count(n) > 1)
@@ -55,8 +57,9 @@ def read_recbole(folder: str | Path, name: str | None = None, duplicates: str = 
     inter = read_atomic(inter_path, report)
     missing = [f for f in ("user_id", "item_id") if f not in inter.columns]
     if missing:
-        raise DataError(f"{inter_path}: missing field(s) {[m + ':token' for m in missing]}; fields are "
-                        f"{column_list(inter)}")
+        raise DataError(
+            f"{inter_path}: missing field(s) {[m + ':token' for m in missing]}; fields are {column_list(inter)}"
+        )
     inter = inter[[c for c in _INTER_FIELDS if c in inter.columns]].rename(columns=_INTER_FIELDS)
     inter = deduplicate(check_values(inter, str(inter_path), report), duplicates, str(inter_path))
 
@@ -69,22 +72,36 @@ def read_recbole(folder: str | Path, name: str | None = None, duplicates: str = 
         kg = read_atomic(folder / f"{name}.kg", report)
         need = ["head_id", "relation_id", "tail_id"]
         if any(c not in kg.columns for c in need):
-            raise DataError(f"{folder / f'{name}.kg'}: needs fields head_id:token, relation_id:token, "
-                            f"tail_id:token; has {column_list(kg)}")
+            raise DataError(
+                f"{folder / f'{name}.kg'}: needs fields head_id:token, relation_id:token, "
+                f"tail_id:token; has {column_list(kg)}"
+            )
         kg = kg[need].set_axis(["head", "relation", "tail"], axis=1)
     if (folder / f"{name}.link").exists():
         links = read_atomic(folder / f"{name}.link", report)
         if any(c not in links.columns for c in ("item_id", "entity_id")):
-            raise DataError(f"{folder / f'{name}.link'}: needs fields item_id:token and entity_id:token; "
-                            f"has {column_list(links)}")
+            raise DataError(
+                f"{folder / f'{name}.link'}: needs fields item_id:token and entity_id:token; has {column_list(links)}"
+            )
         links = links.rename(columns={"item_id": "item", "entity_id": "entity"})[["item", "entity"]]
-    return build_dataset(name, inter, items=items, users=users, kg=kg, item_entities=links,
-                         meta={"source": str(folder), "format": "recbole", "cleaning": report.as_meta()})
+    return build_dataset(
+        name,
+        inter,
+        items=items,
+        users=users,
+        kg=kg,
+        item_entities=links,
+        meta={"source": str(folder), "format": "recbole", "cleaning": report.as_meta()},
+    )
 
 
-@READERS.register("recbole", order=20, detects="a folder whose *.inter header fields are name:type",
-                  description="RecBole atomic files: <name>.inter (user_id:token, item_id:token, ...) "
-                              "+ optional .item, .user, .kg, .link")
+@READERS.register(
+    "recbole",
+    order=20,
+    detects="a folder whose *.inter header fields are name:type",
+    description="RecBole atomic files: <name>.inter (user_id:token, item_id:token, ...) "
+    "+ optional .item, .user, .kg, .link",
+)
 class RecBoleReader:
     @staticmethod
     def detect(path: Path) -> bool:

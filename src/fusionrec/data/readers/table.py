@@ -64,12 +64,16 @@ class ReadReport:
     first_repeated_header: str | None = None
 
     def as_meta(self) -> dict[str, Any]:
-        return {"stripped_ids": self.stripped_ids, "repeated_header_rows": self.repeated_header_rows,
-                "first_repeated_header": self.first_repeated_header}
+        return {
+            "stripped_ids": self.stripped_ids,
+            "repeated_header_rows": self.repeated_header_rows,
+            "first_repeated_header": self.first_repeated_header,
+        }
 
 
-def read_table_file(path: Path, sep: str | None = None, *, allow_empty: bool = False,
-                    report: ReadReport | None = None, **kwargs: Any) -> pd.DataFrame:
+def read_table_file(
+    path: Path, sep: str | None = None, *, allow_empty: bool = False, report: ReadReport | None = None, **kwargs: Any
+) -> pd.DataFrame:
     """Read a CSV/TSV/Parquet file (text columns as ``str``), turning every failure into a DataError.
 
     ``sep`` defaults to a tab for ``.tsv`` and RecBole atomic files, a comma for ``.csv``, and is
@@ -96,26 +100,35 @@ def read_table_file(path: Path, sep: str | None = None, *, allow_empty: bool = F
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", pd.errors.ParserWarning)
-            frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""],
-                                index_col=False, **kwargs)
+            frame = pd.read_csv(
+                path, sep=sep, dtype=str, keep_default_na=False, na_values=[""], index_col=False, **kwargs
+            )
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: no header line (the file is blank); it needs a header and at least one row") from None
     except pd.errors.ParserError as exc:
         match = _EXPECTED_FIELDS.search(str(exc))
         if match:
             want, line, saw = match.groups()
-            raise DataError(f"{path}: line {line} has {saw} fields but the header has {want} columns (sep={sep!r}); "
-                            "remove the extra fields or quote values that contain the separator") from None
-        raise DataError(f"{path}: unreadable or truncated ({_first_line(exc)}); check the file and its separator") from None
+            raise DataError(
+                f"{path}: line {line} has {saw} fields but the header has {want} columns (sep={sep!r}); "
+                "remove the extra fields or quote values that contain the separator"
+            ) from None
+        raise DataError(
+            f"{path}: unreadable or truncated ({_first_line(exc)}); check the file and its separator"
+        ) from None
     except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
-                        "save it as UTF-8 or check that it is really a text table") from None
+        raise DataError(
+            f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
+            "save it as UTF-8 or check that it is really a text table"
+        ) from None
     except (OSError, ValueError, EOFError) as exc:
         raise DataError(f"{path}: unreadable or truncated ({_first_line(exc)}); check the file") from None
     if any(issubclass(w.category, pd.errors.ParserWarning) for w in caught):
         line, fields, want = _first_ragged_line(path, sep)
-        raise DataError(f"{path}: line {line} has {fields} fields but the header has {want} columns (sep={sep!r}); "
-                        "remove the extra fields or quote values that contain the separator")
+        raise DataError(
+            f"{path}: line {line} has {fields} fields but the header has {want} columns (sep={sep!r}); "
+            "remove the extra fields or quote values that contain the separator"
+        )
     _reject_duplicate_columns(frame, path)
     if frame.empty and not allow_empty:
         raise DataError(f"{path}: has a header but no rows")
@@ -149,13 +162,17 @@ def map_columns(frame: pd.DataFrame, mapping: dict[str, str], source: str) -> pd
     """
     unknown = set(mapping) - set(CANONICAL)
     if unknown:
-        raise DataError(f"{source}: unknown column mapping key(s) {sorted(unknown)}; valid keys: {', '.join(CANONICAL)}")
+        raise DataError(
+            f"{source}: unknown column mapping key(s) {sorted(unknown)}; valid keys: {', '.join(CANONICAL)}"
+        )
     rename: dict[str, str] = {}
     for canon in CANONICAL:
         if canon in mapping:
             if mapping[canon] not in frame.columns:
-                raise DataError(f"{source}: mapped column {mapping[canon]!r} (data.columns.{canon}) not found; "
-                                f"columns are {column_list(frame)}")
+                raise DataError(
+                    f"{source}: mapped column {mapping[canon]!r} (data.columns.{canon}) not found; "
+                    f"columns are {column_list(frame)}"
+                )
             rename[mapping[canon]] = canon
         else:
             hit = next((c for c in DEFAULT_ALIASES[canon] if c in frame.columns and c not in rename), None)
@@ -163,8 +180,10 @@ def map_columns(frame: pd.DataFrame, mapping: dict[str, str], source: str) -> pd
                 rename[hit] = canon
     for need in ("user", "item"):
         if need not in rename.values():
-            raise DataError(f"{source}: no {need} column among {column_list(frame)}; name it {need!r} or set "
-                            f"data.columns.{need}=<column>")
+            raise DataError(
+                f"{source}: no {need} column among {column_list(frame)}; name it {need!r} or set "
+                f"data.columns.{need}=<column>"
+            )
     return frame.rename(columns=rename)[[c for c in CANONICAL if c in rename.values()]]
 
 
@@ -189,21 +208,26 @@ def check_values(frame: pd.DataFrame, source: str, report: ReadReport | None = N
             bad = ~np.isfinite(parsed.to_numpy(dtype=float, na_value=np.nan))
             if bad.any():
                 row = int(np.flatnonzero(bad)[0])
-                raise DataError(f"{source}: {locate_row(frame, row)} column {col!r} is {show_value(frame[col].iloc[row])}, "
-                                "not a finite number; fix or drop that row")
+                raise DataError(
+                    f"{source}: {locate_row(frame, row)} column {col!r} is {show_value(frame[col].iloc[row])}, "
+                    "not a finite number; fix or drop that row"
+                )
             frame = frame.assign(**{col: parsed})
     if "split" in frame:
         raw = frame["split"].astype(str).str.strip().str.lower()
         known = raw.isin(list(SPLIT_CODES) + ["0", "1", "2", "0.0", "1.0", "2.0"]).to_numpy()
         if not known.all():
             row = int(np.flatnonzero(~known)[0])
-            raise DataError(f"{source}: {locate_row(frame, row)} split is {show_value(frame['split'].iloc[row])}; "
-                            "use 0/1/2 or train/valid/test")
+            raise DataError(
+                f"{source}: {locate_row(frame, row)} split is {show_value(frame['split'].iloc[row])}; "
+                "use 0/1/2 or train/valid/test"
+            )
     return frame
 
 
-def read_table(path: str | Path, columns: dict[str, str] | None = None, duplicates: str = "error",
-               name: str | None = None) -> Dataset:
+def read_table(
+    path: str | Path, columns: dict[str, str] | None = None, duplicates: str = "error", name: str | None = None
+) -> Dataset:
     """Read a generic interaction table: ``user``, ``item`` and optional ``rating``, ``timestamp``,
     ``split`` columns (common aliases such as ``userId``/``movieId`` are recognised; ``columns``
     maps canonical names to yours, e.g. ``{"user": "customer", "item": "sku"}``)."""
@@ -211,13 +235,18 @@ def read_table(path: str | Path, columns: dict[str, str] | None = None, duplicat
     report = ReadReport()
     frame = map_columns(read_table_file(path, report=report), columns or {}, str(path))
     frame = deduplicate(check_values(frame, str(path), report), duplicates, str(path))
-    return build_dataset(name or _stem(path), frame,
-                         meta={"source": str(path), "format": "csv", "cleaning": report.as_meta()})
+    return build_dataset(
+        name or _stem(path), frame, meta={"source": str(path), "format": "csv", "cleaning": report.as_meta()}
+    )
 
 
-@READERS.register("csv", order=90, detects="a file",
-                  description="one CSV / TSV / Parquet interaction table (.csv, .tsv, .parquet, also compressed); "
-                              "columns found by name or mapped with data.columns")
+@READERS.register(
+    "csv",
+    order=90,
+    detects="a file",
+    description="one CSV / TSV / Parquet interaction table (.csv, .tsv, .parquet, also compressed); "
+    "columns found by name or mapped with data.columns",
+)
 class TableReader:
     @staticmethod
     def detect(path: Path) -> bool:
@@ -239,8 +268,10 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     try:
         frame = pd.read_parquet(path)
     except (OSError, ValueError, EOFError) as exc:  # pyarrow's ArrowInvalid is a ValueError
-        raise DataError(f"{path}: unreadable or truncated Parquet ({_first_line(exc)}); "
-                        "write the file again (pandas.DataFrame.to_parquet)") from None
+        raise DataError(
+            f"{path}: unreadable or truncated Parquet ({_first_line(exc)}); "
+            "write the file again (pandas.DataFrame.to_parquet)"
+        ) from None
     if frame.empty:
         raise DataError(f"{path}: Parquet file has no rows")
     frame = frame.reset_index(drop=True)
@@ -278,7 +309,7 @@ def _drop_repeated_headers(frame: pd.DataFrame, path: Path, report: ReadReport |
     first = frame.iloc[:, 0]
     if not (first.dtype == object or isinstance(first.dtype, pd.StringDtype)):
         return frame
-    rows = np.flatnonzero((first.to_numpy(dtype=object) == names[0]))
+    rows = np.flatnonzero(first.to_numpy(dtype=object) == names[0])
     if not len(rows):
         return frame
     same = np.ones(len(rows), dtype=bool)

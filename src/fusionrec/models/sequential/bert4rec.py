@@ -41,18 +41,27 @@ class BERT4RecConfig(ClozeConfig):
     dropout: float = Field(0.1, ge=0.0, lt=1.0)
 
 
-@MODELS.register("bert4rec", config=BERT4RecConfig, task="sequential", paper="Sun et al., CIKM 2019",
-                 modalities="none (item ids)")
+@MODELS.register(
+    "bert4rec", config=BERT4RecConfig, task="sequential", paper="Sun et al., CIKM 2019", modalities="none (item ids)"
+)
 class BERT4Rec(ItemPredictionModel):
     """Shapes:
-        loss: SequenceBatch items (B, L) with mask tokens, targets (B, L) -> scalar
-        score: SequenceBatch items (B, L) ending in a mask token, candidates (C,) or None -> (B, C)
+    loss: SequenceBatch items (B, L) with mask tokens, targets (B, L) -> scalar
+    score: SequenceBatch items (B, L) ending in a mask token, candidates (C,) or None -> (B, C)
     """
 
-
-    def __init__(self, num_items: int, hidden_dim: int = 64, num_layers: int = 2, num_heads: int = 2,
-                 inner_dim: int | None = None, dropout: float = 0.1, attention_dropout: float | None = None,
-                 max_length: int = 50, loss: SequenceLoss = "ce") -> None:
+    def __init__(
+        self,
+        num_items: int,
+        hidden_dim: int = 64,
+        num_layers: int = 2,
+        num_heads: int = 2,
+        inner_dim: int | None = None,
+        dropout: float = 0.1,
+        attention_dropout: float | None = None,
+        max_length: int = 50,
+        loss: SequenceLoss = "ce",
+    ) -> None:
         super().__init__()
         self.num_items = num_items
         self.loss_kind = loss
@@ -62,9 +71,15 @@ class BERT4Rec(ItemPredictionModel):
         self.dropout = nn.Dropout(dropout)
         attention_dropout = dropout if attention_dropout is None else attention_dropout
         self.layers = nn.ModuleList(
-            PostNormLayer(SelfAttention(hidden_dim, num_heads, attention_dropout), hidden_dim,
-                          inner_dim or 4 * hidden_dim, dropout, "gelu")
-            for _ in range(num_layers))
+            PostNormLayer(
+                SelfAttention(hidden_dim, num_heads, attention_dropout),
+                hidden_dim,
+                inner_dim or 4 * hidden_dim,
+                dropout,
+                "gelu",
+            )
+            for _ in range(num_layers)
+        )
         self.head = nn.Linear(hidden_dim, hidden_dim)  # W^P, b^P
         self.head_norm = nn.LayerNorm(hidden_dim)
         self.item_bias = nn.Parameter(torch.zeros(num_items))  # b^O
@@ -74,9 +89,18 @@ class BERT4Rec(ItemPredictionModel):
             self.item_embedding.weight[num_items + 1].zero_()
 
     @classmethod
-    def from_dataset(cls, config: BERT4RecConfig, dataset: Dataset) -> "BERT4Rec":
-        return cls(dataset.num_items, config.hidden_dim, config.num_layers, config.num_heads, config.inner_dim,
-                   config.dropout, config.attention_dropout, config.max_length, config.loss)
+    def from_dataset(cls, config: BERT4RecConfig, dataset: Dataset) -> BERT4Rec:
+        return cls(
+            dataset.num_items,
+            config.hidden_dim,
+            config.num_layers,
+            config.num_heads,
+            config.inner_dim,
+            config.dropout,
+            config.attention_dropout,
+            config.max_length,
+            config.loss,
+        )
 
     @property
     def item_weight(self) -> Tensor:

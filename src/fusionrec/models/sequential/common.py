@@ -5,7 +5,7 @@ sequential task's sampler (:class:`SequenceSampling`), and small helpers.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 from torch import Tensor, nn
@@ -29,7 +29,7 @@ class SequenceSampling:
     ``shared_negatives``; ``item_side`` / ``behaviour_side``: side information carried in the batch
     (:func:`fusionrec.data.sequences.side_info`)."""
 
-    objective: str = "next"
+    objective: Literal["next", "cloze"] = "next"
     max_length: int = 50
     mask_ratio: float = 0.2
     num_negatives: int = 0
@@ -46,7 +46,7 @@ class SequentialConfig(ModelConfig):
     ``inner_dim`` (feed-forward width) and ``attention_dropout`` default per model.
     """
 
-    objective: ClassVar[str] = "next"
+    objective: ClassVar[Literal["next", "cloze"]] = "next"
 
     hidden_dim: int = Field(64, gt=0)
     num_layers: int = Field(2, ge=1)
@@ -58,28 +58,35 @@ class SequentialConfig(ModelConfig):
     loss: SequenceLoss = "ce"
     num_negatives: int = Field(1, gt=0, description="negatives per target for bce / bpr / sampled_ce")
     shared_negatives: bool = Field(
-        False, description="draw num_negatives items per batch, shared by every target (scored by one matrix "
-                           "product; a target's own item is masked), instead of num_negatives per target: "
-                           "the cheap sampled softmax for large catalogues")
+        False,
+        description="draw num_negatives items per batch, shared by every target (scored by one matrix "
+        "product; a target's own item is masked), instead of num_negatives per target: "
+        "the cheap sampled softmax for large catalogues",
+    )
 
     # models that score each target against its own negatives (MARank, MML) set this and refuse shared ones
     per_target_negatives: ClassVar[bool] = False
 
     @model_validator(mode="after")
-    def _shared_negatives_supported(self) -> "SequentialConfig":
+    def _shared_negatives_supported(self) -> SequentialConfig:
         if self.shared_negatives and self.per_target_negatives:
-            raise ValueError(f"{self.name} scores each target against its own negatives; shared_negatives is for "
-                             "SASRec, BERT4Rec and NOVA-BERT")
+            raise ValueError(
+                f"{self.name} scores each target against its own negatives; shared_negatives is for "
+                "SASRec, BERT4Rec and NOVA-BERT"
+            )
         return self
 
     def sampling(self) -> SequenceSampling:
         """The batches this model trains and scores on (configs with more fields extend it)."""
-        return SequenceSampling(objective=self.objective, max_length=self.max_length,
-                                num_negatives=0 if self.loss == "ce" else self.num_negatives,
-                                shared_negatives=self.shared_negatives)
+        return SequenceSampling(
+            objective=self.objective,
+            max_length=self.max_length,
+            num_negatives=0 if self.loss == "ce" else self.num_negatives,
+            shared_negatives=self.shared_negatives,
+        )
 
     @model_validator(mode="after")
-    def _heads_divide_dim(self) -> "SequentialConfig":
+    def _heads_divide_dim(self) -> SequentialConfig:
         if self.hidden_dim % self.num_heads:
             raise ValueError(f"hidden_dim={self.hidden_dim} must be divisible by num_heads={self.num_heads}")
         return self
@@ -88,7 +95,7 @@ class SequentialConfig(ModelConfig):
 class ClozeConfig(SequentialConfig):
     """Config of a model trained by Cloze (masked-item) prediction: ``mask_ratio`` of the slots."""
 
-    objective: ClassVar[str] = "cloze"
+    objective: ClassVar[Literal["next", "cloze"]] = "cloze"
     mask_ratio: float = Field(0.2, gt=0.0, lt=1.0, description="share of slots masked in Cloze training")
 
     def sampling(self) -> SequenceSampling:
@@ -104,8 +111,10 @@ def embedding_index(tokens: Tensor, num_items: int) -> Tensor:
 
 def no_user_scorer(name: str) -> Scorer:
     """Sequential models score sequences, not user ids: there is no ``(users, items)`` scorer."""
-    raise FusionrecError(f"{name} scores user sequences, not user ids; score through the sequential task: "
-                         "SequentialTask.scorer(model, split) or model.score(task.score_batch(users))")
+    raise FusionrecError(
+        f"{name} scores user sequences, not user ids; score through the sequential task: "
+        "SequentialTask.scorer(model, split) or model.score(task.score_batch(users))"
+    )
 
 
 class ItemPredictionModel(Recommender):
@@ -117,6 +126,17 @@ class ItemPredictionModel(Recommender):
     item table (identity by default). Training scores the target slots, ranking the last slot.
     """
 
+    item_embedding: nn.Embedding
+    loss_kind: str
+
+    @property
+    def item_weight(self) -> Tensor:
+        """The item rows of ``item_embedding`` (I, D)."""
+        raise NotImplementedError
+
+    def encode(self, batch: SequenceBatch) -> tuple[Tensor, Any]:
+        """Slot states (B, L, D) and the model's attention maps."""
+        raise NotImplementedError
 
     def transform(self, hidden: Tensor) -> Tensor:
         return hidden
@@ -131,14 +151,22 @@ class ItemPredictionModel(Recommender):
         assert batch.targets is not None, f"{type(self).__name__}.loss needs a training batch with targets"
         hidden, _ = self.encode(batch)
         h, targets, negatives = target_slots(hidden, batch.targets, batch.negatives)  # (T, D), (T,), (T, N)
-        loss = item_prediction_loss(self.transform(h), self.item_weight, targets, negatives, self.loss_kind,
-                                    getattr(self, "item_bias", None), lookup=self.item_embedding)
+        loss = item_prediction_loss(
+            self.transform(h),
+            self.item_weight,
+            targets,
+            negatives,
+            self.loss_kind,
+            getattr(self, "item_bias", None),
+            lookup=self.item_embedding,
+        )
         return LossOutput(loss, {self.loss_kind: loss.detach()})
 
-    def score(self, batch: SequenceBatch) -> Tensor:
+    def score(self, batch: SequenceBatch) -> Tensor:  # type: ignore[override]  # sequences, not user ids
         hidden, _ = self.encode(batch)
-        return item_scores(self.transform(last_slot(hidden)), self.item_weight, batch.candidates,
-                           getattr(self, "item_bias", None))  # (B, C)
+        return item_scores(
+            self.transform(last_slot(hidden)), self.item_weight, batch.candidates, getattr(self, "item_bias", None)
+        )  # (B, C)
 
     def scorer(self) -> Scorer:
         return no_user_scorer(type(self).__name__)

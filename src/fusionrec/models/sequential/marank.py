@@ -100,14 +100,13 @@ class MARankConfig(SequentialConfig):
     reg_weight: float = Field(2e-3, ge=0.0, description="λ: L2 on the triple's embeddings and z, a")
 
     @model_validator(mode="after")
-    def _no_transformer_settings(self) -> "MARankConfig":
+    def _no_transformer_settings(self) -> MARankConfig:
         unused = [k for k in ("inner_dim", "attention_dropout") if getattr(self, k) is not None]
         if self.num_heads != 1:
             unused.append("num_heads")
         if unused:
             raise ValueError(f"MARank has no multi-head attention or feed-forward; leave {', '.join(unused)} unset")
         return self
-
 
 
 class MARankState(NamedTuple):
@@ -132,18 +131,27 @@ def last_window(items: Tensor, length: int) -> Tensor:
     return F.pad(items, (length - items.shape[1], 0), value=PAD_ITEM)
 
 
-@MODELS.register("marank", config=MARankConfig, task="sequential", paper="Yu et al., AAAI 2019",
-                 modalities="none (item ids)")
+@MODELS.register(
+    "marank", config=MARankConfig, task="sequential", paper="Yu et al., AAAI 2019", modalities="none (item ids)"
+)
 class MARank(Recommender):
     """Shapes:
-        loss: SequenceBatch users (B,), items/targets (B, L), negatives (B, L, N) -> scalar
-        score: SequenceBatch users (B,), items (B, L), candidates (C,) or None -> (B, C) or (B, I)
+    loss: SequenceBatch users (B,), items/targets (B, L), negatives (B, L, N) -> scalar
+    score: SequenceBatch users (B,), items (B, L), candidates (C,) or None -> (B, C) or (B, I)
     """
 
-
-    def __init__(self, num_users: int, num_items: int, hidden_dim: int = 128, num_layers: int = 2,
-                 num_union_layers: int = 2, window: int = 5, dropout: float = 0.5, reg_weight: float = 2e-3,
-                 loss: SequenceLoss = "bpr") -> None:
+    def __init__(
+        self,
+        num_users: int,
+        num_items: int,
+        hidden_dim: int = 128,
+        num_layers: int = 2,
+        num_union_layers: int = 2,
+        window: int = 5,
+        dropout: float = 0.5,
+        reg_weight: float = 2e-3,
+        loss: SequenceLoss = "bpr",
+    ) -> None:
         super().__init__()
         self.num_items = num_items
         self.window = window
@@ -161,9 +169,18 @@ class MARank(Recommender):
             self.item_context.weight[num_items].zero_()
 
     @classmethod
-    def from_dataset(cls, config: MARankConfig, dataset: Dataset) -> "MARank":
-        return cls(dataset.num_users, dataset.num_items, config.hidden_dim, config.num_layers,
-                   config.num_union_layers, config.window, config.dropout, config.reg_weight, config.loss)
+    def from_dataset(cls, config: MARankConfig, dataset: Dataset) -> MARank:
+        return cls(
+            dataset.num_users,
+            dataset.num_items,
+            config.hidden_dim,
+            config.num_layers,
+            config.num_union_layers,
+            config.window,
+            config.dropout,
+            config.reg_weight,
+            config.loss,
+        )
 
     @property
     def item_weight(self) -> Tensor:
@@ -232,6 +249,6 @@ class MARank(Recommender):
         with torch.no_grad():
             state = self.represent(batch.users, last_window(batch.items, self.window))
         L, W = batch.items.shape[1], self.window
-        weights = state.item_weights[..., max(W - L, 0):]  # (B, K+1, min(L, W))
+        weights = state.item_weights[..., max(W - L, 0) :]  # (B, K+1, min(L, W))
         weights = F.pad(weights, (max(L - W, 0), 0))  # (B, K+1, L)
         return {"individual": weights[:, 0], "item_orders": weights, "orders": state.order_weights}

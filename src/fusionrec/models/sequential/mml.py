@@ -95,8 +95,9 @@ Note:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, ClassVar, Iterator, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -129,16 +130,19 @@ class MMLConfig(SequentialConfig):
     inner_dim: int | None = Field(256, gt=0)
     dropout: float = Field(0.2, ge=0.0, lt=1.0)
     modalities: list[str] = Field(["all"], description="one learner per modality besides the ID learner")
-    adapt: list[str] = Field(["position_embedding", "norm", "layers"],
-                             description="encoder parameters (name prefixes) adapted in the inner loop")
+    adapt: list[str] = Field(
+        ["position_embedding", "norm", "layers"],
+        description="encoder parameters (name prefixes) adapted in the inner loop",
+    )
     inner_steps: int = Field(1, ge=0)
     inner_lr: float = Field(0.1, gt=0)
     first_order: bool = True
     query_ratio: float = Field(0.5, gt=0.0, lt=1.0, description="share of a sequence's targets in the query set")
     num_neighbors: int = Field(5, ge=1, description="feature neighbours per item in the generator")
     generate_rate: float = Field(0.1, gt=0.0, le=1.0, description="share of warm ID rows replaced while training it")
-    cold_item_max_interactions: int = Field(0, ge=0, description="items with at most this many training "
-                                                                 "interactions use generated ID embeddings")
+    cold_item_max_interactions: int = Field(
+        0, ge=0, description="items with at most this many training interactions use generated ID embeddings"
+    )
     fusion_hidden_dim: int = Field(128, gt=0)
     norm_first: bool = Field(True, description="SASRec's pre-norm blocks; False: RecBole's post-norm (official code)")
     schedule: Literal["staged", "joint"] = "staged"
@@ -146,11 +150,10 @@ class MMLConfig(SequentialConfig):
     generator_epochs: int = Field(2, ge=0)
 
     @model_validator(mode="after")
-    def _adapt_something(self) -> "MMLConfig":
+    def _adapt_something(self) -> MMLConfig:
         if not self.adapt:
             raise ValueError("adapt must name at least one encoder parameter group, e.g. ['layers']")
         return self
-
 
 
 def slot_losses(hidden: Tensor, table: Tensor, targets: Tensor, negatives: Tensor, kind: str) -> Tensor:
@@ -195,20 +198,33 @@ class SequenceEncoder(nn.Module):
     Shapes: x (B, L, D) item embeddings, positions (B, L) (-1 padding), mask (B, L) -> (B, L, D).
     """
 
-    def __init__(self, dim: int, num_layers: int, num_heads: int, inner_dim: int, dropout: float,
-                 attention_dropout: float, max_length: int, norm_first: bool = True) -> None:
+    def __init__(
+        self,
+        dim: int,
+        num_layers: int,
+        num_heads: int,
+        inner_dim: int,
+        dropout: float,
+        attention_dropout: float,
+        max_length: int,
+        norm_first: bool = True,
+    ) -> None:
         super().__init__()
         self.norm_first = norm_first
-        self.scale = dim ** 0.5 if norm_first else 1.0
+        self.scale = dim**0.5 if norm_first else 1.0
         self.position_embedding = nn.Embedding(max_length, dim)
         self.dropout = nn.Dropout(dropout)
         if norm_first:
-            self.layers = nn.ModuleList(SASRecBlock(dim, num_heads, inner_dim, dropout, attention_dropout)
-                                        for _ in range(num_layers))
+            self.layers = nn.ModuleList(
+                SASRecBlock(dim, num_heads, inner_dim, dropout, attention_dropout) for _ in range(num_layers)
+            )
         else:
             self.layers = nn.ModuleList(
-                PostNormLayer(SelfAttention(dim, num_heads, attention_dropout, causal=True), dim, inner_dim, dropout,
-                              "gelu") for _ in range(num_layers))
+                PostNormLayer(
+                    SelfAttention(dim, num_heads, attention_dropout, causal=True), dim, inner_dim, dropout, "gelu"
+                )
+                for _ in range(num_layers)
+            )
         self.norm = nn.LayerNorm(dim)  # the final norm (pre-norm) or the embedding norm (post-norm)
 
     def forward(self, x: Tensor, positions: Tensor, mask: Tensor) -> Tensor:
@@ -315,25 +331,48 @@ def next_targets(items: Tensor) -> Tensor:
     return following.masked_fill(items < 0, -1)
 
 
-@MODELS.register("mml", config=MMLConfig, task="sequential", paper="Pan et al., CIKM 2022",
-                 modalities="item ids + any modalities (default all: e.g. text and genre)")
+@MODELS.register(
+    "mml",
+    config=MMLConfig,
+    task="sequential",
+    paper="Pan et al., CIKM 2022",
+    modalities="item ids + any modalities (default all: e.g. text and genre)",
+)
 class MML(Recommender):
     """Shapes:
-        learners: M = 1 + number of modalities; item tables (I, D)
-        loss: SequenceBatch items/targets (B, L) (negatives (B, L, N) for sampled losses) -> scalar
-        score: SequenceBatch items (B, L), candidates (C,) or None -> (B, C) or (B, I)
+    learners: M = 1 + number of modalities; item tables (I, D)
+    loss: SequenceBatch items/targets (B, L) (negatives (B, L, N) for sampled losses) -> scalar
+    score: SequenceBatch items (B, L), candidates (C,) or None -> (B, C) or (B, I)
     """
 
-
-    def __init__(self, num_items: int, features: dict[str, Tensor], masks: dict[str, Tensor],
-                 neighbors: dict[str, Tensor], train_counts: Tensor, hidden_dim: int = 64, num_layers: int = 2,
-                 num_heads: int = 2, inner_dim: int | None = 256, dropout: float = 0.2,
-                 attention_dropout: float | None = None, max_length: int = 50, loss: SequenceLoss = "ce",
-                 adapt: tuple[str, ...] = ("position_embedding", "norm", "layers"), inner_steps: int = 1,
-                 inner_lr: float = 0.1, first_order: bool = True, query_ratio: float = 0.5,
-                 generate_rate: float = 0.1, cold_item_max_interactions: int = 0, fusion_hidden_dim: int = 128,
-                 norm_first: bool = True, schedule: str = "staged", meta_epochs: int = 60,
-                 generator_epochs: int = 2) -> None:
+    def __init__(
+        self,
+        num_items: int,
+        features: dict[str, Tensor],
+        masks: dict[str, Tensor],
+        neighbors: dict[str, Tensor],
+        train_counts: Tensor,
+        hidden_dim: int = 64,
+        num_layers: int = 2,
+        num_heads: int = 2,
+        inner_dim: int | None = 256,
+        dropout: float = 0.2,
+        attention_dropout: float | None = None,
+        max_length: int = 50,
+        loss: SequenceLoss = "ce",
+        adapt: tuple[str, ...] = ("position_embedding", "norm", "layers"),
+        inner_steps: int = 1,
+        inner_lr: float = 0.1,
+        first_order: bool = True,
+        query_ratio: float = 0.5,
+        generate_rate: float = 0.1,
+        cold_item_max_interactions: int = 0,
+        fusion_hidden_dim: int = 128,
+        norm_first: bool = True,
+        schedule: str = "staged",
+        meta_epochs: int = 60,
+        generator_epochs: int = 2,
+    ) -> None:
         super().__init__()
         if not features:
             raise ConfigError("MML needs at least one modality besides item ids (model.modalities)")
@@ -342,8 +381,16 @@ class MML(Recommender):
         self.names = ("id", *features)
 
         def encoder() -> SequenceEncoder:
-            return SequenceEncoder(hidden_dim, num_layers, num_heads, inner_dim or 4 * hidden_dim, dropout,
-                                   dropout if attention_dropout is None else attention_dropout, max_length, norm_first)
+            return SequenceEncoder(
+                hidden_dim,
+                num_layers,
+                num_heads,
+                inner_dim or 4 * hidden_dim,
+                dropout,
+                dropout if attention_dropout is None else attention_dropout,
+                max_length,
+                norm_first,
+            )
 
         self.learners = nn.ModuleDict({"id": MetaLearner(num_items, hidden_dim, encoder())})
         for name, f in features.items():
@@ -357,8 +404,9 @@ class MML(Recommender):
         present = torch.stack([masks[n] for n in features], 1)  # (I, M - 1)
         self.generator = ItemEmbeddingGenerator(list(features.values()), present, list(neighbors.values()), hidden_dim)
         self.fusion = ScoreFusion(hidden_dim, num_items, fusion_hidden_dim)
-        self.register_buffer("present", torch.cat([torch.ones(1, num_items, dtype=torch.bool), present.T]),
-                             persistent=False)  # (M, I)
+        self.register_buffer(
+            "present", torch.cat([torch.ones(1, num_items, dtype=torch.bool), present.T]), persistent=False
+        )  # (M, I)
         self.register_buffer("cold_items", train_counts <= cold_item_max_interactions, persistent=False)  # (I,)
         self.register_buffer("use_generator", torch.tensor(False))  # set once the generator has trained
         self.inner_steps, self.inner_lr, self.first_order = inner_steps, inner_lr, first_order
@@ -374,11 +422,11 @@ class MML(Recommender):
                     nn.init.zeros_(module.bias)
         views = [l.item_projection for l in self.learners.values() if l.item_projection is not None]
         for view in [*views, self.generator.output]:  # item views start on the scale of the ID embeddings
-            nn.init.normal_(view.weight, std=0.02 if view in views else 0.02 / view.in_features ** 0.5)
+            nn.init.normal_(view.weight, std=0.02 if view in views else 0.02 / view.in_features**0.5)
             nn.init.zeros_(view.bias)
 
     @classmethod
-    def from_dataset(cls, config: MMLConfig, dataset: Dataset) -> "MML":
+    def from_dataset(cls, config: MMLConfig, dataset: Dataset) -> MML:
         names = [n for n in dataset.modalities] if config.modalities == ["all"] else list(config.modalities)
         features, masks = modality_tensors(dataset, names, "MML")
         fit = training_items(dataset)  # content statistics from the training items only
@@ -387,12 +435,33 @@ class MML(Recommender):
         inter = dataset.interactions
         items = inter["item"].to_numpy()[inter["split"].to_numpy() == TRAIN]
         counts = torch.from_numpy(np.bincount(items, minlength=dataset.num_items).astype(np.int64))
-        return cls(dataset.num_items, features, masks, neighbors, counts, config.hidden_dim, config.num_layers,
-                   config.num_heads, config.inner_dim, config.dropout, config.attention_dropout, config.max_length,
-                   config.loss, tuple(config.adapt), config.inner_steps, config.inner_lr, config.first_order,
-                   config.query_ratio, config.generate_rate, config.cold_item_max_interactions,
-                   config.fusion_hidden_dim, config.norm_first, config.schedule, config.meta_epochs,
-                   config.generator_epochs)
+        return cls(
+            dataset.num_items,
+            features,
+            masks,
+            neighbors,
+            counts,
+            config.hidden_dim,
+            config.num_layers,
+            config.num_heads,
+            config.inner_dim,
+            config.dropout,
+            config.attention_dropout,
+            config.max_length,
+            config.loss,
+            tuple(config.adapt),
+            config.inner_steps,
+            config.inner_lr,
+            config.first_order,
+            config.query_ratio,
+            config.generate_rate,
+            config.cold_item_max_interactions,
+            config.fusion_hidden_dim,
+            config.norm_first,
+            config.schedule,
+            config.meta_epochs,
+            config.generator_epochs,
+        )
 
     # ------------------------------------------------------------------------------ learners
 
@@ -420,8 +489,9 @@ class MML(Recommender):
         x = table[batch.items.clamp_min(0)] * batch.mask[..., None].to(table.dtype)  # (B, L, D)
         steps, lr, first_order, kind = self.inner_steps, self.inner_lr, self.first_order, self.loss_kind
 
-        def one_user(x: Tensor, positions: Tensor, mask: Tensor, support: Tensor,
-                     negatives: Tensor) -> dict[str, Tensor]:
+        def one_user(
+            x: Tensor, positions: Tensor, mask: Tensor, support: Tensor, negatives: Tensor
+        ) -> dict[str, Tensor]:
             def support_loss(adapted: dict[str, Tensor]) -> Tensor:
                 hidden = functional_call(encoder, adapted, (x[None], positions[None], mask[None]))[0]  # (L, D)
                 return slot_loss(hidden, table, support, negatives, kind)

@@ -42,8 +42,13 @@ from torch import Tensor, nn
 from fusionrec.data.batches import SequenceBatch
 from fusionrec.data.dataset import Dataset
 from fusionrec.data.sequences import SideFeature, side_info
-from fusionrec.models.sequential.common import (ClozeConfig, ItemPredictionModel, SequenceLoss, SequenceSampling,
-                                                embedding_index)
+from fusionrec.models.sequential.common import (
+    ClozeConfig,
+    ItemPredictionModel,
+    SequenceLoss,
+    SequenceSampling,
+    embedding_index,
+)
 from fusionrec.nn.fusion.non_invasive_attention import NonInvasiveSelfAttention
 from fusionrec.nn.sequence import PostNormLayer, stack_side
 from fusionrec.registry import MODELS
@@ -61,20 +66,35 @@ class NovaBERTConfig(ClozeConfig):
         return replace(super().sampling(), item_side=tuple(self.item_side), behaviour_side=tuple(self.behaviour_side))
 
 
-@MODELS.register("nova_bert", config=NovaBERTConfig, task="sequential", paper="Liu et al., AAAI 2021",
-                 modalities="item side information (default genre, year) + behaviour (position, rating, time gap)")
+@MODELS.register(
+    "nova_bert",
+    config=NovaBERTConfig,
+    task="sequential",
+    paper="Liu et al., AAAI 2021",
+    modalities="item side information (default genre, year) + behaviour (position, rating, time gap)",
+)
 class NovaBERT(ItemPredictionModel):
     """Shapes:
-        side embeddings (B, L, S, D) with S = len(side_names) - 1 (``side_names[0]`` is the ID branch)
-        loss: SequenceBatch items (B, L) with mask tokens, targets (B, L), side {name: (B, L) | (B, L, F)}
-        score: SequenceBatch ending in a mask token, candidates (C,) or None -> (B, C)
+    side embeddings (B, L, S, D) with S = len(side_names) - 1 (``side_names[0]`` is the ID branch)
+    loss: SequenceBatch items (B, L) with mask tokens, targets (B, L), side {name: (B, L) | (B, L, F)}
+    score: SequenceBatch ending in a mask token, candidates (C,) or None -> (B, C)
     """
 
-
-    def __init__(self, num_items: int, side_features: tuple[SideFeature, ...] = (), use_position: bool = True,
-                 hidden_dim: int = 64, num_layers: int = 2, num_heads: int = 2, inner_dim: int | None = None,
-                 dropout: float = 0.1, attention_dropout: float | None = None, max_length: int = 50,
-                 loss: SequenceLoss = "ce", fusor: Literal["add", "concat", "gating"] = "gating") -> None:
+    def __init__(
+        self,
+        num_items: int,
+        side_features: tuple[SideFeature, ...] = (),
+        use_position: bool = True,
+        hidden_dim: int = 64,
+        num_layers: int = 2,
+        num_heads: int = 2,
+        inner_dim: int | None = None,
+        dropout: float = 0.1,
+        attention_dropout: float | None = None,
+        max_length: int = 50,
+        loss: SequenceLoss = "ce",
+        fusor: Literal["add", "concat", "gating"] = "gating",
+    ) -> None:
         super().__init__()
         self.num_items = num_items
         self.loss_kind = loss
@@ -82,19 +102,32 @@ class NovaBERT(ItemPredictionModel):
         self.side_names = ("id",) + (("position",) if use_position else ()) + tuple(f.name for f in side_features)
         self.item_embedding = nn.Embedding(num_items + 2, hidden_dim, padding_idx=num_items + 1)  # + mask, pad
         self.position_embedding = nn.Embedding(max_length, hidden_dim) if use_position else None
-        self.side_embeddings = nn.ModuleDict({
-            f.name: (nn.Embedding(f.dim, hidden_dim, padding_idx=0) if f.kind == "codes"
-                     else nn.Linear(f.dim, hidden_dim, bias=False))
-            for f in side_features})
+        self.side_embeddings = nn.ModuleDict(
+            {
+                f.name: (
+                    nn.Embedding(f.dim, hidden_dim, padding_idx=0)
+                    if f.kind == "codes"
+                    else nn.Linear(f.dim, hidden_dim, bias=False)
+                )
+                for f in side_features
+            }
+        )
         self.side_norms = nn.ModuleList(nn.LayerNorm(hidden_dim) for _ in self.side_names[1:])
         self.embedding_norm = nn.LayerNorm(hidden_dim)
         self.dropout = nn.Dropout(dropout)
         attention_dropout = dropout if attention_dropout is None else attention_dropout
         self.layers = nn.ModuleList(
-            PostNormLayer(NonInvasiveSelfAttention(hidden_dim, len(self.side_names) - 1, num_heads=num_heads,
-                                                   dropout=attention_dropout, fusor=fusor),
-                          hidden_dim, inner_dim or 4 * hidden_dim, dropout, "gelu")
-            for _ in range(num_layers))
+            PostNormLayer(
+                NonInvasiveSelfAttention(
+                    hidden_dim, len(self.side_names) - 1, num_heads=num_heads, dropout=attention_dropout, fusor=fusor
+                ),
+                hidden_dim,
+                inner_dim or 4 * hidden_dim,
+                dropout,
+                "gelu",
+            )
+            for _ in range(num_layers)
+        )
         self.head = nn.Linear(hidden_dim, hidden_dim)
         self.head_norm = nn.LayerNorm(hidden_dim)
         self.item_bias = nn.Parameter(torch.zeros(num_items))
@@ -106,11 +139,22 @@ class NovaBERT(ItemPredictionModel):
                         emb.weight[emb.padding_idx].zero_()
 
     @classmethod
-    def from_dataset(cls, config: NovaBERTConfig, dataset: Dataset) -> "NovaBERT":
+    def from_dataset(cls, config: NovaBERTConfig, dataset: Dataset) -> NovaBERT:
         info = side_info(dataset, config.item_side, config.behaviour_side)
-        return cls(dataset.num_items, info.features, "position" in config.behaviour_side, config.hidden_dim,
-                   config.num_layers, config.num_heads, config.inner_dim, config.dropout, config.attention_dropout,
-                   config.max_length, config.loss, config.fusor)
+        return cls(
+            dataset.num_items,
+            info.features,
+            "position" in config.behaviour_side,
+            config.hidden_dim,
+            config.num_layers,
+            config.num_heads,
+            config.inner_dim,
+            config.dropout,
+            config.attention_dropout,
+            config.max_length,
+            config.loss,
+            config.fusor,
+        )
 
     @property
     def item_weight(self) -> Tensor:
@@ -120,8 +164,10 @@ class NovaBERT(ItemPredictionModel):
         """Side embeddings of every slot, in ``side_names[1:]`` order. -> (B, L, S, D), zeros at padding."""
         missing = [f.name for f in self.side_features if f.name not in batch.side]
         if missing:
-            raise ValueError(f"NOVA-BERT needs side information {missing} in the batch (has {list(batch.side)}); "
-                             "build batches with the sequential task from this model's config")
+            raise ValueError(
+                f"NOVA-BERT needs side information {missing} in the batch (has {list(batch.side)}); "
+                "build batches with the sequential task from this model's config"
+            )
         parts = [] if self.position_embedding is None else [self.position_embedding(batch.positions.clamp_min(0))]
         parts += [self.side_embeddings[f.name](batch.side[f.name]) for f in self.side_features]  # (B, L, D) each
         parts = [norm(part) for norm, part in zip(self.side_norms, parts)]  # on the ID branch's scale

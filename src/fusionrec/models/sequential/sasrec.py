@@ -62,18 +62,27 @@ class SASRecBlock(nn.Module):
         return out * mask[..., None].to(out.dtype), weights
 
 
-@MODELS.register("sasrec", config=SASRecConfig, task="sequential", paper="Kang & McAuley, ICDM 2018",
-                 modalities="none (item ids)")
+@MODELS.register(
+    "sasrec", config=SASRecConfig, task="sequential", paper="Kang & McAuley, ICDM 2018", modalities="none (item ids)"
+)
 class SASRec(ItemPredictionModel):
     """Shapes:
-        loss: SequenceBatch items/targets (B, L) -> scalar
-        score: SequenceBatch items (B, L), candidates (C,) or None -> (B, C) or (B, I)
+    loss: SequenceBatch items/targets (B, L) -> scalar
+    score: SequenceBatch items (B, L), candidates (C,) or None -> (B, C) or (B, I)
     """
 
-
-    def __init__(self, num_items: int, hidden_dim: int = 64, num_layers: int = 2, num_heads: int = 1,
-                 inner_dim: int | None = None, dropout: float = 0.2, attention_dropout: float | None = None,
-                 max_length: int = 50, loss: SequenceLoss = "ce") -> None:
+    def __init__(
+        self,
+        num_items: int,
+        hidden_dim: int = 64,
+        num_layers: int = 2,
+        num_heads: int = 1,
+        inner_dim: int | None = None,
+        dropout: float = 0.2,
+        attention_dropout: float | None = None,
+        max_length: int = 50,
+        loss: SequenceLoss = "ce",
+    ) -> None:
         super().__init__()
         self.num_items = num_items
         self.loss_kind = loss
@@ -82,9 +91,15 @@ class SASRec(ItemPredictionModel):
         self.position_embedding = nn.Embedding(max_length, hidden_dim)
         self.dropout = nn.Dropout(dropout)
         self.blocks = nn.ModuleList(
-            SASRecBlock(hidden_dim, num_heads, inner_dim or hidden_dim, dropout,
-                        dropout if attention_dropout is None else attention_dropout)
-            for _ in range(num_layers))
+            SASRecBlock(
+                hidden_dim,
+                num_heads,
+                inner_dim or hidden_dim,
+                dropout,
+                dropout if attention_dropout is None else attention_dropout,
+            )
+            for _ in range(num_layers)
+        )
         self.final_norm = nn.LayerNorm(hidden_dim)
         for emb in (self.item_embedding, self.position_embedding):
             nn.init.normal_(emb.weight, std=0.02)
@@ -92,9 +107,18 @@ class SASRec(ItemPredictionModel):
             self.item_embedding.weight[num_items:].zero_()  # the unused mask row and padding
 
     @classmethod
-    def from_dataset(cls, config: SASRecConfig, dataset: Dataset) -> "SASRec":
-        return cls(dataset.num_items, config.hidden_dim, config.num_layers, config.num_heads, config.inner_dim,
-                   config.dropout, config.attention_dropout, config.max_length, config.loss)
+    def from_dataset(cls, config: SASRecConfig, dataset: Dataset) -> SASRec:
+        return cls(
+            dataset.num_items,
+            config.hidden_dim,
+            config.num_layers,
+            config.num_heads,
+            config.inner_dim,
+            config.dropout,
+            config.attention_dropout,
+            config.max_length,
+            config.loss,
+        )
 
     @property
     def item_weight(self) -> Tensor:

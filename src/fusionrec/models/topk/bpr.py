@@ -37,8 +37,15 @@ class BPR(Recommender):
         score: UserBatch users (B,) -> (B, I) or (B, C)
     """
 
-    def __init__(self, num_users: int, num_items: int, embedding_dim: int = 64, item_bias: bool = True,
-                 reg_weight: float = 1e-4, init_std: float = 0.1) -> None:
+    def __init__(
+        self,
+        num_users: int,
+        num_items: int,
+        embedding_dim: int = 64,
+        item_bias: bool = True,
+        reg_weight: float = 1e-4,
+        init_std: float = 0.1,
+    ) -> None:
         super().__init__()
         self.user_emb = nn.Embedding(num_users, embedding_dim)
         self.item_emb = nn.Embedding(num_items, embedding_dim)
@@ -48,9 +55,15 @@ class BPR(Recommender):
         self.reg_weight = reg_weight
 
     @classmethod
-    def from_dataset(cls, config: BPRConfig, dataset) -> "BPR":
-        return cls(dataset.num_users, dataset.num_items, config.embedding_dim, config.item_bias, config.reg_weight,
-                   config.init_std)
+    def from_dataset(cls, config: BPRConfig, dataset) -> BPR:
+        return cls(
+            dataset.num_users,
+            dataset.num_items,
+            config.embedding_dim,
+            config.item_bias,
+            config.reg_weight,
+            config.init_std,
+        )
 
     def lookup_embeddings(self) -> tuple[nn.Embedding, ...]:
         return self.user_emb, self.item_emb

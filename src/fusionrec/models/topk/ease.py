@@ -52,8 +52,11 @@ PEAK_BYTES_PER_ENTRY = 16  # the float64 Gram matrix and its Cholesky factor (or
 class EASEConfig(ModelConfig):
     name: str = "ease"
     l2: float = Field(500.0, gt=0, description="λ, the L2 weight of B (Cornac's lamb)")
-    max_items: int = Field(30_000, gt=0, description="refuse larger catalogues: B is a dense I x I matrix "
-                                                     "(about 16 I² bytes while it is computed)")
+    max_items: int = Field(
+        30_000,
+        gt=0,
+        description="refuse larger catalogues: B is a dense I x I matrix (about 16 I² bytes while it is computed)",
+    )
 
 
 def item_gram(interactions: sp.spmatrix, chunk_size: int = 2048) -> np.ndarray:
@@ -113,19 +116,23 @@ class EASE(Recommender):
         self.fit_seconds = time.perf_counter() - start
 
     @classmethod
-    def from_dataset(cls, config: EASEConfig, dataset) -> "EASE":
+    def from_dataset(cls, config: EASEConfig, dataset) -> EASE:
         num_items = dataset.num_items
         if num_items > config.max_items:
             need = PEAK_BYTES_PER_ENTRY * num_items**2 / 2**30
-            raise ConfigError(f"ease: {dataset.name} has {num_items:,} items > model.max_items={config.max_items:,}; "
-                              f"EASE inverts a dense I x I matrix, which needs about {need:,.1f} GiB of memory here; "
-                              "raise model.max_items if the machine has it, or pick an embedding model (bpr, lightgcn)")
+            raise ConfigError(
+                f"ease: {dataset.name} has {num_items:,} items > model.max_items={config.max_items:,}; "
+                f"EASE inverts a dense I x I matrix, which needs about {need:,.1f} GiB of memory here; "
+                "raise model.max_items if the machine has it, or pick an embedding model (bpr, lightgcn)"
+            )
         return cls(dataset.matrix("train"), config.l2)
 
     def loss(self, batch: object) -> LossOutput:
         """Refuses: EASE has no training loss (B is fitted in closed form in ``from_dataset``)."""
-        raise FusionrecError("ease has no trainable parameters and no training loss: B is fitted in closed form when "
-                             "the model is built; fusionrec's fit() evaluates it once on validation instead")
+        raise FusionrecError(
+            "ease has no trainable parameters and no training loss: B is fitted in closed form when "
+            "the model is built; fusionrec's fit() evaluates it once on validation instead"
+        )
 
     def extra_record(self) -> dict[str, Any]:
         """The closed-form fit's wall time (the run's history says ``train_s`` 0: nothing is optimised)."""

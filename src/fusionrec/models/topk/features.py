@@ -16,8 +16,9 @@ from fusionrec.data.content import training_item_mask
 from fusionrec.errors import DataError
 
 
-def modality_tensors(dataset, names: list[str], model: str,
-                     keep_regions: bool = False) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+def modality_tensors(
+    dataset, names: list[str], model: str, keep_regions: bool = False
+) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
     """Per-modality float32 ``(I, D_m)`` features and bool ``(I,)`` masks.
 
     Region grids ``(I, R, D_m)`` are mean-pooled unless ``keep_regions``. ``names == ["all"]``
@@ -27,7 +28,9 @@ def modality_tensors(dataset, names: list[str], model: str,
     if names == ["all"]:
         names = have
     if not names:
-        raise DataError(f"{model} needs at least one modality; data set {dataset.name!r} has: {', '.join(have) or 'none'}")
+        raise DataError(
+            f"{model} needs at least one modality; data set {dataset.name!r} has: {', '.join(have) or 'none'}"
+        )
     dataset.schema.require_modalities(model, names)
     features, masks = {}, {}
     for name in names:
@@ -58,8 +61,11 @@ def standardize(features: Tensor, mask: Tensor, fit: Tensor | None = None) -> Te
     """
     if features.dim() == 3:
         repeat = features.shape[1]
-        flat = standardize(features.reshape(-1, features.shape[-1]), mask.repeat_interleave(repeat),
-                           None if fit is None else fit.repeat_interleave(repeat))
+        flat = standardize(
+            features.reshape(-1, features.shape[-1]),
+            mask.repeat_interleave(repeat),
+            None if fit is None else fit.repeat_interleave(repeat),
+        )
         return flat.reshape(features.shape)
     present = features[mask if fit is None else mask & fit]
     if len(present) < 2:

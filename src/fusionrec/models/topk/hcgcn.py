@@ -80,8 +80,11 @@ class HCGCNConfig(ModelConfig):
     contrastive_weight: float = Field(0.1, ge=0, description="λ_cl, CLIP-style modality contrastive loss")
     temperature: float = Field(0.2, gt=0, description="InfoNCE temperature")
     contrastive_items: int | None = Field(
-        4096, gt=1, description="at most this many item pairs (a random subset of the batch's) in the in-batch "
-                                "InfoNCE, whose logits grow quadratically with the batch; None: all")
+        4096,
+        gt=1,
+        description="at most this many item pairs (a random subset of the batch's) in the in-batch "
+        "InfoNCE, whose logits grow quadratically with the batch; None: all",
+    )
     reg_weight: float = Field(1e-4, ge=0)
 
 
@@ -113,23 +116,41 @@ def kmeans(x: Tensor, k: int, iterations: int = 20, fit: Tensor | None = None) -
     return (x @ centres.T).argmax(1)
 
 
-@MODELS.register("hcgcn", config=HCGCNConfig, task="topk", paper="Mu et al., ACM MM 2022",
-                 modalities="any (default all)")
+@MODELS.register(
+    "hcgcn", config=HCGCNConfig, task="topk", paper="Mu et al., ACM MM 2022", modalities="any (default all)"
+)
 class HCGCN(Recommender):
     """Shapes:
-        features: {m: (I, F_m)}; masks: {m: (I,)}; interactions: scipy (U, I) training matrix;
-        item_graph: sparse (I, I); item_clusters: (I,) initial clusters
-        loss: PairBatch users (B,), pos_items (B,), neg_items (B, N)
-        score: UserBatch users (B,) -> (B, I) or (B, C)
+    features: {m: (I, F_m)}; masks: {m: (I,)}; interactions: scipy (U, I) training matrix;
+    item_graph: sparse (I, I); item_clusters: (I,) initial clusters
+    loss: PairBatch users (B,), pos_items (B,), neg_items (B, N)
+    score: UserBatch users (B,) -> (B, I) or (B, C)
     """
 
-    def __init__(self, num_users: int, num_items: int, features: dict[str, Tensor], masks: dict[str, Tensor],
-                 interactions: sp.csr_matrix, item_graph: Tensor, item_clusters: Tensor, embedding_dim: int = 64,
-                 num_layers: int = 2, item_layers: int = 1, num_clusters: int = 8, recluster_every: int = 1,
-                 fusion: str = "modality_self_attention", fusion_options: dict | None = None,
-                 cluster_temperature: float = 0.2, cocluster_weight: float = 0.1, cluster_weight: float = 0.1,
-                 contrastive_weight: float = 0.1, temperature: float = 0.2, reg_weight: float = 1e-4,
-                 contrastive_items: int | None = 4096) -> None:
+    def __init__(
+        self,
+        num_users: int,
+        num_items: int,
+        features: dict[str, Tensor],
+        masks: dict[str, Tensor],
+        interactions: sp.csr_matrix,
+        item_graph: Tensor,
+        item_clusters: Tensor,
+        embedding_dim: int = 64,
+        num_layers: int = 2,
+        item_layers: int = 1,
+        num_clusters: int = 8,
+        recluster_every: int = 1,
+        fusion: str = "modality_self_attention",
+        fusion_options: dict | None = None,
+        cluster_temperature: float = 0.2,
+        cocluster_weight: float = 0.1,
+        cluster_weight: float = 0.1,
+        contrastive_weight: float = 0.1,
+        temperature: float = 0.2,
+        reg_weight: float = 1e-4,
+        contrastive_items: int | None = 4096,
+    ) -> None:
         super().__init__()
         self.num_users, self.num_items = num_users, num_items
         self.modality_names = list(features)
@@ -143,8 +164,9 @@ class HCGCN(Recommender):
         self.register_buffer("present", torch.stack([masks[m] for m in features], dim=1), persistent=False)  # (I, M)
         self.register_buffer("item_graph", item_graph, persistent=False)
         self.interactions = sp.csr_matrix(interactions, dtype=np.float32)
-        self.register_buffer("adjacency", to_torch_sparse(sym_normalize(bipartite_adjacency(self.interactions))),
-                             persistent=False)
+        self.register_buffer(
+            "adjacency", to_torch_sparse(sym_normalize(bipartite_adjacency(self.interactions))), persistent=False
+        )
         user_clusters = self._majority_clusters(item_clusters, num_clusters)
         self.register_buffer("clusters", torch.cat([user_clusters, item_clusters]))  # (U+I,), saved with the model
         self.register_buffer("local_adjacency", self._local_adjacency(self.clusters), persistent=False)
@@ -158,24 +180,44 @@ class HCGCN(Recommender):
             self.centroids.copy_(nn.functional.normalize(sums + 1e-3 * torch.randn_like(sums), dim=-1))
 
     @classmethod
-    def from_dataset(cls, config: HCGCNConfig, dataset) -> "HCGCN":
+    def from_dataset(cls, config: HCGCNConfig, dataset) -> HCGCN:
         features, masks = modality_tensors(dataset, config.modalities, "HCGCN")
         fit = training_items(dataset)  # content statistics from the training items only
         features = {m: standardize(f, masks[m], fit) for m, f in features.items()}
         graph = to_torch_sparse(item_item_graph(features, masks, config.knn_k))
         content = torch.cat([nn.functional.normalize(f, dim=-1) for f in features.values()], dim=-1)  # (I, ΣF)
         clusters = kmeans(content, config.num_clusters, fit=fit)
-        return cls(dataset.num_users, dataset.num_items, features, masks, dataset.matrix("train"), graph, clusters,
-                   config.embedding_dim, config.num_layers, config.item_layers, config.num_clusters,
-                   config.recluster_every, config.fusion, config.fusion_options, config.cluster_temperature,
-                   config.cocluster_weight, config.cluster_weight, config.contrastive_weight, config.temperature,
-                   config.reg_weight, config.contrastive_items)
+        return cls(
+            dataset.num_users,
+            dataset.num_items,
+            features,
+            masks,
+            dataset.matrix("train"),
+            graph,
+            clusters,
+            config.embedding_dim,
+            config.num_layers,
+            config.item_layers,
+            config.num_clusters,
+            config.recluster_every,
+            config.fusion,
+            config.fusion_options,
+            config.cluster_temperature,
+            config.cocluster_weight,
+            config.cluster_weight,
+            config.contrastive_weight,
+            config.temperature,
+            config.reg_weight,
+            config.contrastive_items,
+        )
 
     # ----------------------------------------------------------------------------------- clusters
     def _majority_clusters(self, item_clusters: Tensor, num_clusters: int) -> Tensor:
         """Each user's most frequent cluster among its training items (cluster 0 without any). -> (U,)"""
-        onehot = sp.csr_matrix((np.ones(len(item_clusters), np.float32), (np.arange(len(item_clusters)),
-                                item_clusters.numpy())), shape=(len(item_clusters), num_clusters))
+        onehot = sp.csr_matrix(
+            (np.ones(len(item_clusters), np.float32), (np.arange(len(item_clusters)), item_clusters.numpy())),
+            shape=(len(item_clusters), num_clusters),
+        )
         counts = np.asarray((self.interactions @ onehot).todense())  # (U, K)
         return torch.from_numpy(counts.argmax(1)).long()
 
@@ -208,7 +250,7 @@ class HCGCN(Recommender):
     def item_content(self) -> tuple[Tensor, Tensor | None, dict[str, Tensor]]:
         """Graph-smoothed fused content ``c̄`` (I, D), the fusion weights (I, M) and each ``e^m`` (I, D)."""
         modal = {m: enc(getattr(self, f"features_{m}")) for m, enc in self.encoders.items()}  # {m: (I, D)}
-        fused = self.fusion(modal, self.present, query=self.embedding.weight[self.num_users:])  # out (I, D)
+        fused = self.fusion(modal, self.present, query=self.embedding.weight[self.num_users :])  # out (I, D)
         weights = fused.weights["pool"] if isinstance(fused.weights, dict) else fused.weights
         content = mean_propagate(self.item_graph, fused.out, self.item_layers)  # (I, D)
         return content, weights, modal
@@ -217,15 +259,17 @@ class HCGCN(Recommender):
         """Final node representations ``z`` (U+I, D) (users first), the fusion weights and ``e^m``."""
         content, weights, modal = self.item_content()
         ego = self.embedding.weight
-        x = torch.cat([ego[: self.num_users], ego[self.num_users:] + content])  # (U+I, D)
-        z = (mean_propagate(self.adjacency, x, self.num_layers)  # (U+I, D) global
-             + mean_propagate(self.local_adjacency, x, self.num_layers))  # + local
+        x = torch.cat([ego[: self.num_users], ego[self.num_users :] + content])  # (U+I, D)
+        z = (
+            mean_propagate(self.adjacency, x, self.num_layers)  # (U+I, D) global
+            + mean_propagate(self.local_adjacency, x, self.num_layers)
+        )  # + local
         return z, weights, modal
 
     # --------------------------------------------------------------------------------------- loss
     def loss(self, batch: PairBatch) -> LossOutput:
         z, _, modal = self.propagate()
-        users, items = z[: self.num_users], z[self.num_users:]
+        users, items = z[: self.num_users], z[self.num_users :]
         u = users[batch.users]  # (B, D)
         pos = (u * items[batch.pos_items]).sum(-1)  # (B,)
         neg = (u.unsqueeze(1) * items[batch.neg_items]).sum(-1)  # (B, N)
@@ -238,13 +282,29 @@ class HCGCN(Recommender):
         clustering = self.item_clustering_loss(pi_pos)
         contrastive = self.contrastive_loss(modal, batch.pos_items)
         ego = self.embedding.weight
-        reg = self.reg_weight * l2_penalty(ego[batch.users], ego[self.num_users + batch.pos_items],
-                                           ego[self.num_users + batch.neg_items], batch_size=len(batch))
-        total = (ranking + self.cocluster_weight * cocluster + self.cluster_weight * clustering
-                 + self.contrastive_weight * contrastive + reg)
-        return LossOutput(total, {"bpr": ranking.detach(), "cocluster": cocluster.detach(),
-                                  "cluster": clustering.detach(), "contrastive": contrastive.detach(),
-                                  "reg": reg.detach()})
+        reg = self.reg_weight * l2_penalty(
+            ego[batch.users],
+            ego[self.num_users + batch.pos_items],
+            ego[self.num_users + batch.neg_items],
+            batch_size=len(batch),
+        )
+        total = (
+            ranking
+            + self.cocluster_weight * cocluster
+            + self.cluster_weight * clustering
+            + self.contrastive_weight * contrastive
+            + reg
+        )
+        return LossOutput(
+            total,
+            {
+                "bpr": ranking.detach(),
+                "cocluster": cocluster.detach(),
+                "cluster": clustering.detach(),
+                "contrastive": contrastive.detach(),
+                "reg": reg.detach(),
+            },
+        )
 
     @staticmethod
     def item_clustering_loss(q: Tensor) -> Tensor:
@@ -270,13 +330,15 @@ class HCGCN(Recommender):
 
     def scorer(self) -> Scorer:
         z, _, _ = self.propagate()
-        return embedding_scorer(z[: self.num_users], z[self.num_users:])
+        return embedding_scorer(z[: self.num_users], z[self.num_users :])
 
     def explain(self, users: Tensor, items: Tensor) -> dict[str, Tensor] | None:
         """The item's modality fusion weights ``(B, M)`` and both sides' soft cluster assignments ``(B, K)``."""
         z, weights, _ = self.propagate()
-        out = {"user_clusters": self.assignments(z[users]),  # (B, K)
-               "item_clusters": self.assignments(z[self.num_users + items])}  # (B, K)
+        out = {
+            "user_clusters": self.assignments(z[users]),  # (B, K)
+            "item_clusters": self.assignments(z[self.num_users + items]),
+        }  # (B, K)
         if weights is not None:
             out["modality_weights"] = weights[items]
         return out

@@ -12,7 +12,6 @@ Note:
 
 from __future__ import annotations
 
-import torch
 from pydantic import Field
 from torch import Tensor, nn
 
@@ -33,13 +32,20 @@ class LightGCNConfig(ModelConfig):
 @MODELS.register("lightgcn", config=LightGCNConfig, task="topk", paper="He et al., SIGIR 2020", modalities="none")
 class LightGCN(Recommender):
     """Shapes:
-        adjacency: sparse (U+I, U+I), symmetric-normalised training graph
-        loss: PairBatch users (B,), pos_items (B,), neg_items (B, N)
-        score: UserBatch users (B,) -> (B, I) or (B, C)
+    adjacency: sparse (U+I, U+I), symmetric-normalised training graph
+    loss: PairBatch users (B,), pos_items (B,), neg_items (B, N)
+    score: UserBatch users (B,) -> (B, I) or (B, C)
     """
 
-    def __init__(self, num_users: int, num_items: int, adjacency: Tensor, embedding_dim: int = 64,
-                 num_layers: int = 2, reg_weight: float = 1e-4) -> None:
+    def __init__(
+        self,
+        num_users: int,
+        num_items: int,
+        adjacency: Tensor,
+        embedding_dim: int = 64,
+        num_layers: int = 2,
+        reg_weight: float = 1e-4,
+    ) -> None:
         super().__init__()
         self.num_users = num_users
         self.embedding = nn.Embedding(num_users + num_items, embedding_dim)
@@ -49,19 +55,28 @@ class LightGCN(Recommender):
         self.reg_weight = reg_weight
 
     @classmethod
-    def from_dataset(cls, config: LightGCNConfig, dataset) -> "LightGCN":
+    def from_dataset(cls, config: LightGCNConfig, dataset) -> LightGCN:
         adjacency = to_torch_sparse(sym_normalize(bipartite_adjacency(dataset.matrix("train"))))
-        return cls(dataset.num_users, dataset.num_items, adjacency, config.embedding_dim, config.num_layers,
-                   config.reg_weight)
+        return cls(
+            dataset.num_users, dataset.num_items, adjacency, config.embedding_dim, config.num_layers, config.reg_weight
+        )
 
     def propagate(self) -> tuple[Tensor, Tensor]:
         final = mean_propagate(self.adjacency, self.embedding.weight, self.num_layers)  # (U+I, D)
-        return final[: self.num_users], final[self.num_users:]
+        return final[: self.num_users], final[self.num_users :]
 
     def loss(self, batch: PairBatch) -> LossOutput:
         users, items = self.propagate()
-        ranking, reg = graph_bpr_terms(users, items, self.embedding.weight, self.num_users, batch.users, batch.pos_items,
-                                       batch.neg_items, self.reg_weight)
+        ranking, reg = graph_bpr_terms(
+            users,
+            items,
+            self.embedding.weight,
+            self.num_users,
+            batch.users,
+            batch.pos_items,
+            batch.neg_items,
+            self.reg_weight,
+        )
         return LossOutput(ranking + reg, {"bpr": ranking.detach(), "reg": reg.detach()})
 
     def score(self, batch: UserBatch) -> Tensor:

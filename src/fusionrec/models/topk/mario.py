@@ -60,25 +60,38 @@ class MARIOConfig(ModelConfig):
     embedding_dim: int = Field(64, gt=0)
     modalities: list[str] = ["all"]
     fusion: str = "modality_attention"
-    fusion_options: dict = Field(default_factory=dict, description="keyword options of the fusion block "
-                                 "(modality_attention defaults: interaction=product, hidden_dim=16)")
+    fusion_options: dict = Field(
+        default_factory=dict,
+        description="keyword options of the fusion block "
+        "(modality_attention defaults: interaction=product, hidden_dim=16)",
+    )
     preservation_weight: float = Field(0.1, ge=0, description="λ_MP, weight of the modality-preserving loss")
     reg_weight: float = Field(1e-4, ge=0)
 
 
-@MODELS.register("mario", config=MARIOConfig, task="topk", paper="Kim et al., CIKM 2022",
-                 modalities="any (default all)")
+@MODELS.register(
+    "mario", config=MARIOConfig, task="topk", paper="Kim et al., CIKM 2022", modalities="any (default all)"
+)
 class MARIO(Recommender):
     """Shapes:
-        features: {m: (I, F_m)} standardised; masks: {m: (I,)}
-        loss: PairBatch users (B,), pos_items (B,), neg_items (B, N)
-        score: UserBatch users (B,) -> (B, I) or (B, C)
-        explain: (B,), (B,) -> {"modality_weights": (B, M)}, M = content modalities + interaction
+    features: {m: (I, F_m)} standardised; masks: {m: (I,)}
+    loss: PairBatch users (B,), pos_items (B,), neg_items (B, N)
+    score: UserBatch users (B,) -> (B, I) or (B, C)
+    explain: (B,), (B,) -> {"modality_weights": (B, M)}, M = content modalities + interaction
     """
 
-    def __init__(self, num_users: int, num_items: int, features: dict[str, Tensor], masks: dict[str, Tensor],
-                 embedding_dim: int = 64, fusion: str = "modality_attention", fusion_options: dict | None = None,
-                 preservation_weight: float = 0.1, reg_weight: float = 1e-4) -> None:
+    def __init__(
+        self,
+        num_users: int,
+        num_items: int,
+        features: dict[str, Tensor],
+        masks: dict[str, Tensor],
+        embedding_dim: int = 64,
+        fusion: str = "modality_attention",
+        fusion_options: dict | None = None,
+        preservation_weight: float = 0.1,
+        reg_weight: float = 1e-4,
+    ) -> None:
         super().__init__()
         if INTERACTION in features:
             raise DataError(f"MARIO names its ID modality {INTERACTION!r}; rename the data set's modality of that name")
@@ -88,10 +101,14 @@ class MARIO(Recommender):
         nn.init.xavier_normal_(self.user_emb.weight)
         nn.init.xavier_normal_(self.item_emb.weight)
         self.encoders = nn.ModuleDict({m: nn.Linear(f.shape[1], embedding_dim) for m, f in features.items()})
-        self.decoders = nn.ModuleDict({
-            m: nn.Sequential(nn.Linear(embedding_dim, embedding_dim), nn.Tanh(), nn.Linear(embedding_dim, f.shape[1]))
-            for m, f in features.items()
-        })
+        self.decoders = nn.ModuleDict(
+            {
+                m: nn.Sequential(
+                    nn.Linear(embedding_dim, embedding_dim), nn.Tanh(), nn.Linear(embedding_dim, f.shape[1])
+                )
+                for m, f in features.items()
+            }
+        )
         for m, f in features.items():
             self.register_buffer(f"features_{m}", f, persistent=False)
         present = torch.stack([masks[m] for m in features] + [torch.ones(num_items, dtype=torch.bool)], dim=1)
@@ -104,18 +121,29 @@ class MARIO(Recommender):
         self.reg_weight = reg_weight
 
     @classmethod
-    def from_dataset(cls, config: MARIOConfig, dataset) -> "MARIO":
+    def from_dataset(cls, config: MARIOConfig, dataset) -> MARIO:
         features, masks = modality_tensors(dataset, config.modalities, "MARIO")
         fit = training_items(dataset)  # content statistics from the training items only
         features = {m: standardize(f, masks[m], fit) for m, f in features.items()}
-        return cls(dataset.num_users, dataset.num_items, features, masks, config.embedding_dim, config.fusion,
-                   config.fusion_options, config.preservation_weight, config.reg_weight)
+        return cls(
+            dataset.num_users,
+            dataset.num_items,
+            features,
+            masks,
+            config.embedding_dim,
+            config.fusion,
+            config.fusion_options,
+            config.preservation_weight,
+            config.reg_weight,
+        )
 
     def modality_embeddings(self, items: Tensor | None = None) -> Tensor:
         """``[v^1_j, ..., v^IN_j]`` of ``items`` (all when None). Shapes: (C,) -> (C, M, D)."""
+
         def rows(name: str) -> Tensor:
             f = getattr(self, f"features_{name}")
             return f if items is None else f[items]
+
         content = [encoder(rows(m)) for m, encoder in self.encoders.items()]  # M-1 x (C, D)
         ids = self.item_emb.weight if items is None else self.item_emb(items)
         return torch.stack([*content, ids], dim=1)  # (C, M, D)
@@ -146,11 +174,15 @@ class MARIO(Recommender):
         query = self.user_emb(users)  # (B + B·N, D)
         fused = self.fusion(modal, self.present[items], query=query).out  # (B + B·N, D)
         scores = (query * fused).sum(-1)  # (B + B·N,)
-        pos, neg = scores[: len(batch)], scores[len(batch):].view(len(batch), num_neg)
+        pos, neg = scores[: len(batch)], scores[len(batch) :].view(len(batch), num_neg)
         ranking = bpr_loss(pos, neg)
         preservation = self.preservation_loss(fused[: len(batch)], batch.pos_items)
-        reg = self.reg_weight * l2_penalty(self.user_emb(batch.users), self.item_emb(batch.pos_items),
-                                           self.item_emb(batch.neg_items), batch_size=len(batch))
+        reg = self.reg_weight * l2_penalty(
+            self.user_emb(batch.users),
+            self.item_emb(batch.pos_items),
+            self.item_emb(batch.neg_items),
+            batch_size=len(batch),
+        )
         total = ranking + self.preservation_weight * preservation + reg
         return LossOutput(total, {"bpr": ranking.detach(), "mp": preservation.detach(), "reg": reg.detach()})
 
@@ -169,7 +201,7 @@ class MARIO(Recommender):
             step = max(1, PAIR_BUDGET // max(1, len(candidates) * x.shape[1] * x.shape[2]))
             blocks = []
             for start in range(0, len(users), step):
-                ub = u[start:start + step]  # (b, D)
+                ub = u[start : start + step]  # (b, D)
                 if pairwise:
                     fused = self.fusion.pairwise(x, mask, ub).out  # (b, C, D)
                 else:

@@ -68,8 +68,7 @@ from fusionrec.models.base import LossOutput, ModelConfig, Recommender, Scorer, 
 from fusionrec.models.topk.features import modality_tensors, standardize, training_items
 from fusionrec.nn.fusion import build_modality_fusion
 from fusionrec.nn.fusion.layers import AdditiveScore
-from fusionrec.nn.graph import (bipartite_adjacency, co_interaction_knn, mean_propagate, sym_normalize,
-                                to_torch_sparse)
+from fusionrec.nn.graph import bipartite_adjacency, co_interaction_knn, mean_propagate, sym_normalize, to_torch_sparse
 from fusionrec.nn.losses import bpr_loss, info_nce, l2_penalty
 from fusionrec.registry import MODELS
 
@@ -80,30 +79,38 @@ class MCPTRConfig(ModelConfig):
     embedding_dim: int = Field(64, gt=0)
     num_layers: int = Field(2, ge=0, description="LightGCN layers of the fine-tuned base (base=lightgcn)")
     reg_weight: float = Field(1e-4, ge=0, description="L2 of the fine-tuning BPR loss")
-    init_std: float | None = Field(0.1, gt=0, description="rescale the pre-trained embeddings to this std; "
-                                                          "None keeps their scale")
+    init_std: float | None = Field(
+        0.1, gt=0, description="rescale the pre-trained embeddings to this std; None keeps their scale"
+    )
     modalities: list[str] = ["all"]
     fusion: str = Field("modality_self_attention", description="inter-modal aggregation (a modality fusor)")
     user_aggregation: Literal["attention", "mean"] = "attention"
     num_neighbors: int = Field(10, gt=0, description="neighbours per node of the co-interaction graphs")
     num_graph_layers: int = Field(2, ge=0)
-    contrastive_modalities: list[str] = Field([], description="the two item views aligned by InfoNCE; "
-                                                              "default text and image, else the first two")
+    contrastive_modalities: list[str] = Field(
+        [], description="the two item views aligned by InfoNCE; default text and image, else the first two"
+    )
     contrastive_weight: float = Field(0.1, ge=0)
     temperature: float = Field(0.2, gt=0)
     contrastive_items: int | None = Field(
-        4096, gt=1, description="at most this many item pairs (a random subset of the batch's) in the in-batch "
-                                "InfoNCE, whose logits grow quadratically with the batch; None: all")
+        4096,
+        gt=1,
+        description="at most this many item pairs (a random subset of the batch's) in the in-batch "
+        "InfoNCE, whose logits grow quadratically with the batch; None: all",
+    )
     pretrain_epochs: int = Field(10, ge=0, description="stage-1 epochs; 0 fine-tunes from scratch")
     pretrain_lr: float = Field(1e-3, gt=0)
     pretrain_batch_size: int = Field(2048, gt=0)
     pretrain_num_negatives: int = Field(1, gt=0)
     pretrain_optimizer: Literal["adam", "adamw", "sgd", "adagrad"] = Field(
-        "adam", description="stage-1 optimiser (train.optimizer is stage 2's)")
-    pretrain_weight_decay: float = Field(0.0, ge=0, description="stage-1 weight decay (train.weight_decay is "
-                                                                "stage 2's)")
-    pretrain_grad_clip: float | None = Field(None, gt=0, description="stage-1 gradient-norm clipping (train.grad_clip "
-                                                                     "is stage 2's); None: none")
+        "adam", description="stage-1 optimiser (train.optimizer is stage 2's)"
+    )
+    pretrain_weight_decay: float = Field(
+        0.0, ge=0, description="stage-1 weight decay (train.weight_decay is stage 2's)"
+    )
+    pretrain_grad_clip: float | None = Field(
+        None, gt=0, description="stage-1 gradient-norm clipping (train.grad_clip is stage 2's); None: none"
+    )
 
 
 def contrastive_views(names: list[str], chosen: list[str]) -> tuple[str, str] | None:
@@ -112,8 +119,9 @@ def contrastive_views(names: list[str], chosen: list[str]) -> tuple[str, str] | 
     if chosen:
         unknown = [c for c in chosen if c not in views]
         if len(chosen) != 2 or unknown or chosen[0] == chosen[1]:
-            raise ConfigError(f"contrastive_modalities must name two different item views among: {', '.join(views)}; "
-                              f"got {chosen}")
+            raise ConfigError(
+                f"contrastive_modalities must name two different item views among: {', '.join(views)}; got {chosen}"
+            )
         return chosen[0], chosen[1]
     if "text" in names and "image" in names:
         return "text", "image"
@@ -128,25 +136,37 @@ class MultimodalPretrainer(nn.Module):
         item_graph: sparse (I, I) -> forward: users (U, D), items (I, D), item views {name: (I, D)}.
     """
 
-    def __init__(self, features: dict[str, Tensor], masks: dict[str, Tensor], history: Tensor, history_t: Tensor,
-                 user_graph: Tensor, item_graph: Tensor, dim: int, num_graph_layers: int, fusion: str,
-                 user_aggregation: str) -> None:
+    def __init__(
+        self,
+        features: dict[str, Tensor],
+        masks: dict[str, Tensor],
+        history: Tensor,
+        history_t: Tensor,
+        user_graph: Tensor,
+        item_graph: Tensor,
+        dim: int,
+        num_graph_layers: int,
+        fusion: str,
+        user_aggregation: str,
+    ) -> None:
         super().__init__()
         self.names = list(features)
         self.features = [features[n] for n in self.names]
         self.masks = [masks[n] for n in self.names]
         self.history, self.history_t = history, history_t
         self.user_graph, self.item_graph = user_graph, item_graph
-        self.user_presence = [spmm(history, history_t, m.to(history.dtype)[:, None]).squeeze(-1) > 0
-                              for m in self.masks]  # (U,) per modality
+        self.user_presence = [
+            spmm(history, history_t, m.to(history.dtype)[:, None]).squeeze(-1) > 0 for m in self.masks
+        ]  # (U,) per modality
         self.num_graph_layers = num_graph_layers
         self.user_id = nn.Embedding(history.shape[0], dim)
         self.item_id = nn.Embedding(history.shape[1], dim)
         nn.init.xavier_uniform_(self.user_id.weight)
         nn.init.xavier_uniform_(self.item_id.weight)
         self.encoders = nn.ModuleList(nn.Linear(f.shape[-1], dim) for f in self.features)
-        self.review_attention = (nn.ModuleList(AdditiveScore(dim) for _ in self.features)
-                                 if user_aggregation == "attention" else None)
+        self.review_attention = (
+            nn.ModuleList(AdditiveScore(dim) for _ in self.features) if user_aggregation == "attention" else None
+        )
         self.item_fusion = build_modality_fusion(fusion, dim, len(self.names) + 1)
         self.user_fusion = build_modality_fusion(fusion, dim, len(self.names) + 1)
 
@@ -162,8 +182,9 @@ class MultimodalPretrainer(nn.Module):
         norm = spmm(self.history, self.history_t, weights[:, None])  # (U, 1)
         return total / norm.clamp_min(1e-12)
 
-    def forward(self, users: Tensor | None = None, items: Tensor | None = None
-                ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+    def forward(
+        self, users: Tensor | None = None, items: Tensor | None = None
+    ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
         """``e_u`` of ``users`` (B_u, D) and ``e_i`` of ``items`` (B_i, D) (all when None), and every
         item's views {name: (I, D)} (modalities and ``graph``)."""
         views = {n: enc(f) for n, enc, f in zip(self.names, self.encoders, self.features)}  # (I, D) each
@@ -208,6 +229,7 @@ def sample_negatives(users: Tensor, num_items: int, num: int, seen: Tensor, pool
     Shapes: users (B,); seen: sorted (nnz,) keys ``user * num_items + item``; pool (P,) item indices
     -> (B, num).
     """
+
     def draw(size: tuple[int, ...]) -> Tensor:
         if pool is None:
             return torch.randint(num_items, size, device=users.device)
@@ -223,28 +245,54 @@ def sample_negatives(users: Tensor, num_items: int, num: int, seen: Tensor, pool
     return negatives
 
 
-_PRETRAIN_OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD,
-                        "adagrad": torch.optim.Adagrad}
+_PRETRAIN_OPTIMIZERS = {
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "sgd": torch.optim.SGD,
+    "adagrad": torch.optim.Adagrad,
+}
 
 
-@MODELS.register("mcptr", config=MCPTRConfig, task="topk", paper="Liu et al., ICMR 2022",
-                 modalities="any (text and image for the contrastive loss)")
+@MODELS.register(
+    "mcptr",
+    config=MCPTRConfig,
+    task="topk",
+    paper="Liu et al., ICMR 2022",
+    modalities="any (text and image for the contrastive loss)",
+)
 class MCPTR(Recommender):
     """Shapes:
-        user_emb: (U, D), item_emb: (I, D) of the fine-tuned base; adjacency: sparse (U+I, U+I)
-        loss: PairBatch users (B,), pos_items (B,), neg_items (B, N)
-        score: UserBatch users (B,) -> (B, I) or (B, C)
+    user_emb: (U, D), item_emb: (I, D) of the fine-tuned base; adjacency: sparse (U+I, U+I)
+    loss: PairBatch users (B,), pos_items (B,), neg_items (B, N)
+    score: UserBatch users (B,) -> (B, I) or (B, C)
     """
 
-    def __init__(self, num_users: int, num_items: int, adjacency: Tensor, pretrain_inputs: dict[str, Any],
-                 base: Literal["bpr", "lightgcn"] = "lightgcn", embedding_dim: int = 64, num_layers: int = 2,
-                 reg_weight: float = 1e-4, init_std: float | None = 0.1, fusion: str = "modality_self_attention",
-                 user_aggregation: str = "attention", num_graph_layers: int = 2,
-                 contrastive: tuple[str, str] | None = None, contrastive_weight: float = 0.1,
-                 temperature: float = 0.2, pretrain_epochs: int = 10, pretrain_lr: float = 1e-3,
-                 pretrain_batch_size: int = 2048, pretrain_num_negatives: int = 1,
-                 contrastive_items: int | None = 4096, pretrain_optimizer: str = "adam",
-                 pretrain_weight_decay: float = 0.0, pretrain_grad_clip: float | None = None) -> None:
+    def __init__(
+        self,
+        num_users: int,
+        num_items: int,
+        adjacency: Tensor,
+        pretrain_inputs: dict[str, Any],
+        base: Literal["bpr", "lightgcn"] = "lightgcn",
+        embedding_dim: int = 64,
+        num_layers: int = 2,
+        reg_weight: float = 1e-4,
+        init_std: float | None = 0.1,
+        fusion: str = "modality_self_attention",
+        user_aggregation: str = "attention",
+        num_graph_layers: int = 2,
+        contrastive: tuple[str, str] | None = None,
+        contrastive_weight: float = 0.1,
+        temperature: float = 0.2,
+        pretrain_epochs: int = 10,
+        pretrain_lr: float = 1e-3,
+        pretrain_batch_size: int = 2048,
+        pretrain_num_negatives: int = 1,
+        contrastive_items: int | None = 4096,
+        pretrain_optimizer: str = "adam",
+        pretrain_weight_decay: float = 0.0,
+        pretrain_grad_clip: float | None = None,
+    ) -> None:
         super().__init__()
         self.num_users = num_users
         self.user_emb = nn.Embedding(num_users, embedding_dim)
@@ -267,12 +315,14 @@ class MCPTR(Recommender):
         # hands over the task's pool (task.negative_pool)
         self.register_buffer("negative_pool", torch.unique(self.seen % num_items), persistent=False)  # (P,)
         if pretrain_optimizer not in _PRETRAIN_OPTIMIZERS:
-            raise ConfigError(f"MCPTR pretrain_optimizer must be one of {', '.join(_PRETRAIN_OPTIMIZERS)}; "
-                              f"got {pretrain_optimizer!r}")
+            raise ConfigError(
+                f"MCPTR pretrain_optimizer must be one of {', '.join(_PRETRAIN_OPTIMIZERS)}; got {pretrain_optimizer!r}"
+            )
         self.pretrain_optimizer = pretrain_optimizer
         self.pretrain_weight_decay, self.pretrain_grad_clip = pretrain_weight_decay, pretrain_grad_clip
-        self.pretrain_options = dict(dim=embedding_dim, num_graph_layers=num_graph_layers, fusion=fusion,
-                                     user_aggregation=user_aggregation)
+        self.pretrain_options = dict(
+            dim=embedding_dim, num_graph_layers=num_graph_layers, fusion=fusion, user_aggregation=user_aggregation
+        )
         build_modality_fusion(fusion, embedding_dim, len(self.modality_names) + 1)  # fail early on a bad name
         self.contrastive = contrastive
         self.contrastive_weight = contrastive_weight
@@ -289,7 +339,7 @@ class MCPTR(Recommender):
         self.explain_names = [*self.modality_names, "graph"]
 
     @classmethod
-    def from_dataset(cls, config: MCPTRConfig, dataset) -> "MCPTR":
+    def from_dataset(cls, config: MCPTRConfig, dataset) -> MCPTR:
         features, masks = modality_tensors(dataset, config.modalities, "MCPTR")
         fit = training_items(dataset)  # content statistics from the training items only
         features = {n: standardize(f, masks[n], fit) for n, f in features.items()}
@@ -297,18 +347,40 @@ class MCPTR(Recommender):
         coo = train.tocoo()
         seen = torch.from_numpy(coo.row.astype("int64") * dataset.num_items + coo.col.astype("int64")).sort().values
         inputs = {
-            "features": features, "masks": masks, "seen": seen,
-            "history": to_torch_sparse(train), "history_t": to_torch_sparse(train.T),
+            "features": features,
+            "masks": masks,
+            "seen": seen,
+            "history": to_torch_sparse(train),
+            "history_t": to_torch_sparse(train.T),
             "user_graph": to_torch_sparse(sym_normalize(co_interaction_knn(train, config.num_neighbors))),
             "item_graph": to_torch_sparse(sym_normalize(co_interaction_knn(train.T, config.num_neighbors))),
         }
         adjacency = to_torch_sparse(sym_normalize(bipartite_adjacency(train)))
-        return cls(dataset.num_users, dataset.num_items, adjacency, inputs, config.base, config.embedding_dim,
-                   config.num_layers, config.reg_weight, config.init_std, config.fusion, config.user_aggregation,
-                   config.num_graph_layers, contrastive_views(list(features), config.contrastive_modalities),
-                   config.contrastive_weight, config.temperature, config.pretrain_epochs, config.pretrain_lr,
-                   config.pretrain_batch_size, config.pretrain_num_negatives, config.contrastive_items,
-                   config.pretrain_optimizer, config.pretrain_weight_decay, config.pretrain_grad_clip)
+        return cls(
+            dataset.num_users,
+            dataset.num_items,
+            adjacency,
+            inputs,
+            config.base,
+            config.embedding_dim,
+            config.num_layers,
+            config.reg_weight,
+            config.init_std,
+            config.fusion,
+            config.user_aggregation,
+            config.num_graph_layers,
+            contrastive_views(list(features), config.contrastive_modalities),
+            config.contrastive_weight,
+            config.temperature,
+            config.pretrain_epochs,
+            config.pretrain_lr,
+            config.pretrain_batch_size,
+            config.pretrain_num_negatives,
+            config.contrastive_items,
+            config.pretrain_optimizer,
+            config.pretrain_weight_decay,
+            config.pretrain_grad_clip,
+        )
 
     # ------------------------------------------------------------------------------ stage 1
 
@@ -317,8 +389,9 @@ class MCPTR(Recommender):
         names = self.modality_names
         features = {n: getattr(self, f"features_{k}") for k, n in enumerate(names)}
         masks = {n: getattr(self, f"masks_{k}") for k, n in enumerate(names)}
-        net = MultimodalPretrainer(features, masks, self.history, self.history_t, self.user_graph, self.item_graph,
-                                   **self.pretrain_options)
+        net = MultimodalPretrainer(
+            features, masks, self.history, self.history_t, self.user_graph, self.item_graph, **self.pretrain_options
+        )
         return net.to(self.user_emb.weight.device)
 
     def pretrain(self) -> tuple[Tensor, Tensor]:
@@ -327,8 +400,9 @@ class MCPTR(Recommender):
         Returns the pre-trained ``(U, D)`` and ``(I, D)`` representations (before rescaling).
         """
         net = self.pretrainer()
-        optimizer = _PRETRAIN_OPTIMIZERS[self.pretrain_optimizer](net.parameters(), lr=self.pretrain_lr,
-                                                                  weight_decay=self.pretrain_weight_decay)
+        optimizer = _PRETRAIN_OPTIMIZERS[self.pretrain_optimizer](
+            net.parameters(), lr=self.pretrain_lr, weight_decay=self.pretrain_weight_decay
+        )
         coo = self.history.to_sparse_coo().coalesce().indices()  # (2, nnz)
         num_items = self.item_emb.num_embeddings
         pool = self.negative_pool.to(coo.device)  # (P,)
@@ -355,8 +429,13 @@ class MCPTR(Recommender):
                 for key, value in (("loss", loss), ("bce", bce), ("contrastive", contrastive)):
                     totals[key] += float(value.detach())
                 steps += 1
-            self.pretrain_history.append({"epoch": epoch, **{k: v / max(steps, 1) for k, v in totals.items()},
-                                          "seconds": round(time.perf_counter() - start, 4)})
+            self.pretrain_history.append(
+                {
+                    "epoch": epoch,
+                    **{k: v / max(steps, 1) for k, v in totals.items()},
+                    "seconds": round(time.perf_counter() - start, 4),
+                }
+            )
         net.eval()
         self.stage1.load_state_dict(net.state_dict())
         self.stage1.eval()
@@ -431,9 +510,14 @@ class MCPTR(Recommender):
     def extra_record(self) -> dict[str, Any]:
         if not self.pretrain_history:
             return {}
-        return {"pretrain": {"epochs": len(self.pretrain_history), "contrastive": list(self.contrastive or ()),
-                             "seconds_total": round(sum(h["seconds"] for h in self.pretrain_history), 2),
-                             "history": self.pretrain_history}}
+        return {
+            "pretrain": {
+                "epochs": len(self.pretrain_history),
+                "contrastive": list(self.contrastive or ()),
+                "seconds_total": round(sum(h["seconds"] for h in self.pretrain_history), 2),
+                "history": self.pretrain_history,
+            }
+        }
 
     # ------------------------------------------------------------------------------ stage 2
 
@@ -443,7 +527,7 @@ class MCPTR(Recommender):
             return self.user_emb.weight, self.item_emb.weight
         ego = torch.cat([self.user_emb.weight, self.item_emb.weight])  # (U+I, D)
         final = mean_propagate(self.adjacency, ego, self.num_layers)  # (U+I, D)
-        return final[: self.num_users], final[self.num_users:]
+        return final[: self.num_users], final[self.num_users :]
 
     def loss(self, batch: PairBatch) -> LossOutput:
         users, items = self.propagate()
@@ -451,8 +535,12 @@ class MCPTR(Recommender):
         pos = (u * items[batch.pos_items]).sum(-1)  # (B,)
         neg = (u[:, None] * items[batch.neg_items]).sum(-1)  # (B, N)
         ranking = bpr_loss(pos, neg)
-        reg = self.reg_weight * l2_penalty(self.user_emb(batch.users), self.item_emb(batch.pos_items),
-                                           self.item_emb(batch.neg_items), batch_size=len(batch))
+        reg = self.reg_weight * l2_penalty(
+            self.user_emb(batch.users),
+            self.item_emb(batch.pos_items),
+            self.item_emb(batch.neg_items),
+            batch_size=len(batch),
+        )
         return LossOutput(ranking + reg, {"bpr": ranking.detach(), "reg": reg.detach()})
 
     def score(self, batch: UserBatch) -> Tensor:

@@ -71,8 +71,7 @@ class ModalityGraphEncoder(nn.Module):
         features: (I, F_m); id_embedding: (U+I, D) -> (U+I, L·D)
     """
 
-    def __init__(self, num_users: int, feature_dim: int, embedding_dim: int, hidden_dim: int,
-                 num_layers: int) -> None:
+    def __init__(self, num_users: int, feature_dim: int, embedding_dim: int, hidden_dim: int, num_layers: int) -> None:
         super().__init__()
         self.preference = nn.Parameter(nn.init.xavier_normal_(torch.empty(num_users, hidden_dim)))
         self.project = nn.Linear(feature_dim, hidden_dim)
@@ -83,8 +82,9 @@ class ModalityGraphEncoder(nn.Module):
         for layer in [*self.linears, *self.gates]:
             nn.init.xavier_normal_(layer.weight)
 
-    def forward(self, features: Tensor, id_embedding: Tensor, graph: CSRGraph,
-                weights: list[Tensor] | None = None) -> Tensor:
+    def forward(
+        self, features: Tensor, id_embedding: Tensor, graph: CSRGraph, weights: list[Tensor] | None = None
+    ) -> Tensor:
         items = torch.tanh(self.project(features))  # (I, H)
         x = nn.functional.normalize(torch.cat([self.preference, items]), dim=-1)  # (U+I, H)
         outputs = []
@@ -102,23 +102,36 @@ class ModalityGraphEncoder(nn.Module):
 @MODELS.register("mgat", config=MGATConfig, task="topk", paper="Tao et al., IP&M 2020", modalities="any (default all)")
 class MGAT(Recommender):
     """Shapes:
-        features: {m: (I, F_m)}; masks: {m: (I,)}; graph: CSR over U+I nodes (user-item, both directions)
-        loss: PairBatch users (B,), pos_items (B,), neg_items (B, N)
-        score: UserBatch users (B,) -> (B, I) or (B, C)
+    features: {m: (I, F_m)}; masks: {m: (I,)}; graph: CSR over U+I nodes (user-item, both directions)
+    loss: PairBatch users (B,), pos_items (B,), neg_items (B, N)
+    score: UserBatch users (B,) -> (B, I) or (B, C)
     """
 
-    def __init__(self, num_users: int, num_items: int, features: dict[str, Tensor], masks: dict[str, Tensor],
-                 graph: CSRGraph, embedding_dim: int = 64, hidden_dim: int = 64, num_layers: int = 2,
-                 fusion: str = "mean", fusion_options: dict | None = None, reg_weight: float = 1e-4) -> None:
+    def __init__(
+        self,
+        num_users: int,
+        num_items: int,
+        features: dict[str, Tensor],
+        masks: dict[str, Tensor],
+        graph: CSRGraph,
+        embedding_dim: int = 64,
+        hidden_dim: int = 64,
+        num_layers: int = 2,
+        fusion: str = "mean",
+        fusion_options: dict | None = None,
+        reg_weight: float = 1e-4,
+    ) -> None:
         super().__init__()
         self.num_users, self.num_items = num_users, num_items
         self.modality_names = list(features)
         self.graph = graph
         self.id_embedding = nn.Parameter(nn.init.xavier_normal_(torch.empty(num_users + num_items, embedding_dim)))
-        self.encoders = nn.ModuleDict({
-            m: ModalityGraphEncoder(num_users, f.shape[1], embedding_dim, hidden_dim, num_layers)
-            for m, f in features.items()
-        })
+        self.encoders = nn.ModuleDict(
+            {
+                m: ModalityGraphEncoder(num_users, f.shape[1], embedding_dim, hidden_dim, num_layers)
+                for m, f in features.items()
+            }
+        )
         for m, f in features.items():
             self.register_buffer(f"features_{m}", f, persistent=False)
         present = torch.stack([masks[m] for m in self.modality_names], dim=1)  # (I, M)
@@ -129,13 +142,24 @@ class MGAT(Recommender):
         self.reg_weight = reg_weight
 
     @classmethod
-    def from_dataset(cls, config: MGATConfig, dataset) -> "MGAT":
+    def from_dataset(cls, config: MGATConfig, dataset) -> MGAT:
         features, masks = modality_tensors(dataset, config.modalities, "MGAT")
         fit = training_items(dataset)  # content statistics from the training items only
         features = {m: standardize(f, masks[m], fit) for m, f in features.items()}
         graph = CSRGraph.from_scipy(bipartite_adjacency(dataset.matrix("train")))
-        return cls(dataset.num_users, dataset.num_items, features, masks, graph, config.embedding_dim,
-                   config.hidden_dim, config.num_layers, config.fusion, config.fusion_options, config.reg_weight)
+        return cls(
+            dataset.num_users,
+            dataset.num_items,
+            features,
+            masks,
+            graph,
+            config.embedding_dim,
+            config.hidden_dim,
+            config.num_layers,
+            config.fusion,
+            config.fusion_options,
+            config.reg_weight,
+        )
 
     def propagate(self, attention: dict[str, list[Tensor]] | None = None) -> tuple[Tensor, Tensor, Tensor | None]:
         """Fused user and item representations ``(U, L·D)``, ``(I, L·D)`` and the fusion weights ``(U+I, M)``.
@@ -151,12 +175,20 @@ class MGAT(Recommender):
                 attention[m] = layers
         fused = self.fusion(reps, self.node_mask)  # out (U+I, L·D), weights (U+I, M) or None
         weights = fused.weights["pool"] if isinstance(fused.weights, dict) else fused.weights
-        return fused.out[: self.num_users], fused.out[self.num_users:], weights
+        return fused.out[: self.num_users], fused.out[self.num_users :], weights
 
     def loss(self, batch: PairBatch) -> LossOutput:
         users, items, _ = self.propagate()
-        ranking, reg = graph_bpr_terms(users, items, self.id_embedding, self.num_users, batch.users, batch.pos_items,
-                                       batch.neg_items, self.reg_weight)
+        ranking, reg = graph_bpr_terms(
+            users,
+            items,
+            self.id_embedding,
+            self.num_users,
+            batch.users,
+            batch.pos_items,
+            batch.neg_items,
+            self.reg_weight,
+        )
         return LossOutput(ranking + reg, {"bpr": ranking.detach(), "reg": reg.detach()})
 
     def score(self, batch: UserBatch) -> Tensor:

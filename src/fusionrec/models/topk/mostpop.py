@@ -32,8 +32,9 @@ class MostPopConfig(ModelConfig):
     name: str = "mostpop"
 
 
-@MODELS.register("mostpop", config=MostPopConfig, task="topk", paper="Cremonesi et al., RecSys 2010 (baseline)",
-                 modalities="none")
+@MODELS.register(
+    "mostpop", config=MostPopConfig, task="topk", paper="Cremonesi et al., RecSys 2010 (baseline)", modalities="none"
+)
 class MostPop(Recommender):
     """Training popularity as the score of every (user, item) pair.
 
@@ -51,14 +52,16 @@ class MostPop(Recommender):
         self.register_buffer("popularity", popularity.to(torch.float32))  # (I,)
 
     @classmethod
-    def from_dataset(cls, config: MostPopConfig, dataset) -> "MostPop":
+    def from_dataset(cls, config: MostPopConfig, dataset) -> MostPop:
         counts = np.asarray(dataset.matrix("train").sum(axis=0), dtype=np.float32).ravel()  # (I,)
         return cls(torch.from_numpy(counts))
 
     def loss(self, batch: object) -> LossOutput:
         """Refuses: MostPop has no training loss (its counts are fitted in ``from_dataset``)."""
-        raise FusionrecError("mostpop has no trainable parameters and no training loss: it is fitted when built "
-                             "(training counts); fusionrec's fit() evaluates it once on validation instead")
+        raise FusionrecError(
+            "mostpop has no trainable parameters and no training loss: it is fitted when built "
+            "(training counts); fusionrec's fit() evaluates it once on validation instead"
+        )
 
     def score(self, batch: UserBatch) -> Tensor:
         return self.scorer()(batch.users, batch.items)

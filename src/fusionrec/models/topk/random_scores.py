@@ -81,7 +81,7 @@ class RandomScores(Recommender):
         self.seed = int(seed)
 
     @classmethod
-    def from_dataset(cls, config: RandomScoresConfig, dataset) -> "RandomScores":
+    def from_dataset(cls, config: RandomScoresConfig, dataset) -> RandomScores:
         return cls(dataset.num_items, config.seed)
 
     def loss(self, batch: object) -> LossOutput:

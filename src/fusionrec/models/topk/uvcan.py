@@ -55,16 +55,21 @@ class UVCANConfig(ModelConfig):
     name: str = "uvcan"
     embedding_dim: int = Field(64, gt=0)
     modalities: list[str] = ["all"]
-    num_steps: int = Field(1, ge=1, description="co-attention steps S after the first hop (S=1: u^1, v^1, u^2, "
-                                                "the survey's three-step reasoning)")
-    attention_dim: int | None = Field(32, gt=0, description="width of the co-attention scores (full-ranking "
-                                                            "cost grows with it); None: embedding_dim")
+    num_steps: int = Field(
+        1,
+        ge=1,
+        description="co-attention steps S after the first hop (S=1: u^1, v^1, u^2, the survey's three-step reasoning)",
+    )
+    attention_dim: int | None = Field(
+        32, gt=0, description="width of the co-attention scores (full-ranking cost grows with it); None: embedding_dim"
+    )
     fusion: str = Field("modality_attention", description="modality fusor of the user-ID-guided first hop")
     predictor: Literal["dot", "mlp"] = "dot"
     objective: Literal["bpr", "bce"] = "bpr"
     reg_weight: float = Field(1e-4, ge=0)
-    score_budget: int = Field(1 << 22, gt=0, description="floats per (users x items x regions x dim) "
-                                                         "block when ranking all items")
+    score_budget: int = Field(
+        1 << 22, gt=0, description="floats per (users x items x regions x dim) block when ranking all items"
+    )
 
 
 def history_means(history: sp.spmatrix, features: Tensor, present: Tensor) -> tuple[Tensor, Tensor]:
@@ -81,24 +86,38 @@ def history_means(history: sp.spmatrix, features: Tensor, present: Tensor) -> tu
     return means, torch.from_numpy(np.asarray(count, dtype=np.float32).ravel())
 
 
-@MODELS.register("uvcan", config=UVCANConfig, task="topk", paper="Liu et al., WWW 2019",
-                 modalities="any (regions modalities give image regions)")
+@MODELS.register(
+    "uvcan",
+    config=UVCANConfig,
+    task="topk",
+    paper="Liu et al., WWW 2019",
+    modalities="any (regions modalities give image regions)",
+)
 class UVCAN(Recommender):
     """Shapes:
-        features[m]: (I, R_m, D_m) (R_m = 1 for vector modalities); masks[m]: (I,)
-        user_features[m]: (U, D_m) mean of features[m] (regions averaged) over the user's training items
-        item regions: (I, L, D) with L = Σ_m R_m; user modality entries: (U, M, D)
-        loss: PairBatch users (B,), pos_items (B,), neg_items (B, N)
-        score: UserBatch users (B,) -> (B, I) or (B, C)
-        explain: users (B,), items (B,) -> regions (B, L), modalities (B, M), ... (see ``explain``)
+    features[m]: (I, R_m, D_m) (R_m = 1 for vector modalities); masks[m]: (I,)
+    user_features[m]: (U, D_m) mean of features[m] (regions averaged) over the user's training items
+    item regions: (I, L, D) with L = Σ_m R_m; user modality entries: (U, M, D)
+    loss: PairBatch users (B,), pos_items (B,), neg_items (B, N)
+    score: UserBatch users (B,) -> (B, I) or (B, C)
+    explain: users (B,), items (B,) -> regions (B, L), modalities (B, M), ... (see ``explain``)
     """
 
-    def __init__(self, features: dict[str, Tensor], masks: dict[str, Tensor], user_features: dict[str, Tensor],
-                 user_counts: dict[str, Tensor],
-                 embedding_dim: int = 64, num_steps: int = 1, attention_dim: int | None = 32,
-                 fusion: str = "modality_attention",
-                 predictor: Literal["dot", "mlp"] = "dot", objective: Literal["bpr", "bce"] = "bpr",
-                 reg_weight: float = 1e-4, score_budget: int = 1 << 22) -> None:
+    def __init__(
+        self,
+        features: dict[str, Tensor],
+        masks: dict[str, Tensor],
+        user_features: dict[str, Tensor],
+        user_counts: dict[str, Tensor],
+        embedding_dim: int = 64,
+        num_steps: int = 1,
+        attention_dim: int | None = 32,
+        fusion: str = "modality_attention",
+        predictor: Literal["dot", "mlp"] = "dot",
+        objective: Literal["bpr", "bce"] = "bpr",
+        reg_weight: float = 1e-4,
+        score_budget: int = 1 << 22,
+    ) -> None:
         super().__init__()
         self.modality_names = list(features)
         num_items = next(iter(features.values())).shape[0]
@@ -115,29 +134,42 @@ class UVCAN(Recommender):
         regions = [f.shape[1] for f in features.values()]
         region_mask = torch.cat([masks[n][:, None].expand(-1, r) for n, r in zip(features, regions)], 1)  # (I, L)
         self.register_buffer("region_mask", region_mask, persistent=False)
-        self.register_buffer("region_modality", torch.repeat_interleave(torch.arange(len(regions)),
-                                                                        torch.tensor(regions)), persistent=False)
+        self.register_buffer(
+            "region_modality",
+            torch.repeat_interleave(torch.arange(len(regions)), torch.tensor(regions)),
+            persistent=False,
+        )
         self.register_buffer("user_counts", torch.stack([user_counts[n] for n in features], 1), persistent=False)
         self.register_buffer("item_mask", torch.stack([masks[n] for n in features], 1), persistent=False)  # (I, M)
         self.region_modality_names = [self.modality_names[m] for m in self.region_modality.tolist()]
         self.fusion = build_modality_fusion(fusion, dim, len(features))
         self.co_attention = StackedCoAttention(dim, num_steps=num_steps, hidden_dim=attention_dim)
-        self.mlp = (nn.Sequential(nn.Linear(3 * dim, dim), nn.ReLU(), nn.Linear(dim, 1))
-                    if predictor == "mlp" else None)
+        self.mlp = nn.Sequential(nn.Linear(3 * dim, dim), nn.ReLU(), nn.Linear(dim, 1)) if predictor == "mlp" else None
         self.objective = objective
         self.reg_weight = reg_weight
         self.score_budget = score_budget
 
     @classmethod
-    def from_dataset(cls, config: UVCANConfig, dataset) -> "UVCAN":
+    def from_dataset(cls, config: UVCANConfig, dataset) -> UVCAN:
         features, masks = modality_tensors(dataset, config.modalities, "UVCAN", keep_regions=True)
         fit = training_items(dataset)  # content statistics from the training items only
         features = {n: standardize(f if f.dim() == 3 else f[:, None], masks[n], fit) for n, f in features.items()}
         history = dataset.matrix("train")
         means = {n: history_means(history, f.mean(1), masks[n]) for n, f in features.items()}  # (U, D_m), (U,)
-        return cls(features, masks, {n: m[0] for n, m in means.items()}, {n: m[1] for n, m in means.items()},
-                   config.embedding_dim, config.num_steps, config.attention_dim, config.fusion, config.predictor,
-                   config.objective, config.reg_weight, config.score_budget)
+        return cls(
+            features,
+            masks,
+            {n: m[0] for n, m in means.items()},
+            {n: m[1] for n, m in means.items()},
+            config.embedding_dim,
+            config.num_steps,
+            config.attention_dim,
+            config.fusion,
+            config.predictor,
+            config.objective,
+            config.reg_weight,
+            config.score_budget,
+        )
 
     # ------------------------------------------------------------------------------ representations
 
@@ -188,8 +220,9 @@ class UVCAN(Recommender):
             return (u * v).sum(-1)
         return self.mlp(torch.cat([u, v, u * v], dim=-1)).squeeze(-1)
 
-    def _pairs(self, users: Tensor, items: Tensor, in_history: Tensor | None = None
-               ) -> tuple[PairFusionOutput, Tensor | None]:
+    def _pairs(
+        self, users: Tensor, items: Tensor, in_history: Tensor | None = None
+    ) -> tuple[PairFusionOutput, Tensor | None]:
         """Co-attention of aligned (user, item) pairs, each distinct item (and user) encoded once.
 
         ``in_history`` (P,) marks the pairs whose item is in the user's training history: their
@@ -205,9 +238,16 @@ class UVCAN(Recommender):
             entries, valid = self.user_entries(users, torch.where(in_history, items, -1))  # (P, M, D), (P, M)
         items_once, item_index = torch.unique(items, return_inverse=True)  # (Bi,), (P,)
         u1, user_weights = self.first_hop(users_once, entries, valid)  # (Bu, D), (Bu, M)
-        out = self.co_attention.indexed(entries, self.item_regions(items_once), user_index, item_index,
-                                        valid, self.region_mask[items_once], query_a=u1,
-                                        query_b=self.item_emb(items_once))
+        out = self.co_attention.indexed(
+            entries,
+            self.item_regions(items_once),
+            user_index,
+            item_index,
+            valid,
+            self.region_mask[items_once],
+            query_a=u1,
+            query_b=self.item_emb(items_once),
+        )
         return out, None if user_weights is None else user_weights[user_index]
 
     # ------------------------------------------------------------------------------------ training
@@ -250,8 +290,9 @@ class UVCAN(Recommender):
             chunk = max(1, self.score_budget // (len(users) * width))
             blocks = []
             for part in candidates.split(chunk):  # item chunks, not items
-                out = self.co_attention.pairwise(a, regions[part], mask_a, self.region_mask[part],
-                                                 query_a=u1, query_b=self.item_emb(part))
+                out = self.co_attention.pairwise(
+                    a, regions[part], mask_a, self.region_mask[part], query_a=u1, query_b=self.item_emb(part)
+                )
                 blocks.append(self.predict(out.out, out.out_b))  # (B, c)
             return torch.cat(blocks, dim=1)  # (B, C)
 
@@ -273,8 +314,12 @@ class UVCAN(Recommender):
         region_steps = out.weights["b"]  # (B, S, L)
         last = region_steps[:, -1]  # (B, L)
         modalities = last.new_zeros(len(users), len(self.modality_names)).index_add_(1, self.region_modality, last)
-        explanation = {"regions": last, "region_steps": region_steps, "modalities": modalities,
-                       "user_steps": out.weights["a"]}
+        explanation = {
+            "regions": last,
+            "region_steps": region_steps,
+            "modalities": modalities,
+            "user_steps": out.weights["a"],
+        }
         if user_weights is not None:
             explanation["user_modalities"] = user_weights
         return explanation

@@ -36,16 +36,25 @@ class VBPRConfig(ModelConfig):
     feature_reg_weight: float = Field(1e-4, ge=0)
 
 
-@MODELS.register("vbpr", config=VBPRConfig, task="topk", paper="He & McAuley, AAAI 2016", modalities="any (default text)")
+@MODELS.register(
+    "vbpr", config=VBPRConfig, task="topk", paper="He & McAuley, AAAI 2016", modalities="any (default text)"
+)
 class VBPR(Recommender):
     """Shapes:
-        features: (I, F) concatenated item content
-        loss: PairBatch users (B,), pos_items (B,), neg_items (B, N)
-        score: UserBatch users (B,) -> (B, I) or (B, C)
+    features: (I, F) concatenated item content
+    loss: PairBatch users (B,), pos_items (B,), neg_items (B, N)
+    score: UserBatch users (B,) -> (B, I) or (B, C)
     """
 
-    def __init__(self, num_users: int, features: Tensor, embedding_dim: int = 32, content_dim: int = 32,
-                 reg_weight: float = 1e-4, feature_reg_weight: float = 1e-4) -> None:
+    def __init__(
+        self,
+        num_users: int,
+        features: Tensor,
+        embedding_dim: int = 32,
+        content_dim: int = 32,
+        reg_weight: float = 1e-4,
+        feature_reg_weight: float = 1e-4,
+    ) -> None:
         super().__init__()
         num_items, feature_dim = features.shape
         self.register_buffer("features", features, persistent=False)
@@ -62,12 +71,18 @@ class VBPR(Recommender):
         self.feature_reg_weight = feature_reg_weight
 
     @classmethod
-    def from_dataset(cls, config: VBPRConfig, dataset) -> "VBPR":
+    def from_dataset(cls, config: VBPRConfig, dataset) -> VBPR:
         features, masks = modality_tensors(dataset, config.modalities, "VBPR")
         fit = training_items(dataset)  # content statistics from the training items only
         content = torch.cat([standardize(features[n], masks[n], fit) for n in features], dim=-1)  # (I, F)
-        return cls(dataset.num_users, content, config.embedding_dim, config.content_dim, config.reg_weight,
-                   config.feature_reg_weight)
+        return cls(
+            dataset.num_users,
+            content,
+            config.embedding_dim,
+            config.content_dim,
+            config.reg_weight,
+            config.feature_reg_weight,
+        )
 
     def item_representations(self, items: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
         """γ_i, E f_i and β_i + <β', f_i> of ``items`` (all when None)."""
@@ -81,18 +96,27 @@ class VBPR(Recommender):
 
     def loss(self, batch: PairBatch) -> LossOutput:
         gu, tu = self.gamma_user(batch.users), self.theta_user(batch.users)  # (B, D)
+
         def pair_score(items: Tensor) -> Tensor:
             gamma, content, bias = self.item_representations(items)
             if items.dim() == 2:
                 return (gu.unsqueeze(1) * gamma).sum(-1) + (tu.unsqueeze(1) * content).sum(-1) + bias
             return (gu * gamma).sum(-1) + (tu * content).sum(-1) + bias
+
         pos, neg = pair_score(batch.pos_items), pair_score(batch.neg_items)
         ranking = bpr_loss(pos, neg)
-        reg = self.reg_weight * l2_penalty(gu, tu, self.gamma_item(batch.pos_items), self.gamma_item(batch.neg_items),
-                                           self.item_bias[batch.pos_items], self.item_bias[batch.neg_items],
-                                           batch_size=len(batch))
-        feature_reg = self.feature_reg_weight * (self.projection.weight.pow(2).sum()
-                                                 + self.content_bias.weight.pow(2).sum()) / 2
+        reg = self.reg_weight * l2_penalty(
+            gu,
+            tu,
+            self.gamma_item(batch.pos_items),
+            self.gamma_item(batch.neg_items),
+            self.item_bias[batch.pos_items],
+            self.item_bias[batch.neg_items],
+            batch_size=len(batch),
+        )
+        feature_reg = (
+            self.feature_reg_weight * (self.projection.weight.pow(2).sum() + self.content_bias.weight.pow(2).sum()) / 2
+        )
         return LossOutput(ranking + reg + feature_reg, {"bpr": ranking.detach(), "reg": (reg + feature_reg).detach()})
 
     def score(self, batch: UserBatch) -> Tensor:

@@ -9,19 +9,19 @@ import inspect
 from typing import Any
 
 from fusionrec.errors import ConfigError
-from fusionrec.registry import FUSIONS
+from fusionrec.nn.fusion.attentional_gru import AttentionalGRU
 from fusionrec.nn.fusion.base import FusionOutput, ModalityFusion, PairFusionOutput
-from fusionrec.nn.fusion.simple import ConcatFusion, GatedFusion, MeanFusion, ProductFusion, SumFusion
-from fusionrec.nn.fusion.modality_attention import ModalityAttention
-from fusionrec.nn.fusion.modality_self_attention import ModalitySelfAttention
 from fusionrec.nn.fusion.co_attention import StackedCoAttention
 from fusionrec.nn.fusion.cross_modal_transformer import CrossModalTransformer
-from fusionrec.nn.fusion.personalized_attention import PersonalizedAttention
-from fusionrec.nn.fusion.non_invasive_attention import NonInvasiveSelfAttention
 from fusionrec.nn.fusion.gated_graph_attention import GatedGraphAttentionConv
+from fusionrec.nn.fusion.modality_attention import ModalityAttention
+from fusionrec.nn.fusion.modality_self_attention import ModalitySelfAttention
 from fusionrec.nn.fusion.multi_level import CorrelationAwareFusion, PrefixGuidedAttention
 from fusionrec.nn.fusion.multi_order_attention import MultiOrderAttention
-from fusionrec.nn.fusion.attentional_gru import AttentionalGRU
+from fusionrec.nn.fusion.non_invasive_attention import NonInvasiveSelfAttention
+from fusionrec.nn.fusion.personalized_attention import PersonalizedAttention
+from fusionrec.nn.fusion.simple import ConcatFusion, GatedFusion, MeanFusion, ProductFusion, SumFusion
+from fusionrec.registry import FUSIONS
 
 __all__ = [
     "AttentionalGRU",

@@ -6,7 +6,7 @@ Shapes:
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
@@ -156,8 +156,9 @@ class StackedCoAttention(nn.Module):
             query_a: (Na, D); query_b: (Nb, D) -> out (P, D), out_b (P, D),
             weights {"a": (P, S, La), "b": (P, S, Lb)}.
         """
-        out = self._pairs(a, b, mask_a, mask_b, query_a, query_b,
-                          lambda t: t[index_a][:, None], lambda t: t[index_b][:, None])
+        out = self._pairs(
+            a, b, mask_a, mask_b, query_a, query_b, lambda t: t[index_a][:, None], lambda t: t[index_b][:, None]
+        )
         return PairFusionOutput(out.out[:, 0], {k: w[:, 0] for k, w in out.weights.items()}, out.out_b[:, 0])
 
     def pairwise(
@@ -182,8 +183,17 @@ class StackedCoAttention(nn.Module):
         """
         return self._pairs(a, b, mask_a, mask_b, query_a, query_b, lambda t: t[:, None], lambda t: t[None])
 
-    def _pairs(self, a: Tensor, b: Tensor, mask_a: Tensor | None, mask_b: Tensor | None, query_a: Tensor | None,
-               query_b: Tensor | None, place_a: Place, place_b: Place) -> PairFusionOutput:
+    def _pairs(
+        self,
+        a: Tensor,
+        b: Tensor,
+        mask_a: Tensor | None,
+        mask_b: Tensor | None,
+        query_a: Tensor | None,
+        query_b: Tensor | None,
+        place_a: Place,
+        place_b: Place,
+    ) -> PairFusionOutput:
         """The S steps for pairs laid out on an (X, Y) grid by ``place_a`` / ``place_b``.
 
         Every projection into the attention space is linear, so each set element, query and

@@ -41,9 +41,7 @@ class CrossModalStream(nn.Module):
         crossed, cross_weights = self.cross(x, y, key_mask=y_mask, query_mask=x_mask)  # (B, Lx, D)
         if self.residual:
             crossed = crossed + x  # (B, Lx, D)
-        attended, self_weights = self.self_attention(
-            crossed, crossed, key_mask=x_mask, query_mask=x_mask
-        )  # (B, Lx, D)
+        attended, self_weights = self.self_attention(crossed, crossed, key_mask=x_mask, query_mask=x_mask)  # (B, Lx, D)
         h = self.norm_attention(crossed + self.dropout(attended))  # (B, Lx, D)
         out = self.norm_out(h + self.dropout(self.feed_forward(h)))  # (B, Lx, D)
         if x_mask is not None:

@@ -9,7 +9,7 @@ Shapes:
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 from torch import Tensor
@@ -85,9 +85,7 @@ def stack_modalities(
     """
     if isinstance(xs, Mapping):
         if len(xs) != num_modalities:
-            raise ValueError(
-                f"{owner} was built for {num_modalities} modalities, got {len(xs)}: {', '.join(xs)}"
-            )
+            raise ValueError(f"{owner} was built for {num_modalities} modalities, got {len(xs)}: {', '.join(xs)}")
         shapes = {name: tuple(t.shape) for name, t in xs.items()}
         if len(set(shapes.values())) != 1 or len(next(iter(shapes.values()))) != 2:
             raise ValueError(f"{owner} needs every modality as a (B, D) tensor of one shape, got {shapes}")
@@ -95,9 +93,7 @@ def stack_modalities(
     else:
         x = xs
         if x.dim() != 3 or x.shape[1] != num_modalities:
-            raise ValueError(
-                f"{owner} needs a (B, M={num_modalities}, D) tensor, got shape {tuple(x.shape)}"
-            )
+            raise ValueError(f"{owner} needs a (B, M={num_modalities}, D) tensor, got shape {tuple(x.shape)}")
     if mask is not None:
         if mask.dtype != torch.bool:
             raise ValueError(f"{owner} needs a boolean mask (True = present), got {mask.dtype}")

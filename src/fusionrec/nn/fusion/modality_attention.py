@@ -6,7 +6,8 @@ Shapes:
 
 from __future__ import annotations
 
-from typing import Literal, Mapping
+from collections.abc import Mapping
+from typing import Literal
 
 import torch
 from torch import Tensor, nn

@@ -6,7 +6,8 @@ Shapes:
 
 from __future__ import annotations
 
-from typing import Literal, Mapping
+from collections.abc import Mapping
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -100,13 +101,9 @@ class ModalitySelfAttention(nn.Module):
         self.dim = dim
         self.num_modalities = num_modalities
         hidden_dim = 2 * dim if hidden_dim is None else hidden_dim
-        self.layers = nn.ModuleList(
-            TokenEncoderLayer(dim, num_heads, hidden_dim, dropout) for _ in range(num_layers)
-        )
+        self.layers = nn.ModuleList(TokenEncoderLayer(dim, num_heads, hidden_dim, dropout) for _ in range(num_layers))
         self.pool = AdditiveScore(dim, dim) if pooling == "attention" else None
-        self.modality_embedding = (
-            nn.Parameter(torch.randn(num_modalities, dim) * 0.02) if modality_embedding else None
-        )
+        self.modality_embedding = nn.Parameter(torch.randn(num_modalities, dim) * 0.02) if modality_embedding else None
 
     def forward(
         self, xs: Mapping[str, Tensor] | Tensor, mask: Tensor | None = None, query: Tensor | None = None

@@ -64,9 +64,7 @@ class PrefixGuidedAttention(nn.Module):
         when the text layer's keys and values are not passed in.
     """
 
-    def __init__(
-        self, dim: int, *, prefix_dim: int | None = None, num_heads: int = 1, dropout: float = 0.0
-    ) -> None:
+    def __init__(self, dim: int, *, prefix_dim: int | None = None, num_heads: int = 1, dropout: float = 0.0) -> None:
         super().__init__()
         if dim % num_heads:
             raise ValueError(f"dim={dim} must be divisible by num_heads={num_heads}")

@@ -85,7 +85,11 @@ class MultiOrderAttention(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     def forward(
-        self, x: Tensor, query: Tensor, mask: Tensor | None = None, window: int | None = None,
+        self,
+        x: Tensor,
+        query: Tensor,
+        mask: Tensor | None = None,
+        window: int | None = None,
         ends: Tensor | None = None,
     ) -> FusionOutput:
         """Pool the orders of each window (see :meth:`order_outputs` for ``window`` and ``ends``).
@@ -100,7 +104,11 @@ class MultiOrderAttention(nn.Module):
         return FusionOutput(out, {"items": item_weights, "orders": beta})
 
     def order_outputs(
-        self, x: Tensor, query: Tensor, mask: Tensor | None = None, window: int | None = None,
+        self,
+        x: Tensor,
+        query: Tensor,
+        mask: Tensor | None = None,
+        window: int | None = None,
         ends: Tensor | None = None,
     ) -> tuple[Tensor, Tensor, Tensor]:
         """The per-order outputs ``o_0..o_K`` of the ``window`` slots up to and including every

@@ -6,7 +6,8 @@ Shapes:
 
 from __future__ import annotations
 
-from typing import Literal, Mapping
+from collections.abc import Mapping
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -95,9 +96,7 @@ class NonInvasiveSelfAttention(nn.Module):
         gates = None if fused.weights is None else fused.weights.reshape(batch, length, -1)
         return fused.out.reshape(batch, length, dim), gates  # (B, L, D), (B, L, S+1)
 
-    def forward(
-        self, ids: Tensor, side: Mapping[str, Tensor] | Tensor, mask: Tensor | None = None
-    ) -> FusionOutput:
+    def forward(self, ids: Tensor, side: Mapping[str, Tensor] | Tensor, mask: Tensor | None = None) -> FusionOutput:
         fused, gates = self.fuse(ids, side)  # (B, L, D)
         out, weights = self.attention(
             fused, fused, ids, key_mask=mask, query_mask=mask, causal=self.causal

@@ -79,9 +79,7 @@ class PersonalizedAttention(nn.Module):
         self.score = score
         self.query_proj = nn.Linear(query_dim, hidden_dim) if score == "bilinear" else None
         self.item_proj = nn.Linear(dim, hidden_dim, bias=False) if score == "bilinear" else None
-        self.additive = (
-            AdditiveScore(dim, query_dim, hidden_dim, activation, squash) if score == "additive" else None
-        )
+        self.additive = AdditiveScore(dim, query_dim, hidden_dim, activation, squash) if score == "additive" else None
 
     def scores(self, x: Tensor, query: Tensor) -> Tensor:
         """Unnormalised scores. x: (B, *, L, D); query: (B, query_dim) -> (B, *, L)."""

@@ -42,21 +42,28 @@ def _unique(labels: list[str]) -> list[str]:
     return out
 
 
-def sequence_explanation(maps: dict[str, Tensor], dataset: Any, user: int, model_name: str,
-                         out_dir: Path | None, layer: int = -1) -> Explanation:
+def sequence_explanation(
+    maps: dict[str, Tensor], dataset: Any, user: int, model_name: str, out_dir: Path | None, layer: int = -1
+) -> Explanation:
     """The attention of the predicting (last) slot over the sequence, the whole map in ``details``
     (``attention`` (L', L'), ``items`` raw ids, ``titles``), and a heat map PNG in ``out_dir``."""
     attention, tokens = _attention(maps, model_name, layer)
     raw, shown = _labels(tokens, dataset)
     result = Explanation(f"user {dataset.user_ids[user]}: the sequence behind its next item")
     result.weights["attention of the predicting slot (last layer, mean over heads)"] = labelled(
-        _unique(shown), attention[-1].tolist())
+        _unique(shown), attention[-1].tolist()
+    )
     result.details = {"items": raw, "titles": shown, "attention": attention.tolist()}
     if out_dir is not None:
         num_layers = len(maps["attention"])
-        result.images.append(heatmap(attention, shown, Path(out_dir) / f"attention-u{dataset.user_ids[user]}.png",
-                                     f"{model_name}: user {dataset.user_ids[user]}, layer {layer % num_layers}, "
-                                     "mean over heads"))
+        result.images.append(
+            heatmap(
+                attention,
+                shown,
+                Path(out_dir) / f"attention-u{dataset.user_ids[user]}.png",
+                f"{model_name}: user {dataset.user_ids[user]}, layer {layer % num_layers}, mean over heads",
+            )
+        )
     return result
 
 

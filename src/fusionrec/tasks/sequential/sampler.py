@@ -68,10 +68,22 @@ class SequenceSampler:
     that exists only in validation or test is never pushed down by training; ``"all"`` draws every item.
     """
 
-    def __init__(self, seq: Sequences, num_items: int, *, objective: Literal["next", "cloze"] = "next",
-                 max_length: int = 50, mask_ratio: float = 0.2, num_negatives: int = 0,
-                 shared_negatives: bool = False, side: SideInfo | None = None, batch_size: int = 128, seed: int = 0,
-                 windows: Literal["last", "all"] = "last", negative_pool: Literal["train", "all"] = "train") -> None:
+    def __init__(
+        self,
+        seq: Sequences,
+        num_items: int,
+        *,
+        objective: Literal["next", "cloze"] = "next",
+        max_length: int = 50,
+        mask_ratio: float = 0.2,
+        num_negatives: int = 0,
+        shared_negatives: bool = False,
+        side: SideInfo | None = None,
+        batch_size: int = 128,
+        seed: int = 0,
+        windows: Literal["last", "all"] = "last",
+        negative_pool: Literal["train", "all"] = "train",
+    ) -> None:
         if objective not in ("next", "cloze"):
             raise ConfigError(f"unknown sequence objective {objective!r}; choose next or cloze")
         if windows not in ("last", "all"):
@@ -99,11 +111,14 @@ class SequenceSampler:
         self.train_keys = np.unique(user_of_row[train_rows] * num_items + seq.items[train_rows])
         if negative_pool not in ("train", "all"):
             raise ConfigError(f"unknown negative_pool {negative_pool!r}; choose train or all")
-        self.pool = (np.unique(seq.items[train_rows]) if negative_pool == "train"
-                     else np.arange(num_items, dtype=np.int64))
+        self.pool = (
+            np.unique(seq.items[train_rows]) if negative_pool == "train" else np.arange(num_items, dtype=np.int64)
+        )
         if num_negatives and len(self.pool) < (num_negatives if shared_negatives else 2):
-            raise ConfigError(f"{num_negatives} negatives requested but the negative pool ({negative_pool}) has only "
-                              f"{len(self.pool)} items")
+            raise ConfigError(
+                f"{num_negatives} negatives requested but the negative pool ({negative_pool}) has only "
+                f"{len(self.pool)} items"
+            )
 
     def _windows(self, windows: str, shortest: int) -> tuple[np.ndarray, np.ndarray]:
         """Training samples as (user, exclusive end row of the window's targets)."""
@@ -124,7 +139,7 @@ class SequenceSampler:
         rng = np.random.default_rng([self.seed, epoch])
         order = rng.permutation(len(self.sample_users))
         for start in range(0, len(order), self.batch_size):
-            chosen = order[start:start + self.batch_size]
+            chosen = order[start : start + self.batch_size]
             yield self.train_batch(self.sample_users[chosen], rng, self.sample_ends[chosen])
 
     def train_batch(self, users: np.ndarray, rng: np.random.Generator, ends: np.ndarray | None = None) -> SequenceBatch:
@@ -178,9 +193,16 @@ class SequenceSampler:
         pos = np.minimum(np.searchsorted(self.train_keys, keys), max(len(self.train_keys) - 1, 0))
         return self.train_keys[pos] == keys if len(self.train_keys) else np.zeros(len(keys), dtype=bool)
 
-    def _batch(self, users: np.ndarray, index: np.ndarray, valid: np.ndarray, masked: np.ndarray,
-               targets: np.ndarray | None, negatives: np.ndarray | None,
-               candidates: torch.Tensor | None) -> SequenceBatch:
+    def _batch(
+        self,
+        users: np.ndarray,
+        index: np.ndarray,
+        valid: np.ndarray,
+        masked: np.ndarray,
+        targets: np.ndarray | None,
+        negatives: np.ndarray | None,
+        candidates: torch.Tensor | None,
+    ) -> SequenceBatch:
         L = index.shape[1]
         tokens = np.where(valid, np.where(masked, self.num_items, self.seq.items[index]), PAD_ITEM)  # (B, L)
         positions = np.where(valid, L - 1 - np.arange(L), -1)  # (B, L) distance from the end

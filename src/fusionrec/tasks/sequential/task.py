@@ -19,15 +19,15 @@ share of slots is masked and predicted). What the batches hold is the model's ty
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Iterator, Literal, Sequence
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import scipy.sparse as sp
 import torch
-from torch import Tensor
-
 from pydantic import Field
+from torch import Tensor
 
 from fusionrec.data.batches import SequenceBatch
 from fusionrec.data.dataset import Dataset
@@ -49,17 +49,26 @@ class SequentialTaskConfig(RankingConfig):
     moved_from_train: ClassVar[tuple[str, ...]] = RankingConfig.moved_from_train + ("mask_history", "sequence_windows")
 
     negative_pool: Literal["train", "all"] = Field(
-        "train", description="items drawn as negatives for sampled losses: those occurring in training (as top-K), "
-                             "or all items")
-    mask_history: bool = Field(True, description="rank only items outside the user's input history (false: "
-                                                 "RecBole's sequential convention, history items are ranked too)")
+        "train",
+        description="items drawn as negatives for sampled losses: those occurring in training (as top-K), or all items",
+    )
+    mask_history: bool = Field(
+        True,
+        description="rank only items outside the user's input history (false: "
+        "RecBole's sequential convention, history items are ranked too)",
+    )
     sequence_windows: Literal["last", "all"] = Field(
-        "last", description="training samples: each user's last max_length items (the papers' samplers), "
-                            "or all windows of max_length targets, so an epoch uses every training interaction once")
+        "last",
+        description="training samples: each user's last max_length items (the papers' samplers), "
+        "or all windows of max_length targets, so an epoch uses every training interaction once",
+    )
 
 
-@TASKS.register("sequential", config=SequentialTaskConfig,
-                description="next-item ranking over all items from time-ordered user sequences")
+@TASKS.register(
+    "sequential",
+    config=SequentialTaskConfig,
+    description="next-item ranking over all items from time-ordered user sequences",
+)
 class SequentialTask(Task):
     """Loaders and the full-ranking next-item protocol for the models registered with ``task="sequential"``."""
 
@@ -68,20 +77,36 @@ class SequentialTask(Task):
     default_batch_size = 128  # user sequences
 
     @classmethod
-    def build(cls, config: SequentialTaskConfig, train: Any, dataset: Dataset,
-              model_config: Any = None) -> "SequentialTask":
+    def build(
+        cls, config: SequentialTaskConfig, train: Any, dataset: Dataset, model_config: Any = None
+    ) -> SequentialTask:
         if not isinstance(model_config, SequentialConfig):
-            raise ConfigError(f"the sequential task needs a sequential model's config (a SequentialConfig), "
-                              f"got {type(model_config).__name__}")
+            raise ConfigError(
+                f"the sequential task needs a sequential model's config (a SequentialConfig), "
+                f"got {type(model_config).__name__}"
+            )
         want = model_config.sampling()
         metric = train.metric or cls.default_metric
-        return cls(dataset, objective=want.objective, max_length=want.max_length, mask_ratio=want.mask_ratio,
-                   num_negatives=want.num_negatives, shared_negatives=want.shared_negatives,
-                   item_side=want.item_side, behaviour_side=want.behaviour_side,
-                   batch_size=train.batch_size or cls.default_batch_size, seed=train.seed, ks=config.ks,
-                   metrics=config.evaluated_metrics(metric), eval_batch_size=config.eval_batch_size,
-                   mask_history=config.mask_history, windows=config.sequence_windows, valid_users=config.valid_users,
-                   metric=metric, negative_pool=config.negative_pool)
+        return cls(
+            dataset,
+            objective=want.objective,
+            max_length=want.max_length,
+            mask_ratio=want.mask_ratio,
+            num_negatives=want.num_negatives,
+            shared_negatives=want.shared_negatives,
+            item_side=want.item_side,
+            behaviour_side=want.behaviour_side,
+            batch_size=train.batch_size or cls.default_batch_size,
+            seed=train.seed,
+            ks=config.ks,
+            metrics=config.evaluated_metrics(metric),
+            eval_batch_size=config.eval_batch_size,
+            mask_history=config.mask_history,
+            windows=config.sequence_windows,
+            valid_users=config.valid_users,
+            metric=metric,
+            negative_pool=config.negative_pool,
+        )
 
     @classmethod
     def check_metric(cls, config: Any, metric: str) -> None:
@@ -91,13 +116,28 @@ class SequentialTask(Task):
     def reported_metrics(cls, config: Any, metric: str) -> list[str]:
         return reported_ranking_metrics(config, metric)
 
-    def __init__(self, dataset: Dataset, *, objective: str = "next", max_length: int = 50, mask_ratio: float = 0.2,
-                 num_negatives: int = 0, shared_negatives: bool = False, item_side: Sequence[str] = (),
-                 behaviour_side: Sequence[str] = (),
-                 batch_size: int = 128, seed: int = 0, ks: Sequence[int] = (10, 20),
-                 metrics: Sequence[str] = ("hit_rate", "ndcg", "mrr", "recall"), eval_batch_size: int = 1024,
-                 mask_history: bool = True, windows: str = "last", valid_users: int | None = None,
-                 metric: str = "ndcg@20", negative_pool: str = "train") -> None:
+    def __init__(
+        self,
+        dataset: Dataset,
+        *,
+        objective: Literal["next", "cloze"] = "next",
+        max_length: int = 50,
+        mask_ratio: float = 0.2,
+        num_negatives: int = 0,
+        shared_negatives: bool = False,
+        item_side: Sequence[str] = (),
+        behaviour_side: Sequence[str] = (),
+        batch_size: int = 128,
+        seed: int = 0,
+        ks: Sequence[int] = (10, 20),
+        metrics: Sequence[str] = ("hit_rate", "ndcg", "mrr", "recall"),
+        eval_batch_size: int = 1024,
+        mask_history: bool = True,
+        windows: Literal["last", "all"] = "last",
+        valid_users: int | None = None,
+        metric: str = "ndcg@20",
+        negative_pool: Literal["train", "all"] = "train",
+    ) -> None:
         self.dataset = dataset
         self.metric = metric
         self.valid_users, self.seed = valid_users, seed
@@ -107,17 +147,30 @@ class SequentialTask(Task):
         self.mask_history = mask_history
         self.sequences = user_sequences(dataset)
         self.sampler = SequenceSampler(
-            self.sequences, dataset.num_items, objective=objective, max_length=max_length, mask_ratio=mask_ratio,
-            num_negatives=num_negatives, shared_negatives=shared_negatives, side=side_info(dataset, tuple(item_side), tuple(behaviour_side)),
-            batch_size=batch_size, seed=seed, windows=windows, negative_pool=negative_pool)
+            self.sequences,
+            dataset.num_items,
+            objective=objective,
+            max_length=max_length,
+            mask_ratio=mask_ratio,
+            num_negatives=num_negatives,
+            shared_negatives=shared_negatives,
+            side=side_info(dataset, tuple(item_side), tuple(behaviour_side)),
+            batch_size=batch_size,
+            seed=seed,
+            windows=windows,
+            negative_pool=negative_pool,
+        )
         if not len(self.sampler.train_users):
-            raise ConfigError(f"{dataset.name}: no user has a training sequence to learn from "
-                              f"({'two items' if objective == 'next' else 'one item'} needed)")
+            raise ConfigError(
+                f"{dataset.name}: no user has a training sequence to learn from "
+                f"({'two items' if objective == 'next' else 'one item'} needed)"
+            )
         self.protocol = (
             f"next-item full ranking over all items; input = the last {max_length} items before the target "
             f"(valid: train items; test: train + valid items; new users: their earlier items); "
             + ("the input history's items are masked" if mask_history else "history items are not masked")
-            + "; ties ranked pessimistically")
+            + "; ties ranked pessimistically"
+        )
 
     @property
     def num_batches(self) -> int:
@@ -137,7 +190,7 @@ class SequentialTask(Task):
         device = model_device(model)
 
         def score(users: Tensor, items: Tensor | None) -> Tensor:
-            return model.score(self.score_batch(users, items, split).to(device))
+            return model.score(self.score_batch(users, items, split).to(device))  # type: ignore[arg-type]
 
         return score
 
@@ -150,7 +203,7 @@ class SequentialTask(Task):
         model.eval()
         try:
             batch = self.score_batch(users, None, split)
-            maps = model.explain(batch.to(model_device(model)))
+            maps = model.explain(batch.to(model_device(model)))  # type: ignore[call-arg,arg-type]  # sequences
         finally:
             model.train(was_training)
         return {"items": batch.items, **(maps or {})}
@@ -189,15 +242,21 @@ class SequentialTask(Task):
         model.eval()
         try:
             return evaluate_full_ranking(
-                self.scorer(model, split), self._targets_evaluated(split),
+                self.scorer(model, split),
+                self._targets_evaluated(split),
                 self.history(split) if self.mask_history else None,
-                ks=self.ks, metrics=self.metrics, user_batch_size=self.eval_batch_size, device=device)
+                ks=self.ks,
+                metrics=self.metrics,
+                user_batch_size=self.eval_batch_size,
+                device=device,
+            )
         finally:
             model.train(was_training)
 
     # ------------------------------------------------------------------ using a trained model
-    def recommend(self, model: Recommender, user: int, k: int, include_seen: bool = False,
-                  with_reasons: bool = False) -> list[Recommendation]:
+    def recommend(
+        self, model: Recommender, user: int, k: int, include_seen: bool = False, with_reasons: bool = False
+    ) -> list[Recommendation]:
         """The ``k`` best next items after everything ``user`` did (its whole sequence), its items
         excluded unless ``include_seen``. The reason is the most attended item of the sequence (the
         same for every candidate: the attention reads the history, not the candidate)."""

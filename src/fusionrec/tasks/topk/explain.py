@@ -27,8 +27,9 @@ def explain_pair(model: Recommender, dataset: Any, user: int, item: int, out_dir
         weights = model.explain(users, items)
     subject = f"user {dataset.user_ids[user]}, item {dataset.item_ids[item]}"
     if weights is None:
-        raise FusionrecError(f"{type(model).__name__} has no attention to explain; try a fusion model "
-                             "(fusionrec list models)")
+        raise FusionrecError(
+            f"{type(model).__name__} has no attention to explain; try a fusion model (fusionrec list models)"
+        )
     names = _weight_names(model)
     result = Explanation(subject, score)
     for key, value in weights.items():
@@ -36,8 +37,12 @@ def explain_pair(model: Recommender, dataset: Any, user: int, item: int, out_dir
         if key == "regions" and out_dir is not None:
             over_image = image_regions(model, vector)
             if over_image is not None:
-                path = region_overlay(dataset, item, over_image,
-                                      Path(out_dir) / f"explain-u{dataset.user_ids[user]}-i{dataset.item_ids[item]}.png")
+                path = region_overlay(
+                    dataset,
+                    item,
+                    over_image,
+                    Path(out_dir) / f"explain-u{dataset.user_ids[user]}-i{dataset.item_ids[item]}.png",
+                )
                 if path:
                     result.images.append(path)
         if names and len(vector) == len(names):
@@ -47,19 +52,28 @@ def explain_pair(model: Recommender, dataset: Any, user: int, item: int, out_dir
     return result
 
 
-def explain_recommendations(model: Recommender, dataset: Any, user: int, items: list[int],
-                            out_dir: Path | None) -> Explanation:
+def explain_recommendations(
+    model: Recommender, dataset: Any, user: int, items: list[int], out_dir: Path | None
+) -> Explanation:
     """The modality weights behind each of ``items`` (a user's recommendations, best first) as a grid
     (rows: items, columns: modalities), drawn as a heat map in ``out_dir``."""
     names = _weight_names(model)
     users, candidates = torch.full((len(items),), user), torch.tensor(items)
     with torch.no_grad():
         weights = model.explain(users, candidates) if names else None
-    value = next((weights[key] for key in MODALITY_WEIGHT_KEYS if weights and key in weights
-                  and weights[key].dim() == 2 and weights[key].shape[1] == len(names)), None)
+    value = next(
+        (
+            weights[key]
+            for key in MODALITY_WEIGHT_KEYS
+            if weights and key in weights and weights[key].dim() == 2 and weights[key].shape[1] == len(names)
+        ),
+        None,
+    )
     if value is None:
-        raise FusionrecError(f"{type(model).__name__} has no per-modality weights for its recommendations; "
-                             "pass an item (--item) to see the attention it has")
+        raise FusionrecError(
+            f"{type(model).__name__} has no per-modality weights for its recommendations; "
+            "pass an item (--item) to see the attention it has"
+        )
     titles = dataset.item_titles()
     rows = [(titles[i] if titles else str(dataset.item_ids[i]))[:40] for i in items]
     values = value.float().numpy()
@@ -67,9 +81,17 @@ def explain_recommendations(model: Recommender, dataset: Any, user: int, items: 
     result = Explanation(f"user {raw_user}: the modality weights behind its top {len(items)} recommendations")
     result.grids["modality weights per recommendation"] = WeightGrid(rows, names, values.round(4).tolist())
     if out_dir is not None:
-        result.images.append(heatmap(values, rows, Path(out_dir) / f"modalities-u{raw_user}.png",
-                                     f"{type(model).__name__}: user {raw_user}, modality weight per recommendation",
-                                     columns=names, row_axis="recommended item (best first)", column_axis="modality"))
+        result.images.append(
+            heatmap(
+                values,
+                rows,
+                Path(out_dir) / f"modalities-u{raw_user}.png",
+                f"{type(model).__name__}: user {raw_user}, modality weight per recommendation",
+                columns=names,
+                row_axis="recommended item (best first)",
+                column_axis="modality",
+            )
+        )
     return result
 
 
@@ -106,4 +128,3 @@ def image_regions(model: Any, weights: np.ndarray) -> np.ndarray | None:
         return None
     part = weights[keep]
     return part / max(float(part.sum()), 1e-12)
-

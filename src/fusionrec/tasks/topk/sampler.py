@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import scipy.sparse as sp
@@ -30,8 +30,16 @@ class PairSampler:
     O(pairs) vectorised work, with no Python loop over users or pairs.
     """
 
-    def __init__(self, train: sp.csr_matrix, batch_size: int, num_negatives: int = 1, seed: int = 0,
-                 rank: int = 0, world_size: int = 1, negative_pool: str = "train") -> None:
+    def __init__(
+        self,
+        train: sp.csr_matrix,
+        batch_size: int,
+        num_negatives: int = 1,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        negative_pool: str = "train",
+    ) -> None:
         train = train.tocsr()
         self.num_users, self.num_items = train.shape
         coo = train.tocoo()
@@ -47,8 +55,10 @@ class PairSampler:
         full = np.bincount(self.users, minlength=self.num_users)
         if (full >= len(self.pool)).any():
             user = int(np.flatnonzero(full >= len(self.pool))[0])
-            raise DataError(f"user index {user} has a training interaction with every item that can be a negative, "
-                            "so no negative can be sampled; drop such users (or use a data set with more items)")
+            raise DataError(
+                f"user index {user} has a training interaction with every item that can be a negative, "
+                "so no negative can be sampled; drop such users (or use a data set with more items)"
+            )
         self.batch_size = batch_size
         self.num_negatives = num_negatives
         self.seed = seed
@@ -84,7 +94,7 @@ class PairSampler:
         rng = np.random.default_rng([self.seed, epoch])
         order = rng.permutation(len(self.users))
         per_rank = len(order) // self.world_size
-        order = order[self.rank * per_rank:(self.rank + 1) * per_rank]
+        order = order[self.rank * per_rank : (self.rank + 1) * per_rank]
         negatives = self.sample_negatives(self.users[order], rng)
         users = torch.from_numpy(self.users[order])
         items = torch.from_numpy(self.items[order])

@@ -15,19 +15,18 @@ NDCG@20 is ~0 for all of them). Targets on training items are dropped and counte
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Iterator, Literal, Sequence
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import scipy.sparse as sp
 import torch
-from torch import Tensor
-
 from pydantic import Field
+from torch import Tensor
 
 from fusionrec.data.batches import PairBatch
 from fusionrec.data.dataset import Dataset
-from fusionrec.tasks.topk.sampler import PairSampler
 from fusionrec.errors import ConfigError
 from fusionrec.metrics.full_ranking import EvalResult, evaluate_full_ranking, sample_users
 from fusionrec.models.base import Recommender
@@ -35,6 +34,7 @@ from fusionrec.registry import TASKS
 from fusionrec.tasks.base import Explanation, Recommendation, Task
 from fusionrec.tasks.ranking import RankingConfig, check_ranking_metric, reported_ranking_metrics, top_items
 from fusionrec.tasks.topk.explain import explain_pair, explain_recommendations, top_modalities
+from fusionrec.tasks.topk.sampler import PairSampler
 
 EXCLUDED = {"valid": ("train",), "test": ("train", "valid")}
 
@@ -43,13 +43,18 @@ class TopKTaskConfig(RankingConfig):
     """The ``task:`` section of top-K runs."""
 
     moved_from_train: ClassVar[tuple[str, ...]] = RankingConfig.moved_from_train + (
-        "num_negatives", "negative_pool", "candidates")
+        "num_negatives",
+        "negative_pool",
+        "candidates",
+    )
 
     num_negatives: int = Field(1, gt=0, description="negatives sampled per training pair")
     negative_pool: Literal["train", "all"] = Field(
-        "train", description="items drawn as negatives: those occurring in training, or all items")
+        "train", description="items drawn as negatives: those occurring in training, or all items"
+    )
     candidates: Literal["all", "unseen"] = Field(
-        "all", description="items ranked at evaluation: all, or only items absent from training (cold-start)")
+        "all", description="items ranked at evaluation: all, or only items absent from training (cold-start)"
+    )
 
 
 @TASKS.register("topk", config=TopKTaskConfig, description="full-ranking top-K from implicit feedback")
@@ -58,19 +63,32 @@ class TopKTask(Task):
 
     name = "topk"
     default_metric = "ndcg@20"
-    protocol = ("full ranking over all items; valid masks train items; test masks train and valid items; "
-                "ties ranked pessimistically")
+    protocol = (
+        "full ranking over all items; valid masks train items; test masks train and valid items; "
+        "ties ranked pessimistically"
+    )
     default_batch_size = 2048  # (user, positive, negatives) rows
-    unseen_protocol = ("ranking over the items absent from training only (cold-start items); test masks the user's "
-                       "valid items; ties ranked pessimistically")
+    unseen_protocol = (
+        "ranking over the items absent from training only (cold-start items); test masks the user's "
+        "valid items; ties ranked pessimistically"
+    )
 
     @classmethod
-    def build(cls, config: TopKTaskConfig, train: Any, dataset: Dataset, model_config: Any = None) -> "TopKTask":
+    def build(cls, config: TopKTaskConfig, train: Any, dataset: Dataset, model_config: Any = None) -> TopKTask:
         metric = train.metric or cls.default_metric
-        return cls(dataset, batch_size=train.batch_size or cls.default_batch_size, num_negatives=config.num_negatives,
-                   seed=train.seed, ks=config.ks, metrics=config.evaluated_metrics(metric),
-                   eval_batch_size=config.eval_batch_size, negative_pool=config.negative_pool,
-                   candidates=config.candidates, valid_users=config.valid_users, metric=metric)
+        return cls(
+            dataset,
+            batch_size=train.batch_size or cls.default_batch_size,
+            num_negatives=config.num_negatives,
+            seed=train.seed,
+            ks=config.ks,
+            metrics=config.evaluated_metrics(metric),
+            eval_batch_size=config.eval_batch_size,
+            negative_pool=config.negative_pool,
+            candidates=config.candidates,
+            valid_users=config.valid_users,
+            metric=metric,
+        )
 
     @classmethod
     def check_metric(cls, config: Any, metric: str) -> None:
@@ -80,18 +98,32 @@ class TopKTask(Task):
     def reported_metrics(cls, config: Any, metric: str) -> list[str]:
         return reported_ranking_metrics(config, metric)
 
-    def __init__(self, dataset: Dataset, *, batch_size: int = 2048, num_negatives: int = 1, seed: int = 0,
-                 ks: Sequence[int] = (10, 20), metrics: Sequence[str] = ("recall", "ndcg"),
-                 eval_batch_size: int = 1024, rank: int = 0, world_size: int = 1, negative_pool: str = "train",
-                 candidates: str = "all", valid_users: int | None = None, metric: str = "ndcg@20") -> None:
+    def __init__(
+        self,
+        dataset: Dataset,
+        *,
+        batch_size: int = 2048,
+        num_negatives: int = 1,
+        seed: int = 0,
+        ks: Sequence[int] = (10, 20),
+        metrics: Sequence[str] = ("recall", "ndcg"),
+        eval_batch_size: int = 1024,
+        rank: int = 0,
+        world_size: int = 1,
+        negative_pool: str = "train",
+        candidates: str = "all",
+        valid_users: int | None = None,
+        metric: str = "ndcg@20",
+    ) -> None:
         self.dataset = dataset
         self.metric = metric
         self.valid_users, self.seed = valid_users, seed
         self.ks = tuple(ks)
         self.metrics = tuple(metrics)
         self.eval_batch_size = eval_batch_size
-        self.sampler = PairSampler(dataset.matrix("train"), batch_size, num_negatives, seed, rank, world_size,
-                                   negative_pool)
+        self.sampler = PairSampler(
+            dataset.matrix("train"), batch_size, num_negatives, seed, rank, world_size, negative_pool
+        )
         if candidates not in ("all", "unseen"):
             raise ConfigError(f"task.candidates must be 'all' or 'unseen', got {candidates!r}")
         self.candidate_items: np.ndarray | None = None
@@ -99,8 +131,10 @@ class TopKTask(Task):
             seen = np.asarray(dataset.matrix("train").sum(axis=0)).ravel() > 0
             self.candidate_items = np.flatnonzero(~seen)
             if not len(self.candidate_items):
-                raise ConfigError("task.candidates=unseen: every item occurs in training; use a cold-start split "
-                                  "(data.split.method=cold_item)")
+                raise ConfigError(
+                    "task.candidates=unseen: every item occurs in training; use a cold-start split "
+                    "(data.split.method=cold_item)"
+                )
             self.protocol = self.unseen_protocol
 
     def negative_items(self) -> np.ndarray:
@@ -126,8 +160,15 @@ class TopKTask(Task):
             exclude = self.dataset.matrix(*EXCLUDED[split])
             if self.candidate_items is not None:
                 scorer, targets, exclude = self._restricted(scorer, targets, exclude)
-            return evaluate_full_ranking(scorer, targets, exclude, ks=self.ks, metrics=self.metrics,
-                                         user_batch_size=self.eval_batch_size, device=device)
+            return evaluate_full_ranking(
+                scorer,
+                targets,
+                exclude,
+                ks=self.ks,
+                metrics=self.metrics,
+                user_batch_size=self.eval_batch_size,
+                device=device,
+            )
         finally:
             model.train(was_training)
 
@@ -138,8 +179,9 @@ class TopKTask(Task):
         cand_t = torch.from_numpy(cand)
         dropped = targets.nnz - targets[:, cand].nnz
         if dropped:
-            warnings.warn(f"task.candidates=unseen: {dropped} targets are items seen in training "
-                          "and are not ranked", stacklevel=3)
+            warnings.warn(
+                f"task.candidates=unseen: {dropped} targets are items seen in training and are not ranked", stacklevel=3
+            )
 
         def restricted(users: Tensor, items: Tensor | None) -> Tensor:
             return scorer(users, cand_t.to(users.device) if items is None else cand_t.to(items.device)[items])
@@ -147,8 +189,9 @@ class TopKTask(Task):
         return restricted, targets[:, cand].tocsr(), exclude[:, cand].tocsr()
 
     # ------------------------------------------------------------------ using a trained model
-    def recommend(self, model: Recommender, user: int, k: int, include_seen: bool = False,
-                  with_reasons: bool = False) -> list[Recommendation]:
+    def recommend(
+        self, model: Recommender, user: int, k: int, include_seen: bool = False, with_reasons: bool = False
+    ) -> list[Recommendation]:
         """The ``k`` best items for ``user`` by ``model.scorer()``, the user's training, validation and test
         items excluded unless ``include_seen``; reasons are the top-weighted modality of each pair."""
         seen = None if include_seen else self.dataset.matrix("train", "valid", "test")[[user]]
