@@ -116,3 +116,16 @@ def test_valid_users_validates_on_a_fixed_sample_and_tests_on_everyone(tmp_path)
     assert test.num_users_evaluated == full.record["evaluation"]["test_users"]
     later = evaluate(sampled.run_dir, "test")  # the test read, later, from best.pt
     assert {k: later[k] for k in test.metrics} == pytest.approx(test.metrics)
+
+
+def test_recommend_under_unseen_candidates_recommends_only_new_items(cold_dataset):
+    ds = cold_dataset
+    model = FixedScores(ds.num_users, ds.num_items)
+    cold = TopKTask(ds, candidates="unseen")
+    seen = set(ds.matrix("train", "valid", "test")[7].indices.tolist())
+    recs = cold.recommend(model, 7, 5)
+    allowed = set(cold.candidate_items.tolist()) - seen
+    order = sorted(allowed, key=lambda i: (-float(model.table[7, i]), i))[:5]
+    assert [r.item for r in recs] == order  # the best new items the user has not interacted with
+    warm = TopKTask(ds).recommend(model, 7, 5)
+    assert not set(r.item for r in warm) <= set(cold.candidate_items.tolist())  # all items compete otherwise

@@ -1,5 +1,5 @@
-"""User sequences in time order and their side information (the sequential task's sampler,
-:mod:`fusionrec.tasks.sequential.sampler`, cuts its batches from these views).
+"""User sequences in time order and their side information (the sequential task's sampler, in
+tasks/sequential/sampler.py, cuts its batches from these views).
 
 Every user's interactions are flattened into one array ordered by (user, split, time), so under
 a per-user temporal split a user's rows are ``[train ...][valid ...][test ...]`` and every view

@@ -193,9 +193,21 @@ class TopKTask(Task):
         self, model: Recommender, user: int, k: int, include_seen: bool = False, with_reasons: bool = False
     ) -> list[Recommendation]:
         """The ``k`` best items for ``user`` by ``model.scorer()``, the user's training, validation and test
-        items excluded unless ``include_seen``; reasons are the top-weighted modality of each pair."""
+        items excluded unless ``include_seen``; reasons are the top-weighted modality of each pair. Under
+        ``candidates=unseen`` only the items absent from training are recommended, as they were ranked."""
         seen = None if include_seen else self.dataset.matrix("train", "valid", "test")[[user]]
-        recs = top_items(model.scorer(), user, k, seen)
+        scorer = model.scorer()
+        if self.candidate_items is None:
+            recs = top_items(scorer, user, k, seen)
+        else:
+            cand = self.candidate_items
+            cand_t = torch.from_numpy(cand)
+
+            def among_candidates(users: Tensor, items: Tensor | None) -> Tensor:
+                return scorer(users, cand_t.to(users.device) if items is None else cand_t.to(items.device)[items])
+
+            found = top_items(among_candidates, user, min(k, len(cand)), None if seen is None else seen[:, cand])
+            recs = [Recommendation(int(cand[r.item]), r.score) for r in found]
         if not with_reasons or not recs:
             return recs
         items = torch.tensor([r.item for r in recs])
