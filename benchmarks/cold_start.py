@@ -56,10 +56,17 @@ def run_one(model: str, seed: int, args: argparse.Namespace) -> dict:
             overrides.append(f"model.seed={seed}")
         record = api.train(model, args.data, config, overrides, run_dir=run_dir, progress=False).record
     test = record["metrics"]["test"] or {}
-    return {"model": model, "seed": seed, "config": config or "defaults", "run_dir": str(run_dir),
-            "recall@20": test.get("recall@20"), "ndcg@20": test.get("ndcg@20"),
-            "best_epoch": record.get("best_epoch"), "status": record.get("status"),
-            "s_per_epoch": record["timings"].get("train_s_per_epoch")}
+    return {
+        "model": model,
+        "seed": seed,
+        "config": config or "defaults",
+        "run_dir": str(run_dir),
+        "recall@20": test.get("recall@20"),
+        "ndcg@20": test.get("ndcg@20"),
+        "best_epoch": record.get("best_epoch"),
+        "status": record.get("status"),
+        "s_per_epoch": record["timings"].get("train_s_per_epoch"),
+    }
 
 
 def significance(rows: list[dict], reference: str) -> dict[tuple[str, int], dict]:
@@ -94,8 +101,11 @@ def mean_std(values: list[float]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", nargs="+", default=["random", "mostpop", "ease", "bpr", "lightgcn", "mgat",
-                                                         "mcptr", "hcgcn", "mario", "uvcan"])
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        default=["random", "mostpop", "ease", "bpr", "lightgcn", "mgat", "mcptr", "hcgcn", "mario", "uvcan"],
+    )
     parser.add_argument("--data", default="ml-100k")
     parser.add_argument("--seeds", nargs="+", type=int, default=[1])
     parser.add_argument("--threads", type=int, default=1)
@@ -114,12 +124,16 @@ def main() -> None:
     ref_values = [r[METRIC] for r in rows if r["model"] == args.reference and r[METRIC] is not None]
     ref_mean = statistics.mean(ref_values) if ref_values else math.nan
 
-    print(f"\nCold-start items on {args.data} (ranking only items unseen in training), test, "
-          f"mean ± std over seeds {args.seeds}; ratio: mean NDCG@20 / {args.reference}'s; "
-          f"Holm p: two-sided Wilcoxon on per-user NDCG@20 against {args.reference}, per seed, "
-          f"Holm over {len(tests)} comparisons (sign of the mean difference in brackets):\n")
-    print(f"| model | config | Recall@20 | NDCG@20 | ratio to {args.reference} | best epochs | s/epoch | "
-          f"Holm p vs {args.reference} per seed |")
+    print(
+        f"\nCold-start items on {args.data} (ranking only items unseen in training), test, "
+        f"mean ± std over seeds {args.seeds}; ratio: mean NDCG@20 / {args.reference}'s; "
+        f"Holm p: two-sided Wilcoxon on per-user NDCG@20 against {args.reference}, per seed, "
+        f"Holm over {len(tests)} comparisons (sign of the mean difference in brackets):\n"
+    )
+    print(
+        f"| model | config | Recall@20 | NDCG@20 | ratio to {args.reference} | best epochs | s/epoch | "
+        f"Holm p vs {args.reference} per seed |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for model in args.models:
         mine = [r for r in rows if r["model"] == model]
@@ -137,12 +151,16 @@ def main() -> None:
                 if t is None:
                     cells.append("n/a")
                 else:
-                    sign = "" if t["mean_diff"] == 0 or t["holm_p"] >= 0.05 else (" (+)" if t["mean_diff"] > 0 else " (-)")
+                    sign = (
+                        "" if t["mean_diff"] == 0 or t["holm_p"] >= 0.05 else (" (+)" if t["mean_diff"] > 0 else " (-)")
+                    )
                     cells.append(fmt_p(t["holm_p"]) + sign)
             sig = ", ".join(cells)
-        print(f"| {model} | {mine[0]['config']} | {mean_std([r['recall@20'] for r in mine if r['recall@20'] is not None])} "
-              f"| {mean_std(ndcgs)} | {ratio:.2f} | {epochs} | "
-              f"{'closed form' if closed else (f'{statistics.mean(seconds):.2f}' if seconds else 'n/a')} | {sig} |")
+        print(
+            f"| {model} | {mine[0]['config']} | {mean_std([r['recall@20'] for r in mine if r['recall@20'] is not None])} "
+            f"| {mean_std(ndcgs)} | {ratio:.2f} | {epochs} | "
+            f"{'closed form' if closed else (f'{statistics.mean(seconds):.2f}' if seconds else 'n/a')} | {sig} |"
+        )
 
 
 if __name__ == "__main__":

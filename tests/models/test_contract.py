@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from fusionrec import models  # noqa: F401
-from fusionrec import tasks  # noqa: F401
+from fusionrec import (
+    models,  # noqa: F401
+    tasks,  # noqa: F401
+)
 from fusionrec.data.batches import UserBatch
 from fusionrec.data.config import SplitConfig
 from fusionrec.data.splits import apply_split
@@ -16,16 +18,25 @@ from fusionrec.errors import FusionrecError
 from fusionrec.registry import MODELS, task_of
 from fusionrec.training.config import TrainConfig
 
-TINY = {"bpr": {"embedding_dim": 8}, "lightgcn": {"embedding_dim": 8, "num_layers": 2},
-        "mgat": {"embedding_dim": 8, "hidden_dim": 8, "num_layers": 2}, "mario": {"embedding_dim": 8},
-        "hcgcn": {"embedding_dim": 8, "num_clusters": 3, "knn_k": 4},
-        "vbpr": {"embedding_dim": 8, "content_dim": 4, "modalities": ["visual", "text"]},
-        "mcptr": {"embedding_dim": 8, "num_layers": 1, "num_neighbors": 4, "pretrain_epochs": 1},
-        "uvcan": {"embedding_dim": 8, "num_steps": 2},
-        "sasrec": {"hidden_dim": 16, "num_layers": 2, "max_length": 12},
-        "bert4rec": {"hidden_dim": 16, "num_layers": 2, "max_length": 12},
-        "nova_bert": {"hidden_dim": 16, "num_layers": 2, "max_length": 12, "item_side": ["text", "cluster"],
-                      "behaviour_side": ["position", "time_gap"]}}
+TINY = {
+    "bpr": {"embedding_dim": 8},
+    "lightgcn": {"embedding_dim": 8, "num_layers": 2},
+    "mgat": {"embedding_dim": 8, "hidden_dim": 8, "num_layers": 2},
+    "mario": {"embedding_dim": 8},
+    "hcgcn": {"embedding_dim": 8, "num_clusters": 3, "knn_k": 4},
+    "vbpr": {"embedding_dim": 8, "content_dim": 4, "modalities": ["visual", "text"]},
+    "mcptr": {"embedding_dim": 8, "num_layers": 1, "num_neighbors": 4, "pretrain_epochs": 1},
+    "uvcan": {"embedding_dim": 8, "num_steps": 2},
+    "sasrec": {"hidden_dim": 16, "num_layers": 2, "max_length": 12},
+    "bert4rec": {"hidden_dim": 16, "num_layers": 2, "max_length": 12},
+    "nova_bert": {
+        "hidden_dim": 16,
+        "num_layers": 2,
+        "max_length": 12,
+        "item_side": ["text", "cluster"],
+        "behaviour_side": ["position", "time_gap"],
+    },
+}
 
 
 # Fitted when built (closed form or counting): no trainable parameters, loss() refuses, fit() evaluates them once.

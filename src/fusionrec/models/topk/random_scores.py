@@ -86,8 +86,10 @@ class RandomScores(Recommender):
 
     def loss(self, batch: object) -> LossOutput:
         """Refuses: random scores have nothing to train."""
-        raise FusionrecError("random has no trainable parameters and no training loss: its scores are a fixed "
-                             "function of (seed, user, item); fusionrec's fit() evaluates it once on validation instead")
+        raise FusionrecError(
+            "random has no trainable parameters and no training loss: its scores are a fixed "
+            "function of (seed, user, item); fusionrec's fit() evaluates it once on validation instead"
+        )
 
     def score(self, batch: UserBatch) -> Tensor:
         return self.scorer()(batch.users, batch.items)
