@@ -1,15 +1,13 @@
 """Top-K recommenders from implicit feedback (task ``topk``): one import line per model file."""
 
-from fusionrec.models.topk import (  # noqa: F401  # noqa: F401
-    bpr,
-    ease,  # noqa: F401
-    hcgcn,
-    lightgcn,
-    mario,
-    mcptr,  # noqa: F401
-    mgat,
-    mostpop,  # noqa: F401
-    random_scores,  # noqa: F401
-    uvcan,  # noqa: F401
-    vbpr,
-)
+import fusionrec.models.topk.bpr
+import fusionrec.models.topk.ease
+import fusionrec.models.topk.hcgcn
+import fusionrec.models.topk.lightgcn
+import fusionrec.models.topk.mario
+import fusionrec.models.topk.mcptr
+import fusionrec.models.topk.mgat
+import fusionrec.models.topk.mostpop
+import fusionrec.models.topk.random_scores
+import fusionrec.models.topk.uvcan
+import fusionrec.models.topk.vbpr
