@@ -1,4 +1,5 @@
 """Top-K recommenders from implicit feedback (task ``topk``): one import line per model file."""
+# ruff: noqa: F401  (imported to register the models)
 
 import fusionrec.models.topk.bpr
 import fusionrec.models.topk.ease
