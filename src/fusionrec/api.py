@@ -20,6 +20,7 @@ from fusionrec.data.dataset import Dataset
 from fusionrec.data.prepare import prepare, resolve_data_config
 from fusionrec.data.store import load_dataset_dir, read_manifest
 from fusionrec.errors import ConfigError, FusionrecError
+from fusionrec.features.provenance import modality_provenance
 from fusionrec.models.base import Recommender
 from fusionrec.registry import MODELS, task_of
 from fusionrec.tasks.base import Explanation, Task
@@ -240,8 +241,12 @@ def _new_record(
             "sizes": manifest["split"],
             "users": dataset.num_users,
             "items": dataset.num_items,
+            # which encoder produced each modality: the features cache is shared, so this is what tells
+            # two runs on "the same" data apart after someone extracted other features into it
+            "modalities": modality_provenance(dataset),
         },
         "parameters": sum(p.numel() for p in net.parameters()),
+        "batch_size": task.batch_size,
         "evaluation": {"protocol": task.protocol, "selection": f"best epoch by valid {task.metric}"},
         "metrics": {"valid": {}, "test": None},
         "timings": {},

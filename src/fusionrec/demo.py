@@ -38,7 +38,9 @@ def run_demo(console: Console, quick: bool = False, root: str | Path = "runs/dem
 
     console.rule("[bold]fusionrec demo: ml-100k, full ranking, epoch chosen on validation NDCG@20")
     folder = prepare(DataConfig(name="ml-100k"))
-    summary = load_dataset_dir(folder).summary()
+    dataset = load_dataset_dir(folder)
+    require_builtin_modalities(dataset, ("text", "genre"))
+    summary = dataset.summary()
     console.print(
         f"ml-100k: {summary['users']} users, {summary['items']} items, {summary['interactions']:,} "
         f"interactions; split {summary['split']}; modalities {list(summary['modalities'])}; "
@@ -83,6 +85,25 @@ def run_demo(console: Console, quick: bool = False, root: str | Path = "runs/dem
         highlight=False,
     )
     return rows + cold_rows
+
+
+def require_builtin_modalities(dataset: Any, names: tuple[str, ...]) -> None:
+    """The demo's numbers are for ml-100k's own modalities (LSA text, genres). The features cache is
+    shared: if someone extracted other features into the prepared folder (``fusionrec features extract``),
+    stop with one line instead of silently training on them."""
+    from fusionrec.errors import FusionrecError
+    from fusionrec.features.provenance import modality_provenance
+
+    provenance = modality_provenance(dataset)
+    for name in names:
+        record = provenance.get(name)
+        if record is None or record["origin"] != "builtin":
+            got = "missing" if record is None else f"{record['origin']} by {record['encoder']}"
+            raise FusionrecError(
+                f"the demo pins ml-100k's built-in {name!r} modality, but the prepared folder's is {got}; rebuild "
+                "it with `fusionrec data prepare ml-100k --force` (extracted features are lost) or run the demo "
+                "with FUSIONREC_HOME set to an empty folder"
+            )
 
 
 def _train(console: Console, config: str, run_dir: Path, overrides: list[str]) -> Path:

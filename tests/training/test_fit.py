@@ -41,6 +41,41 @@ def test_record_has_what_a_reader_needs(tmp_path):
     assert rec["timings"]["train_s_per_epoch"] > 0 and rec["timings"]["eval_s"] > 0
     assert rec["peak_rss_mb"] > 0 and rec["versions"]["torch"] and rec["machine"]["cpu_count"]
     assert (run(tmp_path, "x", ["train.epochs=1"]).run_dir / "best.pt").exists()
+    assert rec["threads"]["count"] >= 1 and rec["threads"]["chosen_by"]
+    assert rec["batch_size"] == 256
+    text = rec["data"]["modalities"]["text"]  # which encoder produced each modality the run could use
+    assert text["origin"] == "builtin" and text["encoder"] == "synthetic"
+
+
+@pytest.mark.parametrize("checkpoint", ["best.pt", "last.pt"])
+def test_a_damaged_checkpoint_is_one_line_naming_the_file_and_the_fix(tmp_path, checkpoint):
+    from fusionrec.api import evaluate
+
+    done = run(tmp_path, extra=["train.epochs=2"])
+    path = done.run_dir / checkpoint
+    path.write_bytes(path.read_bytes()[:100])  # truncated, as by a full disk or a killed copy
+    with pytest.raises(FusionrecError) as caught:
+        if checkpoint == "best.pt":
+            evaluate(done.run_dir)
+        else:
+            train(resume=done.run_dir, overrides=["train.epochs=4"], progress=False)
+    message = str(caught.value)
+    assert str(path) in message and "damaged checkpoint" in message and "\n" not in message
+    assert ("train --resume" if checkpoint == "best.pt" else "fusionrec evaluate") in message
+
+
+def test_resuming_a_finished_run_says_so_unless_given_more_room(tmp_path):
+    done = run(tmp_path, extra=["train.epochs=2"])
+    with pytest.raises(FusionrecError, match=r"already finished \(max_epochs, best epoch \d of 2\).*train.epochs=N"):
+        train(resume=done.run_dir, progress=False)
+    more = train(resume=done.run_dir, overrides=["train.epochs=3"], progress=False)
+    assert more.record["epochs_run"] == 3
+
+
+def test_progress_is_one_line_per_epoch_when_not_on_a_terminal(tmp_path, capsys):
+    train("bpr", "synthetic", overrides=[*TINY, "train.epochs=3"], run_dir=tmp_path / "r", progress=True)
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("epoch ")]
+    assert [line.split()[1] for line in lines] == ["1/3", "2/3", "3/3"]
 
 
 def test_early_stopping_restores_the_best_validation_epoch(tmp_path):

@@ -134,6 +134,7 @@ class Task(abc.ABC):
     default_metric: ClassVar[str]
 
     protocol: str  # one line: candidates, masking, ties (recorded with every run)
+    batch_size: int  # training rows per batch (recorded with every run)
     metric: str  # the validation metric that selects the epoch
 
     # ------------------------------------------------------------------ building

@@ -143,6 +143,7 @@ class SequentialTask(Task):
         self.valid_users, self.seed = valid_users, seed
         self.ks = tuple(ks)
         self.metrics = tuple(metrics)
+        self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size
         self.mask_history = mask_history
         self.sequences = user_sequences(dataset)

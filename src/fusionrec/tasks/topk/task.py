@@ -121,6 +121,7 @@ class TopKTask(Task):
         self.ks = tuple(ks)
         self.metrics = tuple(metrics)
         self.eval_batch_size = eval_batch_size
+        self.batch_size = batch_size
         self.sampler = PairSampler(
             dataset.matrix("train"), batch_size, num_negatives, seed, rank, world_size, negative_pool
         )
