@@ -129,3 +129,16 @@ def test_recommend_under_unseen_candidates_recommends_only_new_items(cold_datase
     assert [r.item for r in recs] == order  # the best new items the user has not interacted with
     warm = TopKTask(ds).recommend(model, 7, 5)
     assert not set(r.item for r in warm) <= set(cold.candidate_items.tolist())  # all items compete otherwise
+
+
+def test_the_default_batch_keeps_enough_updates_per_epoch_on_small_data(cold_dataset):
+    from fusionrec.tasks.topk import TopKTaskConfig
+    from fusionrec.training.config import TrainConfig
+
+    assert TopKTask.default_batch_for(80_000) == 2048  # ml-100k: unchanged
+    assert TopKTask.default_batch_for(1_200) == 64 and TopKTask.default_batch_for(100) == 64
+    assert TopKTask.default_batch_for(20_000) == 625  # 32 updates
+    pairs = int(cold_dataset.matrix("train").nnz)
+    task = TopKTask.build(TopKTaskConfig(), TrainConfig(), cold_dataset)
+    assert task.batch_size == TopKTask.default_batch_for(pairs) and task.num_batches >= 32
+    assert TopKTask.build(TopKTaskConfig(), TrainConfig(batch_size=2048), cold_dataset).batch_size == 2048

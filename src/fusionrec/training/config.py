@@ -21,7 +21,10 @@ class TrainConfig(StrictConfig):
 
     epochs: int = Field(300, gt=0)
     batch_size: int | None = Field(
-        None, gt=0, description="training batch size; default per task: 2048 pairs (top-K), 128 sequences (sequential)"
+        None,
+        gt=0,
+        description="training batch size; default per task: 2048 pairs (top-K; fewer on small data, so an epoch makes "
+        "at least 32 updates), 128 sequences (sequential)",
     )
     optimizer: Literal["adam", "adamw", "sgd", "adagrad"] = "adam"
     lr: float = Field(1e-3, gt=0)

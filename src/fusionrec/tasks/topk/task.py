@@ -67,7 +67,8 @@ class TopKTask(Task):
         "full ranking over all items; valid masks train items; test masks train and valid items; "
         "ties ranked pessimistically"
     )
-    default_batch_size = 2048  # (user, positive, negatives) rows
+    default_batch_size = 2048  # (user, positive, negatives) rows, on data sets large enough for it
+    min_updates_per_epoch = 32  # on smaller ones the default batch shrinks (down to 64) to keep this many
     unseen_protocol = (
         "ranking over the items absent from training only (cold-start items); test masks the user's "
         "valid items; ties ranked pessimistically"
@@ -78,7 +79,7 @@ class TopKTask(Task):
         metric = train.metric or cls.default_metric
         return cls(
             dataset,
-            batch_size=train.batch_size or cls.default_batch_size,
+            batch_size=train.batch_size or cls.default_batch_for(int(dataset.matrix("train").nnz)),
             num_negatives=config.num_negatives,
             seed=train.seed,
             ks=config.ks,
@@ -89,6 +90,12 @@ class TopKTask(Task):
             valid_users=config.valid_users,
             metric=metric,
         )
+
+    @classmethod
+    def default_batch_for(cls, num_pairs: int) -> int:
+        """The batch when ``train.batch_size`` is not set: 2,048 pairs, or fewer on small data so an epoch
+        still makes ``min_updates_per_epoch`` updates (1,500 interactions at 2,048 would be one update)."""
+        return int(min(cls.default_batch_size, max(64, -(-num_pairs // cls.min_updates_per_epoch))))
 
     @classmethod
     def check_metric(cls, config: Any, metric: str) -> None:
