@@ -41,6 +41,24 @@ def test_ml100k_modalities(ml100k):
     assert "Toy Story" in ml100k.items["title"].iloc[toy]
 
 
+def test_ml100k_text_basis_is_fitted_on_training_items_only(ml100k_env):
+    """Under a cold-item split the LSA vocabulary and basis come from the warm items: editing a held-out
+    item's text changes its own vector only."""
+    from fusionrec.data import load_dataset
+    from fusionrec.data.builtin import ml100k as module
+    from fusionrec.data.content import training_item_mask
+
+    cold = load_dataset("ml-100k", split={"method": "cold_item", "seed": 3})
+    warm = training_item_mask(cold)
+    assert f"fitted on {int(warm.sum())} training items" in cold.modalities["text"].source and not warm.all()
+    held_out = int(np.flatnonzero(~warm)[0])
+    cold.items.loc[held_out, "text"] = "zebra zebra zebra quantum chromodynamics"
+    edited = module.add_text(cold).modalities["text"].values
+    reference = load_dataset("ml-100k", split={"method": "cold_item", "seed": 3}).modalities["text"].values
+    np.testing.assert_allclose(edited[warm], reference[warm], atol=1e-6)
+    assert not np.allclose(edited[held_out], reference[held_out])
+
+
 def test_ml100k_knowledge_graph(ml100k):
     assert len(ml100k.kg) == 91_631 and list(ml100k.kg.columns) == ["head", "relation", "tail"]
     links = ml100k.item_entities
