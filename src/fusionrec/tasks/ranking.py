@@ -10,7 +10,7 @@ from pydantic import Field, field_validator
 from fusionrec.errors import ConfigError
 from fusionrec.metrics.ranking import expand_metric_names
 from fusionrec.retrieval import top_k_items
-from fusionrec.tasks.base import Recommendation, TaskConfig
+from fusionrec.tasks.base import Recommendation, Task, TaskConfig
 
 METRIC_NAMES = ("recall", "ndcg", "precision", "hit_rate", "mrr", "map")
 NO_CUTOFF = ("mrr",)  # metrics that are also computed over the whole ranking, without @k
@@ -69,3 +69,15 @@ def top_items(scorer: Any, user: int, k: int, seen: Any) -> list[Recommendation]
     with torch.no_grad():
         items, scores = top_k_items(scorer, torch.tensor([user]), k, seen)
     return [Recommendation(int(i), float(s)) for i, s in zip(items[0].tolist(), scores[0].tolist()) if i >= 0]
+
+
+class RankingTask(Task):
+    """What the full-ranking families share: their metric vocabulary (``ndcg@20``, plain ``mrr``, ...)."""
+
+    @classmethod
+    def check_metric(cls, config: Any, metric: str) -> None:
+        check_ranking_metric(metric)
+
+    @classmethod
+    def reported_metrics(cls, config: Any, metric: str) -> list[str]:
+        return reported_ranking_metrics(config, metric)

@@ -37,8 +37,8 @@ from fusionrec.metrics.full_ranking import EvalResult, Scorer, evaluate_full_ran
 from fusionrec.models.base import Recommender
 from fusionrec.models.sequential.common import SequentialConfig
 from fusionrec.registry import TASKS
-from fusionrec.tasks.base import Explanation, Recommendation, Task, model_device
-from fusionrec.tasks.ranking import RankingConfig, check_ranking_metric, reported_ranking_metrics, top_items
+from fusionrec.tasks.base import Explanation, Recommendation, model_device
+from fusionrec.tasks.ranking import RankingConfig, RankingTask, top_items
 from fusionrec.tasks.sequential.explain import attention_reasons, sequence_explanation
 from fusionrec.tasks.sequential.sampler import SequenceSampler
 
@@ -69,7 +69,7 @@ class SequentialTaskConfig(RankingConfig):
     config=SequentialTaskConfig,
     description="next-item ranking over all items from time-ordered user sequences",
 )
-class SequentialTask(Task):
+class SequentialTask(RankingTask):
     """Loaders and the full-ranking next-item protocol for the models registered with ``task="sequential"``."""
 
     name = "sequential"
@@ -107,14 +107,6 @@ class SequentialTask(Task):
             metric=metric,
             negative_pool=config.negative_pool,
         )
-
-    @classmethod
-    def check_metric(cls, config: Any, metric: str) -> None:
-        check_ranking_metric(metric)
-
-    @classmethod
-    def reported_metrics(cls, config: Any, metric: str) -> list[str]:
-        return reported_ranking_metrics(config, metric)
 
     def __init__(
         self,

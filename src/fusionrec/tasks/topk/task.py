@@ -31,8 +31,8 @@ from fusionrec.errors import ConfigError
 from fusionrec.metrics.full_ranking import EvalResult, evaluate_full_ranking, sample_users
 from fusionrec.models.base import Recommender
 from fusionrec.registry import TASKS
-from fusionrec.tasks.base import Explanation, Recommendation, Task
-from fusionrec.tasks.ranking import RankingConfig, check_ranking_metric, reported_ranking_metrics, top_items
+from fusionrec.tasks.base import Explanation, Recommendation
+from fusionrec.tasks.ranking import RankingConfig, RankingTask, top_items
 from fusionrec.tasks.topk.explain import explain_pair, explain_recommendations, top_modalities
 from fusionrec.tasks.topk.sampler import PairSampler
 
@@ -58,7 +58,7 @@ class TopKTaskConfig(RankingConfig):
 
 
 @TASKS.register("topk", config=TopKTaskConfig, description="full-ranking top-K from implicit feedback")
-class TopKTask(Task):
+class TopKTask(RankingTask):
     """Loaders and the full-ranking protocol for the models registered with ``task="topk"``."""
 
     name = "topk"
@@ -96,14 +96,6 @@ class TopKTask(Task):
         """The batch when ``train.batch_size`` is not set: 2,048 pairs, or fewer on small data so an epoch
         still makes ``min_updates_per_epoch`` updates (1,500 interactions at 2,048 would be one update)."""
         return int(min(cls.default_batch_size, max(64, -(-num_pairs // cls.min_updates_per_epoch))))
-
-    @classmethod
-    def check_metric(cls, config: Any, metric: str) -> None:
-        check_ranking_metric(metric)
-
-    @classmethod
-    def reported_metrics(cls, config: Any, metric: str) -> list[str]:
-        return reported_ranking_metrics(config, metric)
 
     def __init__(
         self,
