@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "fusionrec"
 
 # Lowest first. A module may import its own layer and those listed before it, never one after it.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("foundation", ("errors", "registry", "config", "threads")),
+    ("foundation", ("errors", "registry", "config", "threads", "version")),
     ("data", ("data",)),
     ("features", ("features",)),
     ("leaves", ("nn", "metrics", "retrieval", "render")),

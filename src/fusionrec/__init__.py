@@ -1,8 +1,7 @@
 """fusionrec: multimodal recommendation with attention-based fusion."""
 
-__version__ = "0.1.0"
-
-from fusionrec.threads import prefer_passive_waiting  # noqa: E402
+from fusionrec.threads import prefer_passive_waiting
+from fusionrec.version import __version__
 
 prefer_passive_waiting()  # before anything loads torch's OpenMP runtime (fusionrec.threads says why)
 

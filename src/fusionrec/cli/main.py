@@ -48,9 +48,9 @@ err = _console(stderr=True)
 
 def _version(value: bool) -> None:
     if value:
-        import fusionrec
+        from fusionrec.version import __version__
 
-        out.print(f"fusionrec {fusionrec.__version__}")
+        out.print(f"fusionrec {__version__}")
         raise typer.Exit()
 
 

@@ -199,7 +199,7 @@ _MANIFEST_KEYS = ("name", "num_users", "num_items", "num_interactions", "modalit
 
 
 def _manifest(dataset: Dataset, directory: Path) -> dict[str, Any]:
-    from fusionrec import __version__
+    from fusionrec.version import __version__
 
     summary = dataset.summary()
     manifest = {

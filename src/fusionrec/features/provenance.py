@@ -48,7 +48,7 @@ def marker_path(folder: Path, name: str) -> Path:
 def encoder_versions(encoder: Any) -> dict[str, str]:
     """Installed versions of fusionrec and of the packages behind ``encoder`` (``{}`` entries missing
     when a package is not installed); an encoder may add its own with a ``version`` attribute."""
-    from fusionrec import __version__
+    from fusionrec.version import __version__
 
     names = list(_PACKAGES.get(type(encoder).__name__, ()))
     if getattr(encoder, "packaged", False):
