@@ -308,8 +308,8 @@ def check(spec: BenchmarkSpec, results: Sequence[Any]) -> list[CheckLine]:
                         expected.floor,
                     )
                 )
-    for data, by_metric in expected.orderings.items():
-        for metric, claims in by_metric.items():
+    for data, claims_by_metric in expected.orderings.items():
+        for metric, claims in claims_by_metric.items():
             for claim in claims:
                 lines.append(_ordering_line(spec, results, data, metric, claim))
     return lines

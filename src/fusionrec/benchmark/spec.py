@@ -18,7 +18,7 @@ import re
 import types
 import typing
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union, cast
 
 from pydantic import (
     BaseModel,
@@ -157,7 +157,9 @@ class SearchSpec(StrictConfig):
     def grid(self) -> list[dict[str, Any]]:
         """Every combination of the categorical choices, the first key varying slowest."""
         keys = list(self.space)
-        return [dict(zip(keys, combo)) for combo in itertools.product(*(self.space[k].choices for k in keys))]
+        # all parameters are categorical for the grid sampler (checked by _grid_is_categorical)
+        choices = (cast(CategoricalParam, self.space[k]).choices for k in keys)
+        return [dict(zip(keys, combo)) for combo in itertools.product(*choices)]
 
 
 class ModelSpec(StrictConfig):
@@ -207,11 +209,12 @@ class Expectation(StrictConfig):
 
     def standard_error(self, n: int) -> float:
         """The standard error of the recorded mean: ``se``, or ``std / sqrt(n)``."""
-        return float(self.se) if self.se is not None else float(self.std) / n**0.5
+        # exactly one of std and se is set (_one_spread)
+        return float(self.se) if self.se is not None else float(cast(float, self.std)) / n**0.5
 
     def seed_std(self, n: int) -> float:
         """The recorded spread of one seed: ``std``, or ``se * sqrt(n)``."""
-        return float(self.std) if self.std is not None else float(self.se) * n**0.5
+        return float(self.std) if self.std is not None else float(cast(float, self.se)) * n**0.5
 
 
 ORDERING_OPS = (">", "<")
@@ -359,12 +362,12 @@ class BenchmarkSpec(StrictConfig):
                         )
                     for metric in by_metric:
                         _metric_form(metric)
-            for data, by_metric in self.expected.orderings.items():
+            for data, claims_by_metric in self.expected.orderings.items():
                 if data not in self.datasets:
                     raise ValueError(
                         f"expected.orderings.{data}: unknown data set; choose one of: {', '.join(self.datasets)}"
                     )
-                for metric, claims in by_metric.items():
+                for metric, claims in claims_by_metric.items():
                     _metric_form(metric)
                     for claim in claims:
                         for model in (claim.left, claim.right):

@@ -80,13 +80,15 @@ def user_sequences(dataset: Dataset) -> Sequences:
             f"data.split.method=loo, temporal, global_time or cold_user (got {method})"
         )
     U = dataset.num_users
-    counts = [np.bincount(users[split == code], minlength=U) for code in (TRAIN, VALID, TEST)]
+    num_train, num_valid, num_test = (np.bincount(users[split == code], minlength=U) for code in (TRAIN, VALID, TEST))
     starts = np.concatenate([[0], np.cumsum(np.bincount(users, minlength=U))]).astype(np.int64)
     return Sequences(
         inter["item"].to_numpy().astype(np.int64)[order],
         order,
         starts,
-        *counts,
+        num_train,
+        num_valid,
+        num_test,
         None if ts is None else ts[order].astype(np.int64),
     )
 
@@ -166,6 +168,7 @@ def side_info(
     codes: dict[str, np.ndarray] = {}
     columns = [c for c in (dataset.items.columns if dataset.items is not None else ()) if c != "item"]
     I = dataset.num_items
+    table: np.ndarray  # (I + 2, dim) float32 for a dense modality, (I + 2,) int64 codes for a column
     for name in item_side:
         if name in dataset.modalities:
             m = dataset.modalities[name]
@@ -178,6 +181,7 @@ def side_info(
             table[:I] = m.values * m.mask[:, None]
             features.append(SideFeature(name, "dense", m.dim, "item"))
         elif name in columns:
+            assert dataset.items is not None  # columns is empty without an item table
             raw = dataset.items[name].fillna("").astype(str).str.strip().to_numpy()
             values, inverse = np.unique(raw, return_inverse=True)
             if len(values) > MAX_ITEM_CODES:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -28,6 +28,9 @@ from fusionrec.features.provenance import extraction_record, marker_path, rememb
 from fusionrec.features.sources import image_source, text_source
 from fusionrec.features.text import TextEncoder, get_text_encoder
 from fusionrec.features.vision import ImageEncoder, Resize, decode_image, get_image_encoder
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 DTYPES = ("float32", "float16")
 
@@ -135,9 +138,14 @@ def extract_features(
     dataset, folder = _resolve(data)
     run = _Run(dataset, dtype, batch_size, progress, flush_items)
     if modality == "text":
-        result = run.text(get_text_encoder(encoder, device), column, name, regions, max_tokens)
+        # the isinstance check above refused an encoder of the other modality
+        result = run.text(
+            get_text_encoder(cast("str | TextEncoder | None", encoder), device), column, name, regions, max_tokens
+        )
     else:
-        result = run.image(get_image_encoder(encoder, device, resize), column, name, regions)
+        result = run.image(
+            get_image_encoder(cast("str | ImageEncoder | None", encoder), device, resize), column, name, regions
+        )
     result.folder = folder if write else None
     if write:
         for mod_name, mod in result.modalities.items():
@@ -344,7 +352,8 @@ class _Run:
 
         def encode(batch: list[np.ndarray]) -> dict[str, np.ndarray]:
             out = encoder.encode(np.stack(batch), regions=regions)
-            return {"pooled": out.pooled, **({"regions": out.regions} if regions else {})}
+            # an encoder asked for regions returns them
+            return {"pooled": out.pooled, **({"regions": cast(np.ndarray, out.regions)} if regions else {})}
 
         outputs = ["pooled", "regions"] if regions else ["pooled"]
         cache = FeatureCache(
@@ -435,7 +444,9 @@ class _Bar:
     """A Rich progress bar over the cache misses, shown only when something is encoded."""
 
     def __init__(self, label: str):
-        self.label, self.bar, self.task = label, None, None
+        self.label = label
+        self.bar: Progress | None = None
+        self.task: TaskID | None = None
 
     def start(self, total: int) -> None:
         from rich.console import Console
@@ -462,6 +473,7 @@ class _Bar:
 
     def advance(self, n: int) -> None:
         if self.bar is not None:
+            assert self.task is not None  # set with self.bar in start()
             self.bar.advance(self.task, n)
 
     def close(self) -> None:

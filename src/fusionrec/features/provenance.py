@@ -128,8 +128,11 @@ def modality_provenance(dataset: Dataset) -> dict[str, dict[str, Any]]:
         found = _from_marker(folder, name, files, modality) if manifest is not None else None
         if found is None:
             kept = remembered.get(name)
-            same = isinstance(kept, dict) and kept.get("source") == modality.source
-            if same and kept.get("shape") == record["shape"]:
+            if (
+                isinstance(kept, dict)
+                and kept.get("source") == modality.source
+                and kept.get("shape") == record["shape"]
+            ):
                 found = {k: v for k, v in kept.items() if k not in ("source", "shape")}
         if found is None:
             found = _from_source(modality, manifest)
@@ -214,6 +217,7 @@ def _values_hash(modality: Modality) -> str:
     digest = hashlib.sha256()
     values = np.ascontiguousarray(modality.values, dtype=np.float32)
     if values.size:
-        digest.update(memoryview(values.reshape(-1)).cast("B"))  # no copy of a large grid
+        # numpy's stubs declare ndarray.__buffer__ only for Python >= 3.12 (we target 3.10)
+        digest.update(memoryview(values.reshape(-1)).cast("B"))  # type: ignore[arg-type]  # no copy of a large grid
     digest.update(np.ascontiguousarray(modality.mask, dtype=bool).tobytes())
     return digest.hexdigest()

@@ -25,7 +25,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 
@@ -80,7 +80,7 @@ def preprocess_image(
         image = image.crop((left, top, left + width, top + height))
     else:
         raise ConfigError(f"unknown resize {resize!r}; choose squash or crop")
-    arr = np.asarray(image, dtype=np.float32) / 255.0  # (H, W, 3)
+    arr: np.ndarray = np.asarray(image, dtype=np.float32) / 255.0  # (H, W, 3)
     arr = (arr - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
     return np.ascontiguousarray(arr.transpose(2, 0, 1))
 
@@ -171,13 +171,13 @@ class ImageEncoder(ABC):
         model = self.model
         feats = self._features(model, x)
         pooled = self._pool(model, feats)  # (B, D)
-        grid = None
+        grid: np.ndarray | None = None
         if regions:
             if feats.dim() == 4:
-                grid = feats.flatten(2).transpose(1, 2)  # (B, C, H', W') -> (B, R, D)
+                tokens = feats.flatten(2).transpose(1, 2)  # (B, C, H', W') -> (B, R, D)
             else:
-                grid = feats[:, self.num_prefix_tokens :]  # (B, N, D) -> (B, R, D)
-            grid = grid.float().cpu().numpy()
+                tokens = feats[:, self.num_prefix_tokens :]  # (B, N, D) -> (B, R, D)
+            grid = tokens.float().cpu().numpy()
         return ImageOutput(pooled.float().cpu().numpy(), grid)
 
     def encode_images(self, images: Sequence[Any], regions: bool = False) -> ImageOutput:
@@ -256,7 +256,7 @@ class TimmEncoder(ImageEncoder):
                 "(set HF_HUB_OFFLINE=1 to fail fast without a network)"
             ) from None
         cfg = timm.data.resolve_model_data_config(model)
-        self.image_size = tuple(int(s) for s in cfg["input_size"][1:])
+        self.image_size = cast(tuple[int, int], tuple(int(s) for s in cfg["input_size"][1:]))  # (C, H, W) -> (H, W)
         self.mean, self.std = tuple(cfg["mean"]), tuple(cfg["std"])
         self.num_prefix_tokens = int(getattr(model, "num_prefix_tokens", 0))
         return model

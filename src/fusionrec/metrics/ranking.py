@@ -60,7 +60,7 @@ _INF_RANK = np.iinfo(np.int64).max
 ArrayLike = Tensor | np.ndarray | Sequence[Sequence[int]]
 
 
-def _np(x: ArrayLike) -> np.ndarray:
+def _np(x: ArrayLike | Sequence[int]) -> np.ndarray:
     return x.detach().cpu().numpy() if isinstance(x, Tensor) else np.asarray(x)
 
 

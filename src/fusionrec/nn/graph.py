@@ -97,6 +97,16 @@ class CSRGraph(torch.nn.Module):
         (the out-degree of each edge's source).
     """
 
+    # Index buffers registered in ``__init__`` (declared here for the type checker).
+    row: Tensor
+    col: Tensor
+    crow: Tensor
+    t_perm: Tensor
+    t_col: Tensor
+    t_crow: Tensor
+    source_degree: Tensor
+    edge_source_degree: Tensor
+
     def __init__(self, row: Tensor, col: Tensor, num_dst: int, num_src: int) -> None:
         super().__init__()
         row, col = row.long(), col.long()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -63,12 +64,17 @@ def item_prediction_loss(
     Shapes: hidden (T, D), item_weight (I, D), targets (T,), negatives (T, N) or (N,), item_bias (I,) -> ().
     """
     if kind == "ce":
-        return linear_cross_entropy(hidden, item_weight, targets, item_bias)
+        # ``item_weight`` may be None only for the sampled losses (see above); "ce" needs it.
+        return linear_cross_entropy(hidden, cast(Tensor, item_weight), targets, item_bias)
     if negatives is None:
         raise ValueError(f"loss {kind!r} needs sampled negatives")
-    if lookup is None and item_weight is None:
+    rows: Callable[[Tensor], Tensor]
+    if lookup is not None:
+        rows = lookup
+    elif item_weight is not None:
+        rows = item_weight.__getitem__
+    else:
         raise ValueError("item_prediction_loss needs item_weight or lookup")
-    rows = item_weight.__getitem__ if lookup is None else lookup
     pos = (hidden * rows(targets)).sum(-1)  # (T,)
     if negatives.dim() == 1:
         neg = hidden @ rows(negatives).T  # (T, N)

@@ -82,8 +82,9 @@ def target_slots(
         hidden: (B, L, D); targets: (B, L); negatives: (B, L, N) or (N,) -> (T, D), (T,), (T, N) or (N,) or None.
     """
     where = targets >= 0  # (B, L)
-    shared = negatives is None or negatives.dim() == 1
-    return hidden[where], targets[where], negatives if shared else negatives[where]
+    if negatives is None or negatives.dim() == 1:  # shared (or none): returned as they are
+        return hidden[where], targets[where], negatives
+    return hidden[where], targets[where], negatives[where]
 
 
 def last_slot(hidden: Tensor) -> Tensor:

@@ -77,6 +77,7 @@ def load_synthetic(options: SyntheticOptions) -> Dataset:
         item_universe=np.arange(o.num_items),
         meta={"source": "synthetic", "options": o.model_dump()},
     )
+    assert dataset.items is not None  # built from item_table above
     dataset.items = dataset.items.astype({"cluster": np.int32})
     order = dataset.item_ids.astype(np.int64)  # raw id -> original item number (the identity here)
     dataset.modalities = {

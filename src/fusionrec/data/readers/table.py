@@ -361,7 +361,7 @@ def _sniff_separator(path: Path, suffix: str) -> str:
     if default in header:
         return default
     counts = {s: header.count(s) for s in ("\t", ",", ";", "|")}
-    best = max(counts, key=counts.get)
+    best = max(counts, key=counts.__getitem__)
     return best if counts[best] else default
 
 

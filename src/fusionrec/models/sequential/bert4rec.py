@@ -122,7 +122,7 @@ class BERT4Rec(ItemPredictionModel):
         """The output head before the item embeddings: ``LN(GELU(h W^P + b^P))``. (..., D) -> (..., D)."""
         return self.head_norm(nn.functional.gelu(self.head(hidden)))
 
-    def explain(self, batch: SequenceBatch, items: Tensor | None = None) -> dict[str, Tensor]:
+    def explain(self, batch: SequenceBatch, items: Tensor | None = None) -> dict[str, Tensor]:  # type: ignore[override]  # sequences, not user ids
         """Self-attention maps of the sequences in ``batch``: ``attention`` (num_layers, B, H, L, L)."""
         with torch.no_grad():
             _, maps = self.encode(batch)

@@ -68,7 +68,7 @@ Note:
 
 from __future__ import annotations
 
-from typing import ClassVar, NamedTuple
+from typing import ClassVar, Literal, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -90,7 +90,7 @@ class MARankConfig(SequentialConfig):
 
     name: str = "marank"
     per_target_negatives: ClassVar[bool] = True
-    objective: ClassVar[str] = "next"
+    objective: ClassVar[Literal["next", "cloze"]] = "next"
     hidden_dim: int = Field(128, gt=0)
     dropout: float = Field(0.5, ge=0.0, lt=1.0)
     max_length: int = Field(200, ge=2, description="training transitions per user and epoch (most recent)")
@@ -231,7 +231,7 @@ class MARank(Recommender):
         reg = self.reg_weight * norms.mean()
         return LossOutput(ranking + reg, {self.loss_kind: ranking.detach(), "reg": reg.detach()})
 
-    def score(self, batch: SequenceBatch) -> Tensor:
+    def score(self, batch: SequenceBatch) -> Tensor:  # type: ignore[override]  # sequences, not user ids
         state = self.represent(batch.users, last_window(batch.items, self.window))
         hidden = torch.cat([state.user, state.union], dim=1)  # (B, 2D)
         return item_scores(hidden, self.item_weight, batch.candidates)  # (B, C)
@@ -239,7 +239,7 @@ class MARank(Recommender):
     def scorer(self) -> Scorer:
         return no_user_scorer("marank")
 
-    def explain(self, batch: SequenceBatch, items: Tensor | None = None) -> dict[str, Tensor]:
+    def explain(self, batch: SequenceBatch, items: Tensor | None = None) -> dict[str, Tensor]:  # type: ignore[override]  # sequences, not user ids
         """Attention behind the next-item scores of ``batch``, aligned with ``batch.items`` (B, L):
 
         ``individual`` (B, L): the individual-level weights over the window (zero outside it);

@@ -97,7 +97,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, cast
 
 import numpy as np
 import torch
@@ -125,7 +125,7 @@ Stage = Literal["meta", "generator", "fusion", "joint"]
 class MMLConfig(SequentialConfig):
     name: str = "mml"
     per_target_negatives: ClassVar[bool] = True
-    objective: ClassVar[str] = "next"
+    objective: ClassVar[Literal["next", "cloze"]] = "next"
     num_heads: int = Field(2, ge=1)
     inner_dim: int | None = Field(256, gt=0)
     dropout: float = Field(0.2, ge=0.0, lt=1.0)
@@ -243,6 +243,10 @@ class MetaLearner(nn.Module):
     Shapes: features (I, F) or None -> item_table() (I, D).
     """
 
+    item_embedding: nn.Embedding | None
+    item_projection: nn.Linear | None
+    features: Tensor  # buffer (I, F), only with an item projection
+
     def __init__(self, num_items: int, dim: int, encoder: SequenceEncoder, features: Tensor | None = None) -> None:
         super().__init__()
         self.encoder = encoder
@@ -256,6 +260,7 @@ class MetaLearner(nn.Module):
 
     def item_table(self) -> Tensor:
         if self.item_projection is None:
+            assert self.item_embedding is not None  # the ID view: built without features
             return self.item_embedding.weight  # (I, D)
         return self.item_projection(self.features)  # (I, D)
 
@@ -265,6 +270,8 @@ class ItemEmbeddingGenerator(nn.Module):
 
     Shapes: features[k] (I, F_k), present (I, M) bool, neighbors[k] (I, K) (-1 none) -> forward() (I, D).
     """
+
+    present: Tensor  # buffer (I, M)
 
     def __init__(self, features: list[Tensor], present: Tensor, neighbors: list[Tensor], dim: int) -> None:
         super().__init__()
@@ -345,6 +352,10 @@ class MML(Recommender):
     score: SequenceBatch items (B, L), candidates (C,) or None -> (B, C) or (B, I)
     """
 
+    present: Tensor  # buffer (M, I)
+    cold_items: Tensor  # buffer (I,)
+    use_generator: Tensor  # buffer, 0-dim bool
+
     def __init__(
         self,
         num_items: int,
@@ -395,7 +406,7 @@ class MML(Recommender):
         self.learners = nn.ModuleDict({"id": MetaLearner(num_items, hidden_dim, encoder())})
         for name, f in features.items():
             self.learners[name] = MetaLearner(num_items, hidden_dim, encoder(), f)
-        names = [n for n, _ in self.learners["id"].encoder.named_parameters()]
+        names = [n for n, _ in self.learner("id").encoder.named_parameters()]
         unknown = [a for a in adapt if not any(n == a or n.startswith(a + ".") for n in names)]
         if unknown:
             groups = sorted({n.split(".")[0] for n in names} | {".".join(n.split(".")[:2]) for n in names})
@@ -420,7 +431,7 @@ class MML(Recommender):
                 nn.init.normal_(module.weight, std=0.02)
                 if isinstance(module, nn.Linear) and module.bias is not None:
                     nn.init.zeros_(module.bias)
-        views = [l.item_projection for l in self.learners.values() if l.item_projection is not None]
+        views = [cast(nn.Linear, l.item_projection) for l in self.learners.values() if l.item_projection is not None]
         for view in [*views, self.generator.output]:  # item views start on the scale of the ID embeddings
             nn.init.normal_(view.weight, std=0.02 if view in views else 0.02 / view.in_features**0.5)
             nn.init.zeros_(view.bias)
@@ -465,9 +476,13 @@ class MML(Recommender):
 
     # ------------------------------------------------------------------------------ learners
 
+    def learner(self, name: str) -> MetaLearner:
+        """Learner ``name`` (``self.learners[name]``, typed)."""
+        return cast(MetaLearner, self.learners[name])
+
     def item_table(self, name: str) -> Tensor:
         """Learner ``name``'s item view (I, D); the ID view takes generated rows for cold items."""
-        table = self.learners[name].item_table()
+        table = self.learner(name).item_table()
         if name == "id" and bool(self.use_generator) and bool(self.cold_items.any()):
             table = torch.where(self.cold_items[:, None], self.generator(), table)
         return table
@@ -480,8 +495,8 @@ class MML(Recommender):
         Differentiable w.r.t. the learner (second order unless ``first_order``) when grad is enabled.
         Shapes: support (B, L) targets (-1 none), table (I, D).
         """
-        encoder = self.learners[name].encoder
-        params = dict(encoder.named_parameters())
+        encoder = self.learner(name).encoder
+        params: dict[str, Tensor] = dict(encoder.named_parameters())
         if self.inner_steps == 0:
             return params
         shared = {n: params[n] for n in self.adapted}
@@ -507,7 +522,7 @@ class MML(Recommender):
 
     def adapted_hidden(self, name: str, batch: SequenceBatch, support: Tensor, table: Tensor) -> Tensor:
         """States of every slot after the inner loop on each row's ``support``. -> (B, L, D)."""
-        encoder = self.learners[name].encoder
+        encoder = self.learner(name).encoder
         params = self.inner_loop(name, batch, support, table)
         x = table[batch.items.clamp_min(0)] * batch.mask[..., None].to(table.dtype)  # (B, L, D)
         if self.inner_steps == 0:
@@ -523,24 +538,28 @@ class MML(Recommender):
 
     def meta_loss(self, batch: SequenceBatch) -> tuple[Tensor, dict[str, Tensor], dict[str, Tensor]]:
         """Query loss of every learner after its inner loop; also the query states for the fusion."""
+        assert batch.targets is not None, "MML.meta_loss needs a training batch with targets"
         support, query = support_query(batch.targets, self.query_ratio)
         negatives = batch.negatives if batch.negatives is not None else query.new_zeros(*query.shape, 0)
         where = query >= 0  # (B, L): the query slots, scored alone (not every slot)
         per_user = where.sum(1, keepdim=True).expand_as(where)[where].to(torch.float32)  # (T,) query size of its user
-        total, parts, states = 0.0, {}, {}
+        total: Tensor | float = 0.0
+        parts: dict[str, Tensor] = {}
+        states: dict[str, Tensor] = {}
         for name in self.names:
-            table = self.learners[name].item_table()
+            table = self.learner(name).item_table()
             hidden = self.adapted_hidden(name, batch, support, table)  # (B, L, D)
             losses = slot_losses(hidden[where], table, query[where], negatives[where], self.loss_kind)  # (T,)
             loss = (losses / per_user).sum() / len(query)  # mean over users of each user's mean
             total = total + loss
             parts[f"meta_{name}"] = loss.detach()
             states[name] = hidden.detach()
-        return total, parts, states
+        return cast(Tensor, total), parts, states  # a Tensor: names is never empty
 
     def generator_loss(self, batch: SequenceBatch) -> Tensor:
         """Next-item loss of the frozen ID learner with a random share of warm rows generated."""
-        learner = self.learners["id"]
+        assert batch.targets is not None, "MML.generator_loss needs a training batch with targets"
+        learner = self.learner("id")
         frozen = {n: p.detach() for n, p in learner.encoder.named_parameters()}
         table = learner.item_table().detach()
         replace = (torch.rand(self.num_items, device=table.device) < self.generate_rate) & ~self.cold_items
@@ -553,6 +572,7 @@ class MML(Recommender):
 
     def fusion_loss(self, batch: SequenceBatch, states: dict[str, Tensor] | None = None) -> Tensor:
         """Cross-entropy of the fused scores on the query slots, learners adapted and frozen."""
+        assert batch.targets is not None, "MML.fusion_loss needs a training batch with targets"
         support, query = support_query(batch.targets, self.query_ratio)
         where = query >= 0  # (B, L)
         tables = {n: self.item_table(n).detach() for n in self.names}
@@ -566,7 +586,8 @@ class MML(Recommender):
 
     def loss(self, batch: SequenceBatch) -> LossOutput:
         assert batch.targets is not None, "MML.loss needs a training batch with targets"
-        stage, parts = self.stage, {}
+        stage = self.stage
+        parts: dict[str, Tensor] = {}
         total = batch.items.new_zeros((), dtype=torch.float32)
         states = None
         if stage in ("meta", "joint"):
@@ -627,17 +648,17 @@ class MML(Recommender):
             scores.append(h @ table.T)  # (B, I)
         return self.fusion(torch.stack(states, 1), torch.stack(scores, 1), self.present)
 
-    def score(self, batch: SequenceBatch) -> Tensor:
+    def score(self, batch: SequenceBatch) -> Tensor:  # type: ignore[override]  # sequences, not user ids
         out = self.fused(batch).out  # (B, I)
         return out if batch.candidates is None else out[:, batch.candidates]
 
     def scorer(self) -> Scorer:
         return no_user_scorer("mml")
 
-    def explain(self, batch: SequenceBatch, items: Tensor | None = None) -> dict[str, Tensor]:
+    def explain(self, batch: SequenceBatch, items: Tensor | None = None) -> dict[str, Tensor]:  # type: ignore[override]  # sequences, not user ids
         """``fusion`` (B, M): each learner's weight (in ``names`` order) for the sequences in ``batch``."""
         with torch.no_grad():
-            return {"fusion": self.fused(batch).weights}
+            return {"fusion": cast(Tensor, self.fused(batch).weights)}  # ScoreFusion's weights: a Tensor
 
 
 @contextmanager

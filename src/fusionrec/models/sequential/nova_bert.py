@@ -191,7 +191,7 @@ class NovaBERT(ItemPredictionModel):
         """The output head before the item embeddings: ``LN(GELU(h W^P + b^P))``. (..., D) -> (..., D)."""
         return self.head_norm(nn.functional.gelu(self.head(hidden)))
 
-    def explain(self, batch: SequenceBatch, items: Tensor | None = None) -> dict[str, Tensor]:
+    def explain(self, batch: SequenceBatch, items: Tensor | None = None) -> dict[str, Tensor]:  # type: ignore[override]  # sequences, not user ids
         """Attention maps of the sequences in ``batch`` (call in eval mode for deterministic maps).
 
         Returns:

@@ -23,7 +23,7 @@ Note:
 from __future__ import annotations
 
 import math
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import torch
 from torch import Tensor, nn
@@ -37,7 +37,7 @@ from fusionrec.registry import MODELS
 
 class SASRecConfig(SequentialConfig):
     name: str = "sasrec"
-    objective: ClassVar[str] = "next"
+    objective: ClassVar[Literal["next", "cloze"]] = "next"
 
 
 class SASRecBlock(nn.Module):
@@ -136,7 +136,7 @@ class SASRec(ItemPredictionModel):
             maps.append(weights)
         return self.final_norm(x), maps
 
-    def explain(self, batch: SequenceBatch, items: Tensor | None = None) -> dict[str, Tensor]:
+    def explain(self, batch: SequenceBatch, items: Tensor | None = None) -> dict[str, Tensor]:  # type: ignore[override]  # sequences, not user ids
         """Causal self-attention maps of the sequences in ``batch``: ``attention`` (num_layers, B, H, L, L)."""
         with torch.no_grad():
             _, maps = self.encode(batch)

@@ -107,6 +107,9 @@ class EASE(Recommender):
         score: UserBatch users (B,) -> (B, I) or (B, C)
     """
 
+    history: Tensor  # buffer, sparse COO (U, I)
+    weights: Tensor  # buffer (I, I)
+
     def __init__(self, interactions: sp.spmatrix, l2: float = 500.0) -> None:
         super().__init__()
         self.l2 = l2

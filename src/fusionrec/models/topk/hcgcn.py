@@ -127,6 +127,12 @@ class HCGCN(Recommender):
     score: UserBatch users (B,) -> (B, I) or (B, C)
     """
 
+    present: Tensor  # buffer (I, M)
+    item_graph: Tensor  # buffer, sparse (I, I)
+    adjacency: Tensor  # buffer, sparse (U+I, U+I)
+    clusters: Tensor  # buffer (U+I,)
+    local_adjacency: Tensor  # buffer, sparse (U+I, U+I)
+
     def __init__(
         self,
         num_users: int,

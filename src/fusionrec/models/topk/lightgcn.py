@@ -37,6 +37,8 @@ class LightGCN(Recommender):
     score: UserBatch users (B,) -> (B, I) or (B, C)
     """
 
+    adjacency: Tensor  # buffer, sparse (U+I, U+I)
+
     def __init__(
         self,
         num_users: int,

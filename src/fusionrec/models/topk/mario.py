@@ -38,6 +38,8 @@ Note:
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from pydantic import Field
 from torch import Tensor, nn
@@ -79,6 +81,8 @@ class MARIO(Recommender):
     score: UserBatch users (B,) -> (B, I) or (B, C)
     explain: (B,), (B,) -> {"modality_weights": (B, M)}, M = content modalities + interaction
     """
+
+    present: Tensor  # buffer (I, M)
 
     def __init__(
         self,
@@ -203,7 +207,7 @@ class MARIO(Recommender):
             for start in range(0, len(users), step):
                 ub = u[start : start + step]  # (b, D)
                 if pairwise:
-                    fused = self.fusion.pairwise(x, mask, ub).out  # (b, C, D)
+                    fused = cast(ModalityAttention, self.fusion).pairwise(x, mask, ub).out  # (b, C, D)
                 else:
                     b, c = len(ub), len(candidates)
                     query = ub.repeat_interleave(c, dim=0)  # (b·C, D)

@@ -67,6 +67,7 @@ from fusionrec.errors import ConfigError
 from fusionrec.models.base import LossOutput, ModelConfig, Recommender, Scorer, embedding_scorer
 from fusionrec.models.topk.features import modality_tensors, standardize, training_items
 from fusionrec.nn.fusion import build_modality_fusion
+from fusionrec.nn.fusion.base import ModalityFusion
 from fusionrec.nn.fusion.layers import AdditiveScore
 from fusionrec.nn.graph import bipartite_adjacency, co_interaction_knn, mean_propagate, sym_normalize, to_torch_sparse
 from fusionrec.nn.losses import bpr_loss, info_nce, l2_penalty
@@ -267,6 +268,14 @@ class MCPTR(Recommender):
     score: UserBatch users (B,) -> (B, I) or (B, C)
     """
 
+    adjacency: Tensor  # buffer, sparse (U+I, U+I)
+    history: Tensor  # buffer, sparse (U, I)
+    history_t: Tensor  # buffer, sparse (I, U)
+    user_graph: Tensor  # buffer, sparse (U, U)
+    item_graph: Tensor  # buffer, sparse (I, I)
+    seen: Tensor  # buffer (nnz,), sorted user * I + item of the training pairs
+    negative_pool: Tensor  # buffer (P,)
+
     def __init__(
         self,
         num_users: int,
@@ -320,7 +329,7 @@ class MCPTR(Recommender):
             )
         self.pretrain_optimizer = pretrain_optimizer
         self.pretrain_weight_decay, self.pretrain_grad_clip = pretrain_weight_decay, pretrain_grad_clip
-        self.pretrain_options = dict(
+        self.pretrain_options: dict[str, Any] = dict(
             dim=embedding_dim, num_graph_layers=num_graph_layers, fusion=fusion, user_aggregation=user_aggregation
         )
         build_modality_fusion(fusion, embedding_dim, len(self.modality_names) + 1)  # fail early on a bad name
@@ -484,7 +493,7 @@ class MCPTR(Recommender):
         return torch.stack(tokens, 1)[index], torch.stack(masks, 1)[index]  # (B, M+1, D), (B, M+1)
 
     @staticmethod
-    def _pool_weights(fusion: nn.Module, tokens: Tensor, mask: Tensor) -> Tensor:
+    def _pool_weights(fusion: ModalityFusion, tokens: Tensor, mask: Tensor) -> Tensor:
         weights = fusion(tokens, mask).weights
         if isinstance(weights, dict):
             weights = weights.get("pool", next(iter(weights.values())))

@@ -107,6 +107,8 @@ class MGAT(Recommender):
     score: UserBatch users (B,) -> (B, I) or (B, C)
     """
 
+    node_mask: Tensor  # buffer (U+I, M)
+
     def __init__(
         self,
         num_users: int,
@@ -169,9 +171,10 @@ class MGAT(Recommender):
         """
         reps = {}
         for m, encoder in self.encoders.items():
-            layers = [] if attention is not None else None
+            layers: list[Tensor] | None = [] if attention is not None else None
             reps[m] = encoder(getattr(self, f"features_{m}"), self.id_embedding, self.graph, layers)  # (U+I, L·D)
             if attention is not None:
+                assert layers is not None  # a list whenever attention is given
                 attention[m] = layers
         fused = self.fusion(reps, self.node_mask)  # out (U+I, L·D), weights (U+I, M) or None
         weights = fused.weights["pool"] if isinstance(fused.weights, dict) else fused.weights

@@ -46,6 +46,8 @@ class MostPop(Recommender):
         score: UserBatch users (B,) -> (B, I) or (B, C)
     """
 
+    popularity: Tensor  # buffer (I,)
+
     def __init__(self, popularity: Tensor) -> None:
         super().__init__()
         # persistent: a vector of I floats, so best.pt holds the very scores that were evaluated

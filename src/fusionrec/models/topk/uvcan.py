@@ -34,7 +34,7 @@ Note:
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 import scipy.sparse as sp
@@ -102,6 +102,11 @@ class UVCAN(Recommender):
     score: UserBatch users (B,) -> (B, I) or (B, C)
     explain: users (B,), items (B,) -> regions (B, L), modalities (B, M), ... (see ``explain``)
     """
+
+    region_mask: Tensor  # buffer (I, L)
+    region_modality: Tensor  # buffer (L,)
+    user_counts: Tensor  # buffer (U, M)
+    item_mask: Tensor  # buffer (I, M)
 
     def __init__(
         self,
@@ -258,7 +263,7 @@ class UVCAN(Recommender):
         positive = torch.zeros(items.shape, dtype=torch.bool, device=items.device)  # (B, 1+N)
         positive[:, 0] = True  # training positives are in the user's history, sampled negatives are not
         out, _ = self._pairs(users.reshape(-1), items.reshape(-1), positive.reshape(-1))
-        scores = self.predict(out.out, out.out_b).view(items.shape)  # (B, 1+N)
+        scores = self.predict(out.out, cast(Tensor, out.out_b)).view(items.shape)  # (B, 1+N); co-attention sets out_b
         if self.objective == "bpr":
             ranking = bpr_loss(scores[:, 0], scores[:, 1:])
         else:
@@ -293,7 +298,7 @@ class UVCAN(Recommender):
                 out = self.co_attention.pairwise(
                     a, regions[part], mask_a, self.region_mask[part], query_a=u1, query_b=self.item_emb(part)
                 )
-                blocks.append(self.predict(out.out, out.out_b))  # (B, c)
+                blocks.append(self.predict(out.out, cast(Tensor, out.out_b)))  # (B, c); co-attention sets out_b
             return torch.cat(blocks, dim=1)  # (B, C)
 
         return score
@@ -311,14 +316,15 @@ class UVCAN(Recommender):
             user_steps: (B, S, M) the user-side attention of every step.
         """
         out, user_weights = self._pairs(users, items)
-        region_steps = out.weights["b"]  # (B, S, L)
+        weights = cast("dict[str, Tensor]", out.weights)  # co-attention's maps: {"a": ..., "b": ...}
+        region_steps = weights["b"]  # (B, S, L)
         last = region_steps[:, -1]  # (B, L)
         modalities = last.new_zeros(len(users), len(self.modality_names)).index_add_(1, self.region_modality, last)
         explanation = {
             "regions": last,
             "region_steps": region_steps,
             "modalities": modalities,
-            "user_steps": out.weights["a"],
+            "user_steps": weights["a"],
         }
         if user_weights is not None:
             explanation["user_modalities"] = user_weights

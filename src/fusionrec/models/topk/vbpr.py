@@ -46,6 +46,8 @@ class VBPR(Recommender):
     score: UserBatch users (B,) -> (B, I) or (B, C)
     """
 
+    features: Tensor  # buffer (I, F)
+
     def __init__(
         self,
         num_users: int,

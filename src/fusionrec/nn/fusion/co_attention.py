@@ -7,6 +7,7 @@ Shapes:
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -124,7 +125,8 @@ class StackedCoAttention(nn.Module):
         u = masked_mean(a, mask_a)[0] if query_a is None else query_a  # (B, D)
         v = masked_mean(b, mask_b)[0] if query_b is None else query_b  # (B, D)
         weights_a, weights_b = [], []
-        for score_a, score_b in zip(self.score_a, self.score_b):
+        for module_a, module_b in zip(self.score_a, self.score_b):
+            score_a, score_b = cast(AdditiveScore, module_a), cast(AdditiveScore, module_b)  # ModuleList items
             summary_b, w_b = attend(score_b, b, u, mask_b)  # (B, D), (B, Lb)
             guide = v if self.parallel else (v + summary_b if self.residual else summary_b)
             summary_a, w_a = attend(score_a, a, guide, mask_a)  # (B, D), (B, La)
@@ -159,7 +161,9 @@ class StackedCoAttention(nn.Module):
         out = self._pairs(
             a, b, mask_a, mask_b, query_a, query_b, lambda t: t[index_a][:, None], lambda t: t[index_b][:, None]
         )
-        return PairFusionOutput(out.out[:, 0], {k: w[:, 0] for k, w in out.weights.items()}, out.out_b[:, 0])
+        weights = cast(dict[str, Tensor], out.weights)  # _pairs always returns a dict of weights and out_b
+        assert out.out_b is not None
+        return PairFusionOutput(out.out[:, 0], {k: w[:, 0] for k, w in weights.items()}, out.out_b[:, 0])
 
     def pairwise(
         self,
@@ -212,7 +216,9 @@ class StackedCoAttention(nn.Module):
         coef_b = b.new_zeros(*shape, b.shape[1])  # v = base_b v0 + Σ_l coef_b[l] b_l, (X, Y, Lb)
         base_a = base_b = True
         weights_a, weights_b = [], []
-        for score_a, score_b in zip(self.score_a, self.score_b):
+        for module_a, module_b in zip(self.score_a, self.score_b):
+            score_a, score_b = cast(AdditiveScore, module_a), cast(AdditiveScore, module_b)  # ModuleList items
+            assert score_a.query is not None and score_b.query is not None  # built with query_dim=dim
             # query of the b-side attention: score_b.query(u^{s-1}), a bias-free linear map
             query_u = mix(place_a(score_b.query(u0)) if base_a else None, coef_a, place_a(score_b.query(a)))
             w_b = masked_softmax(keyed_scores(score_b, place_b(score_b.item(b)), query_u), pair_mask_b, dim=-1)

@@ -112,6 +112,7 @@ class ModalityAttention(nn.Module):
             if scorer.item.bias is not None:
                 hidden = hidden + scorer.item.bias
         else:
+            assert scorer.query is not None  # the "additive" interaction builds its scorer with a query
             hidden = scorer.item(x)[None] + scorer.query(query)[:, None, None, :]  # (B, C, M, hidden)
         scores = scorer.score(scorer.act(hidden)).squeeze(-1)  # (B, C, M)
         weights = masked_softmax(scores, None if mask is None else mask[None], dim=-1)  # (B, C, M)

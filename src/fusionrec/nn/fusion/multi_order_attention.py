@@ -7,6 +7,8 @@ Shapes:
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import Tensor, nn
 
@@ -137,10 +139,12 @@ class MultiOrderAttention(nn.Module):
 
         e, u = x[valid], query[rows]  # (N, D), (T, D)
         outputs, weights = [], []
-        for order, attention in enumerate(self.item_attention):
+        for order, module in enumerate(self.item_attention):
+            attention = cast(AdditiveScore, module)  # nn.ModuleList items are typed as nn.Module
+            assert attention.query is not None  # item attentions are built with query_dim=dim
             if order:
-                e = residual_step(self.item_layers[order - 1], self.dropout(e))  # (N, D)
-                u = residual_step(self.user_layers[order - 1], self.dropout(u))  # (T, D)
+                e = residual_step(cast(nn.Linear, self.item_layers[order - 1]), self.dropout(e))  # (N, D)
+                u = residual_step(cast(nn.Linear, self.user_layers[order - 1]), self.dropout(u))  # (T, D)
             hidden = windows_of(attention.item(self.dropout(e))) + attention.query(self.dropout(u))[:, None]
             alpha = masked_softmax(attention.scores(hidden), window_mask, dim=1)  # (T, W)
             items = windows_of(e)  # (T, W, D)

@@ -87,6 +87,7 @@ class PersonalizedAttention(nn.Module):
             return self.additive(x, query)
         if self.score == "dot":
             return (x * expand_query(query, x.dim())).sum(-1)  # (B, *, L)
+        assert self.query_proj is not None and self.item_proj is not None  # score == "bilinear" here
         q = expand_query(torch.relu(self.query_proj(query)), x.dim())  # (B, *1, hidden)
         return (self.item_proj(x) * q).sum(-1)  # (B, *, L)
 
