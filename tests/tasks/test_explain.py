@@ -103,3 +103,22 @@ def test_region_overlay_tints_the_attended_corner(tmp_path):
     hot, cold = overlay[:20, :20].mean((0, 1)), overlay[-20:, -20:].mean((0, 1))
     assert hot[0] > cold[0] + 60  # red channel: the attended corner is tinted, the rest dimmed
     assert region_overlay(dataset, 1, weights, tmp_path / "none.png") is None  # no image
+
+
+def test_sequential_models_without_self_attention_explain_through_their_own_maps(tmp_path):
+    """MARank's per-item window weights become a table over the sequence (and the reason behind its
+    recommendations); MML's learner weights a table labelled by learner."""
+    marank = tiny_run(tmp_path, "marank", "data.split.method=loo", "model.hidden_dim=16")
+    user = str(marank.dataset.user_ids[4])
+    explained = api.explain(marank.run_dir, user)
+    (table,) = [w for name, w in explained.weights.items() if name.startswith("individual")]
+    assert len(table) == len(explained.details["items"]) and max(table.values()) > 0
+    np.testing.assert_allclose(sum(table.values()), 1.0, atol=1e-4)  # a distribution over the window
+    assert set(explained.vectors) == {"item_orders", "orders"}
+    why = api.recommend(marank.run_dir, user, k=2, with_reasons=True)
+    assert {r["reason"][0] for r in why} == {next(iter(table))}
+
+    mml = tiny_run(tmp_path, "mml", "data.split.method=loo", "model.hidden_dim=16")
+    weights = api.explain(mml.run_dir, str(mml.dataset.user_ids[4])).weights["fusion"]
+    assert set(weights) == set(api.load_run(mml.run_dir).model.names)
+    np.testing.assert_allclose(sum(weights.values()), 1.0, atol=1e-4)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,38 +44,76 @@ def _unique(labels: list[str]) -> list[str]:
 
 
 def sequence_explanation(
-    maps: dict[str, Tensor], dataset: Any, user: int, model_name: str, out_dir: Path | None, layer: int = -1
+    maps: dict[str, Tensor],
+    dataset: Any,
+    user: int,
+    model_name: str,
+    out_dir: Path | None,
+    layer: int = -1,
+    names: Sequence[str] = (),
 ) -> Explanation:
-    """The attention of the predicting (last) slot over the sequence, the whole map in ``details``
-    (``attention`` (L', L'), ``items`` raw ids, ``titles``), and a heat map PNG in ``out_dir``."""
-    attention, tokens = _attention(maps, model_name, layer)
-    raw, shown = _labels(tokens, dataset)
+    """What a sequential model's maps say about ``user``'s next item.
+
+    Self-attention (``attention``: layers x B x H x L x L) gives the predicting slot's attention over
+    the sequence as a table, the whole map in ``details`` (``attention`` (L', L'), ``items`` raw ids,
+    ``titles``) and a heat map PNG in ``out_dir``. Any other map is shown by its shape: one weight per
+    slot (e.g. MARank's ``individual`` weights) as a table over the sequence's items; one weight per
+    entry of ``names`` (e.g. MML's learners) as a labelled table; anything else as a vector."""
+    tokens = maps["items"][0]  # (L,)
+    keep = (tokens >= 0).nonzero().flatten()
+    raw, shown = _labels(tokens[keep].tolist(), dataset)
     result = Explanation(f"user {dataset.user_ids[user]}: the sequence behind its next item")
-    result.weights["attention of the predicting slot (last layer, mean over heads)"] = labelled(
-        _unique(shown), attention[-1].tolist()
-    )
-    result.details = {"items": raw, "titles": shown, "attention": attention.tolist()}
-    if out_dir is not None:
-        num_layers = len(maps["attention"])
-        result.images.append(
-            heatmap(
-                attention,
-                shown,
-                Path(out_dir) / f"attention-u{dataset.user_ids[user]}.png",
-                f"{model_name}: user {dataset.user_ids[user]}, layer {layer % num_layers}, mean over heads",
-            )
+    result.details = {"items": raw, "titles": shown}
+    if "attention" in maps:
+        attention, _ = _attention(maps, model_name, layer)
+        result.weights["attention of the predicting slot (last layer, mean over heads)"] = labelled(
+            _unique(shown), attention[-1].tolist()
         )
+        result.details["attention"] = attention.tolist()
+        if out_dir is not None:
+            num_layers = len(maps["attention"])
+            result.images.append(
+                heatmap(
+                    attention,
+                    shown,
+                    Path(out_dir) / f"attention-u{dataset.user_ids[user]}.png",
+                    f"{model_name}: user {dataset.user_ids[user]}, layer {layer % num_layers}, mean over heads",
+                )
+            )
+    for key, value in maps.items():
+        if key in ("items", "attention"):
+            continue
+        row = value.detach().float()[0]
+        if row.dim() == 1 and len(row) == len(tokens):  # one weight per slot of the sequence
+            result.weights[f"{key} (per item of the sequence)"] = labelled(_unique(shown), row[keep].tolist())
+        elif row.dim() == 1 and names and len(row) == len(names):
+            result.weights[key] = labelled(list(names), row.tolist())
+        else:
+            result.vectors[key] = [round(float(w), 6) for w in row.reshape(-1)]
+    if not result.weights and not result.vectors:
+        raise FusionrecError(f"{model_name} returns no attention over the sequence to explain")
     return result
 
 
 def attention_reasons(maps: dict[str, Tensor], dataset: Any) -> tuple[str, float] | None:
-    """The item of the sequence the predicting slot attends to most, and its weight; None without maps."""
-    if "attention" not in maps:
-        return None
-    attention, tokens = _attention(maps, "model")
-    _, shown = _labels(tokens, dataset)
-    row = attention[-1].copy()
+    """The item of the sequence the model weighs most for its next item (the predicting slot's
+    self-attention, else the first one-weight-per-slot map), and its weight; None without such a map."""
+    tokens = maps["items"][0]
+    if "attention" in maps:
+        attention, kept = _attention(maps, "model")
+        _, shown = _labels(kept, dataset)
+        row = attention[-1].copy()
+    else:
+        per_slot = next(
+            (v for k, v in maps.items() if k != "items" and v[0].dim() == 1 and len(v[0]) == len(tokens)), None
+        )
+        if per_slot is None:
+            return None
+        keep = (tokens >= 0).nonzero().flatten()
+        _, shown = _labels(tokens[keep].tolist(), dataset)
+        row = per_slot.detach().float()[0][keep].numpy().copy()
+    weights = row.copy()
     if shown and shown[-1] == NEXT and len(row) > 1:
         row[-1] = -1.0  # the slot itself is not a reason
     best = int(row.argmax())
-    return shown[best], float(attention[-1][best])
+    return shown[best], float(weights[best])

@@ -264,4 +264,5 @@ class SequentialTask(RankingTask):
         """The self-attention over ``user``'s sequence behind its next recommendation (``item`` is not
         needed: the attention does not depend on the candidate), as a heat map in ``out_dir``."""
         maps = self.attention_maps(model, torch.tensor([user]))
-        return sequence_explanation(maps, self.dataset, user, type(model).__name__, out_dir)
+        names = getattr(model, "names", None) or getattr(model, "modality_names", None) or ()
+        return sequence_explanation(maps, self.dataset, user, type(model).__name__, out_dir, names=tuple(names))
