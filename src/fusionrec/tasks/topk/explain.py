@@ -60,12 +60,16 @@ def explain_recommendations(
     names = _weight_names(model)
     users, candidates = torch.full((len(items),), user), torch.tensor(items)
     with torch.no_grad():
-        weights = model.explain(users, candidates) if names else None
+        weights = model.explain(users, candidates)
+    if weights is None:
+        raise FusionrecError(
+            f"{type(model).__name__} has no attention to explain; try a fusion model (fusionrec list models)"
+        )
     value = next(
         (
             weights[key]
             for key in MODALITY_WEIGHT_KEYS
-            if weights and key in weights and weights[key].dim() == 2 and weights[key].shape[1] == len(names)
+            if key in weights and weights[key].dim() == 2 and weights[key].shape[1] == len(names)
         ),
         None,
     )
