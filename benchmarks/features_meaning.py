@@ -1,6 +1,6 @@
 """Do the packaged encoders mean something? Prints figures; run from the repository root:
 
-    FUSIONREC_HOME=/tmp/feat-home .venv/bin/python benchmarks/features_meaning.py
+    FUSIONREC_HOME=$(mktemp -d) .venv/bin/python benchmarks/features_meaning.py
 
 1. ml-100k text: for each movie, its nearest neighbour by cosine similarity of the text embedding
    (all-MiniLM-L6-v2; tfidf-lsa for comparison) shares at least one genre far more often than a

@@ -1,6 +1,6 @@
 """Feature extraction speed on this machine: texts/s, images/s, and a cached rerun.
 
-    FUSIONREC_HOME=/tmp/feat-home .venv/bin/python benchmarks/features_speed.py [--threads 1]
+    FUSIONREC_HOME=$(mktemp -d) .venv/bin/python benchmarks/features_speed.py [--threads 1]
 
 Data sets are prepared under $FUSIONREC_HOME as usual; the feature cache of the cold runs is a
 fresh temporary folder, so every input is encoded. The rerun is a second extract_features call

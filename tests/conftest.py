@@ -41,3 +41,25 @@ def tiny_dataset(tmp_path_factory):
             "seed": 3,
         },
     )
+
+
+@pytest.fixture(scope="session")
+def cold_item_dataset(tmp_path_factory):
+    """150 users, 200 items, 30% of the items held out of training (cold-item split, seed 1)."""
+    import os
+
+    os.environ["FUSIONREC_HOME"] = str(tmp_path_factory.getbasetemp() / "fusionrec-home")
+    from fusionrec.data import load_dataset
+
+    return load_dataset(
+        "synthetic",
+        options={
+            "num_users": 150,
+            "num_items": 200,
+            "num_interactions": 3000,
+            "visual_dim": 8,
+            "text_dim": 6,
+            "seed": 4,
+        },
+        split={"method": "cold_item", "cold_item_ratio": 0.3, "seed": 1},
+    )

@@ -2,9 +2,9 @@
 
 Run with fusionrec's interpreter::
 
-    /work/main/.venv/bin/python benchmarks/peers/cornac_side_by_side.py --model BPR --threads 1 --json OUT.json
-    /work/main/.venv/bin/python benchmarks/peers/cornac_side_by_side.py --model VBPR --threads 1
-    /work/main/.venv/bin/python benchmarks/peers/cornac_side_by_side.py --model BPR --max-epochs 20 --chunk 10  # smoke
+    .venv/bin/python benchmarks/peers/cornac_side_by_side.py --model BPR --threads 1 --json OUT.json
+    .venv/bin/python benchmarks/peers/cornac_side_by_side.py --model VBPR --threads 1
+    .venv/bin/python benchmarks/peers/cornac_side_by_side.py --model BPR --max-epochs 20 --chunk 10  # smoke
 
 Cornac has no early stopping, so its side trains in chunks of ``--chunk`` epochs (its models continue from their
 current parameters when ``fit`` is called again), evaluates validation NDCG@20 with Cornac's own ``ranking_eval``

@@ -2,8 +2,8 @@
 
 Run with fusionrec's interpreter::
 
-    /work/main/.venv/bin/python benchmarks/peers/recbole_sasrec.py --passes 5 --threads 1 --json OUT.json
-    /work/main/.venv/bin/python benchmarks/peers/recbole_sasrec.py --passes 1 --only fusionrec   # smoke test
+    .venv/bin/python benchmarks/peers/recbole_sasrec.py --passes 5 --threads 1 --json OUT.json
+    .venv/bin/python benchmarks/peers/recbole_sasrec.py --passes 1 --only fusionrec   # smoke test
 
 One RecBole epoch trains on every prefix of every training sequence (about 97,000 samples on ml-100k) and takes
 minutes, so a converged RecBole run takes hours. The comparison is therefore made after the same number of passes

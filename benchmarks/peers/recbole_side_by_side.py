@@ -2,8 +2,8 @@
 
 Run with fusionrec's interpreter::
 
-    /work/main/.venv/bin/python benchmarks/peers/recbole_side_by_side.py --model LightGCN
-    /work/main/.venv/bin/python benchmarks/peers/recbole_side_by_side.py --epochs 3 --patience 3   # smoke test
+    .venv/bin/python benchmarks/peers/recbole_side_by_side.py --model LightGCN
+    .venv/bin/python benchmarks/peers/recbole_side_by_side.py --epochs 3 --patience 3   # smoke test
 
 RecBole lives in a throwaway venv outside the repository (default ``~/.cache/fusionrec-peers/recbole-venv``)
 that this script creates on first use and patches in place (see ``PATCHES``); nothing RecBole-related is ever

@@ -11,7 +11,6 @@ import pytest
 import torch
 
 from fusionrec import models  # noqa: F401  (fills the registry)
-from fusionrec.data import load_dataset
 from fusionrec.data.content import text_modality, training_item_mask
 from fusionrec.data.dataset import Modality
 from fusionrec.models.topk.features import standardize, training_items
@@ -22,19 +21,8 @@ SMALL = {"embedding_dim": 8}
 
 
 @pytest.fixture(scope="module")
-def cold():
-    return load_dataset(
-        "synthetic",
-        options={
-            "num_users": 150,
-            "num_items": 200,
-            "num_interactions": 3000,
-            "visual_dim": 8,
-            "text_dim": 6,
-            "seed": 4,
-        },
-        split={"method": "cold_item", "cold_item_ratio": 0.3, "seed": 1},
-    )
+def cold(cold_item_dataset):
+    return cold_item_dataset
 
 
 def _held_out_changed(dataset, item: int, shift: float = 50.0):

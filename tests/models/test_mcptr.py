@@ -220,21 +220,8 @@ def test_one_train_call_runs_both_stages_and_records_them(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def cold_dataset():
-    from fusionrec.data import load_dataset
-
-    return load_dataset(
-        "synthetic",
-        options={
-            "num_users": 150,
-            "num_items": 200,
-            "num_interactions": 3000,
-            "visual_dim": 8,
-            "text_dim": 6,
-            "seed": 4,
-        },
-        split={"method": "cold_item", "cold_item_ratio": 0.3, "seed": 1},
-    )
+def cold_dataset(cold_item_dataset):
+    return cold_item_dataset
 
 
 def _recorded_negatives(monkeypatch, model: MCPTR) -> list[torch.Tensor]:

@@ -15,19 +15,8 @@ from fusionrec.tasks.topk import TopKTask
 
 
 @pytest.fixture(scope="module")
-def cold_dataset():
-    return load_dataset(
-        "synthetic",
-        options={
-            "num_users": 150,
-            "num_items": 200,
-            "num_interactions": 3000,
-            "visual_dim": 8,
-            "text_dim": 6,
-            "seed": 4,
-        },
-        split={"method": "cold_item", "cold_item_ratio": 0.3, "seed": 1},
-    )
+def cold_dataset(cold_item_dataset):
+    return cold_item_dataset
 
 
 class FixedScores(torch.nn.Module):

@@ -25,12 +25,9 @@ data_app = typer.Typer(no_args_is_help=True, help="Prepare, inspect and validate
 list_app = typer.Typer(no_args_is_help=True, help="List registered models, data sets, fusions and tasks.")
 app.add_typer(data_app, name="data")
 app.add_typer(list_app, name="list")
-try:  # the features sub-app imports optional extras lazily, but may be absent in a partial install
-    from fusionrec.cli.features import app as features_app
+from fusionrec.cli.features import app as features_app  # noqa: E402  (its encoders load on first use)
 
-    app.add_typer(features_app, name="features", help="Extract text and image features into a data set.")
-except ImportError:  # pragma: no cover
-    pass
+app.add_typer(features_app, name="features", help="Extract text and image features into a data set.")
 from fusionrec.cli.benchmark import benchmark_cmd  # noqa: E402  (optuna, matplotlib load on first use)
 
 app.command("benchmark")(benchmark_cmd)

@@ -81,3 +81,16 @@ class RankingTask(Task):
     @classmethod
     def reported_metrics(cls, config: Any, metric: str) -> list[str]:
         return reported_ranking_metrics(config, metric)
+
+    @classmethod
+    def evaluation_arguments(cls, config: RankingConfig, train: Any) -> dict[str, Any]:
+        """The constructor arguments both ranking tasks take from the ``task:`` and ``train:`` sections."""
+        metric = train.metric or cls.default_metric
+        return {
+            "seed": train.seed,
+            "ks": config.ks,
+            "metrics": config.evaluated_metrics(metric),
+            "eval_batch_size": config.eval_batch_size,
+            "valid_users": config.valid_users,
+            "metric": metric,
+        }

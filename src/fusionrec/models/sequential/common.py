@@ -4,6 +4,7 @@ sequential task's sampler (:class:`SequenceSampling`), and small helpers.
 
 from __future__ import annotations
 
+import abc
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Literal
 
@@ -130,13 +131,13 @@ class ItemPredictionModel(Recommender):
     loss_kind: str
 
     @property
+    @abc.abstractmethod
     def item_weight(self) -> Tensor:
         """The item rows of ``item_embedding`` (I, D)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def encode(self, batch: SequenceBatch) -> tuple[Tensor, Any]:
         """Slot states (B, L, D) and the model's attention maps."""
-        raise NotImplementedError
 
     def transform(self, hidden: Tensor) -> Tensor:
         return hidden

@@ -86,7 +86,6 @@ class SequentialTask(RankingTask):
                 f"got {type(model_config).__name__}"
             )
         want = model_config.sampling()
-        metric = train.metric or cls.default_metric
         return cls(
             dataset,
             objective=want.objective,
@@ -97,15 +96,10 @@ class SequentialTask(RankingTask):
             item_side=want.item_side,
             behaviour_side=want.behaviour_side,
             batch_size=train.batch_size or cls.default_batch_size,
-            seed=train.seed,
-            ks=config.ks,
-            metrics=config.evaluated_metrics(metric),
-            eval_batch_size=config.eval_batch_size,
             mask_history=config.mask_history,
             windows=config.sequence_windows,
-            valid_users=config.valid_users,
-            metric=metric,
             negative_pool=config.negative_pool,
+            **cls.evaluation_arguments(config, train),
         )
 
     def __init__(

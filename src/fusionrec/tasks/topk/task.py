@@ -76,19 +76,13 @@ class TopKTask(RankingTask):
 
     @classmethod
     def build(cls, config: TopKTaskConfig, train: Any, dataset: Dataset, model_config: Any = None) -> TopKTask:
-        metric = train.metric or cls.default_metric
         return cls(
             dataset,
             batch_size=train.batch_size or cls.default_batch_for(int(dataset.matrix("train").nnz)),
             num_negatives=config.num_negatives,
-            seed=train.seed,
-            ks=config.ks,
-            metrics=config.evaluated_metrics(metric),
-            eval_batch_size=config.eval_batch_size,
             negative_pool=config.negative_pool,
             candidates=config.candidates,
-            valid_users=config.valid_users,
-            metric=metric,
+            **cls.evaluation_arguments(config, train),
         )
 
     @classmethod
