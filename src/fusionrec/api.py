@@ -195,6 +195,7 @@ def train(
         record["timings"]["test_eval_s"] = round(time.perf_counter() - start, 4)
         record["evaluation"]["test_users"] = tested.num_users_evaluated
         record["evaluation"]["test_users_skipped"] = tested.num_users_skipped
+        record["evaluation"]["test_unit"] = tested.unit  # what test_users counts (users, rows, ratings, ...)
     record["status"] = state.stopped
     record["peak_rss_mb"] = round(peak_rss_mb(), 1)
     write_record(run_path, record)

@@ -64,18 +64,26 @@ _NEG_INF = -math.inf
 
 @dataclass
 class EvalResult:
-    """Outcome of an evaluation.
+    """Outcome of an evaluation, for every task family.
+
+    The ranking families evaluate users; other families evaluate other units (a labelled row, a rating,
+    an impression, a triple): ``unit`` names it, and ``users`` / ``per_user`` then hold those units' ids and
+    values (the field names predate the other families; ``fit``, the run record and the paired significance
+    tests read them the same way for every family).
 
     Attributes:
-        metrics: mean over evaluated users, e.g. ``{"recall@20": 0.38, "ndcg@20": 0.32}``.
-        per_user: per-user values (float64), aligned with ``users`` (for paired significance tests).
-        users: evaluated user indices (rows of ``targets`` with at least one target), ascending.
+        metrics: mean over evaluated units, e.g. ``{"recall@20": 0.38, "ndcg@20": 0.32}``.
+        per_user: per-unit values (float64), aligned with ``users`` (for paired significance tests).
+        users: evaluated unit ids, ascending (user indices of rows of ``targets`` with at least one
+            target for the ranking families).
         num_users_evaluated: ``len(users)``.
-        num_users_skipped: users without any target (not scored).
+        num_users_skipped: units not scored (users without any target for the ranking families).
         seconds: wall-clock time of the whole evaluation.
         num_targets_excluded: target entries that were also excluded (so not candidates) and were
             dropped from the targets (full ranking only; a warning is issued when > 0).
         protocol: one line describing candidates, masking and ties.
+        unit: what ``users`` counts: ``user`` for the ranking families, else the family's unit
+            (``row``, ``rating``, ``impression``, ``triple``, ...).
     """
 
     metrics: dict[str, float]
@@ -86,6 +94,7 @@ class EvalResult:
     seconds: float
     num_targets_excluded: int = 0
     protocol: str = ""
+    unit: str = "user"
 
 
 # ---------------------------------------------------------------------------------------------------
