@@ -1,7 +1,19 @@
-"""The contract every registered model honours, plus a meta-test that each has its own tests."""
+"""The contract every registered model honours, plus a meta-test that each has its own tests.
+
+The ranking families (top-K, sequential) are built here from the shared ``tiny_dataset``. Any other
+family brings its own tiny data and task in ``tests/models/families/<family>.py``, a module with
+
+- ``TINY``: ``{model name: tiny config keys}``;
+- ``tiny_task(name, model_config) -> (dataset, task)``: a small data set and the family's task on it,
+  whose ``train_batches(1)`` the contract trains on.
+
+Every model gets the generic checks (finite scalar loss reaching every trainable parameter, steps
+lower it, same seed same weights); ranking models also the full-ranking scorer's shapes.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -16,7 +28,23 @@ from fusionrec.data.config import SplitConfig
 from fusionrec.data.splits import apply_split
 from fusionrec.errors import FusionrecError
 from fusionrec.registry import MODELS, task_of
+from fusionrec.tasks.ranking import RankingTask
 from fusionrec.training.config import TrainConfig
+
+
+def _family_modules():
+    """``{family: module}`` for every ``tests/models/families/<family>.py``."""
+    found = {}
+    for path in sorted((Path(__file__).parent / "families").glob("*.py")):
+        spec = importlib.util.spec_from_file_location(f"contract_family_{path.stem}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        found[path.stem] = module
+    return found
+
+
+FAMILIES = _family_modules()
+RANKING_MODELS = [n for n in MODELS.names() if issubclass(task_of(n).obj, RankingTask)]
 
 TINY = {
     "bpr": {"embedding_dim": 8},
@@ -49,11 +77,20 @@ def is_closed_form(model):
 
 def config(name):
     entry = MODELS.entry(name)
-    return entry.config(name=name, **TINY.get(name, {}))
+    family = FAMILIES.get(task_of(name).name)
+    tiny = family.TINY if family is not None else TINY
+    return entry.config(name=name, **tiny.get(name, {}))
+
+
+def family_of(name):
+    return FAMILIES.get(task_of(name).name)
 
 
 def build(name, dataset):
     torch.manual_seed(0)
+    family = family_of(name)
+    if family is not None:  # the family's own tiny data set, not the ranking one
+        dataset = family.tiny_task(name, config(name))[0]
     return MODELS.get(name).from_dataset(config(name), dataset)
 
 
@@ -67,7 +104,9 @@ def task_for(name, dataset, num_negatives=2):
 
 
 def first_batch(name, dataset, num_negatives=2):
-    return next(iter(task_for(name, dataset, num_negatives).train_batches(1)))
+    family = family_of(name)
+    task = family.tiny_task(name, config(name))[1] if family is not None else task_for(name, dataset, num_negatives)
+    return next(iter(task.train_batches(1)))
 
 
 def score_batch(task, users, items=None):
@@ -91,7 +130,7 @@ def test_loss_is_finite_scalar_and_reaches_every_parameter(name, tiny_dataset):
         assert param.grad is not None and param.grad.abs().sum() > 0, f"{name}: no gradient reaches {pname}"
 
 
-@pytest.mark.parametrize("name", MODELS.names())
+@pytest.mark.parametrize("name", RANKING_MODELS)
 def test_score_shapes_and_agreement_with_scorer(name, tiny_dataset):
     model = build(name, tiny_dataset).eval()
     task = task_for(name, tiny_dataset)
