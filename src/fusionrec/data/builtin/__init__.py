@@ -1,5 +1,10 @@
-"""Built-in data sets, registered in ``DATASETS`` (``fusionrec list datasets``)."""
+"""Built-in data sets, registered in ``DATASETS`` (``fusionrec list datasets``).
 
-from fusionrec.data.builtin import amazon_fashion, ml100k, movielens_small, synthetic
+Each module of this package registers its data sets when imported; every module is imported here, so
+adding a data set is adding a module."""
 
-__all__ = ["amazon_fashion", "ml100k", "movielens_small", "synthetic"]
+import importlib
+import pkgutil
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
