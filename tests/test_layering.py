@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("tasks", ("tasks",)),
     ("training", ("training",)),
     ("api", ("api",)),
-    ("applications", ("benchmark", "demo")),
+    ("applications", ("benchmark", "demo", "serving")),
     ("cli", ("cli",)),
 ]
 LAYER_OF = {top: rank for rank, (_, tops) in enumerate(LAYERS) for top in tops}

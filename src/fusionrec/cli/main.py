@@ -333,7 +333,7 @@ def evaluate_cmd(run_dir: Path, split: str = typer.Option("test", "--split")) ->
 @app.command("recommend")
 def recommend_cmd(
     run_dir: Path,
-    user: str = typer.Option(..., "--user", "-u"),
+    user: Optional[str] = typer.Option(None, "--user", "-u"),
     k: int = typer.Option(10, "-k"),
     include_seen: bool = typer.Option(False, "--include-seen"),
     reasons: bool = typer.Option(
@@ -344,8 +344,15 @@ def recommend_cmd(
         "fusion model's top-weighted modality; a sequential model's most "
         "attended item of the history)",
     ),
+    every_user: bool = typer.Option(False, "--all", help="every user's top-k (with --out), batched"),
+    out_file: Optional[Path] = typer.Option(None, "--out", help="with --all: a .parquet or .csv file to write"),
 ) -> None:
-    """Top-k items for a user (raw id), with titles where the data set has them."""
+    """Top-k items for a user (raw id), with titles where the data set has them; or every user's (--all --out)."""
+    if every_user:
+        _recommend_all(run_dir, k, out_file)
+        return
+    if user is None:
+        raise FusionrecError("pass --user ID (one user) or --all --out FILE (every user)")
     from fusionrec.api import recommend
 
     recs = recommend(run_dir, user, k, include_seen, with_reasons=reasons)
@@ -358,6 +365,60 @@ def recommend_cmd(
             row.append(f"{why[0]} ({why[1]:.2f})" if why else "-")
         rows.append(row)
     _table(columns, rows)
+
+
+def _recommend_all(run_dir: Path, k: int, out_file: Optional[Path]) -> None:
+    if out_file is None or out_file.suffix not in (".parquet", ".csv"):
+        raise FusionrecError("--all needs --out FILE ending in .parquet or .csv")
+    from rich.progress import Progress
+
+    from fusionrec.serving.service import Service
+
+    service = Service.from_run_dir(run_dir, ann="none")
+    with Progress(console=err, transient=True) as bar:
+        task = bar.add_task("recommending", total=service.dataset.num_users)
+        frame = service.recommend_all(k, progress=lambda n: bar.advance(task, n))
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_file.with_name(out_file.name + ".partial")
+    frame.to_parquet(tmp, index=False) if out_file.suffix == ".parquet" else frame.to_csv(tmp, index=False)
+    tmp.replace(out_file)
+    out.print(f"{len(frame)} recommendations for {frame['user'].nunique()} users -> {out_file}")
+
+
+@app.command("serve")
+def serve_cmd(
+    run_dir: Path,
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(8000, "--port"),
+    ann: str = typer.Option("auto", "--ann", help="auto, none, flat, ivf, hnsw (FAISS; inner-product models only)"),
+    workers: int = typer.Option(1, "--workers", min=1, help="server processes (each loads the run)"),
+) -> None:
+    """Serve a run over HTTP: /recommend, /similar, /explain, /metadata, /health, the explorer page at /."""
+    import logging
+    import os
+
+    import uvicorn
+
+    from fusionrec.serving.app import create_app
+    from fusionrec.serving.service import Service
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if workers > 1:  # each worker process builds its own service from the environment
+        os.environ["FUSIONREC_SERVE_RUN"], os.environ["FUSIONREC_SERVE_ANN"] = str(run_dir), ann
+        uvicorn.run(
+            "fusionrec.serving.app:app_from_environment",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+            timeout_graceful_shutdown=10,
+        )
+        return
+    service = Service.from_run_dir(run_dir, ann=ann)
+    scoring = service.metadata()["scoring"]
+    err.print(f"serving {run_dir} at http://{host}:{port} (explorer at /, API docs at /docs); scoring: {scoring}")
+    uvicorn.run(create_app(service), host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)
 
 
 @app.command("explain")

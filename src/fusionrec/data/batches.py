@@ -43,7 +43,8 @@ class SequenceBatch(_Batch):
     or the mask token ``I`` (Cloze training; the slot to predict at inference for BERT-style models).
 
     Attributes:
-        users: (B,) user indices.
+        users: (B,) user indices; -1 for a user unknown to the data set (a history sent to the server),
+            whom a model that reads user ids must treat as a new user.
         items: (B, L) input tokens.
         positions: (B, L) distance from the end of the sequence (0 = last slot), -1 at padding, so
             a sequence's positions do not depend on how much padding the batch adds.

@@ -47,8 +47,10 @@ class Recommender(nn.Module, abc.ABC):
         """Training loss of one batch."""
 
     @abc.abstractmethod
-    def score(self, batch: UserBatch) -> Tensor:
-        """Scores ``(B, C)`` of ``batch.users`` against ``batch.items`` (all items when None)."""
+    def score(self, batch: Any) -> Tensor:
+        """The model's scores for a batch of its family: ``(B, C)`` scores of ``batch.users`` against
+        ``batch.items`` (all items when None) for top-K (a ``UserBatch``), ``(B, C)`` next-item scores of
+        sequences for the sequential family, one score per row ``(B,)`` for the pointwise families."""
 
     def scorer(self) -> Scorer:
         """A function ``(users, items | None) -> (B, C)`` for one evaluation pass.
@@ -81,15 +83,24 @@ class Recommender(nn.Module, abc.ABC):
         return None
 
 
-def embedding_scorer(user_emb: Tensor, item_emb: Tensor, item_bias: Tensor | None = None) -> Scorer:
-    """Scorer for models whose score is ``<u, i> (+ b_i)``. Shapes: user_emb (U, D), item_emb (I, D), item_bias (I,)."""
+class EmbeddingScorer:
+    """Scores ``<u, i> (+ b_i)`` from a user table (U, D), an item table (I, D) and an optional item bias (I,).
 
-    def score(users: Tensor, items: Tensor | None) -> Tensor:
-        u = user_emb[users]  # (B, D)
-        it = item_emb if items is None else item_emb[items]  # (C, D)
+    A scorer (``(users, items | None) -> (B, C)``) that also exposes its factors, so serving can put the
+    items in an approximate nearest-neighbour index and ``/similar`` can compare item vectors."""
+
+    def __init__(self, user_emb: Tensor, item_emb: Tensor, item_bias: Tensor | None = None) -> None:
+        self.user_emb, self.item_emb, self.item_bias = user_emb, item_emb, item_bias
+
+    def __call__(self, users: Tensor, items: Tensor | None) -> Tensor:
+        u = self.user_emb[users]  # (B, D)
+        it = self.item_emb if items is None else self.item_emb[items]  # (C, D)
         scores = u @ it.T  # (B, C)
-        if item_bias is not None:
-            scores = scores + (item_bias if items is None else item_bias[items])
+        if self.item_bias is not None:
+            scores = scores + (self.item_bias if items is None else self.item_bias[items])
         return scores
 
-    return score
+
+def embedding_scorer(user_emb: Tensor, item_emb: Tensor, item_bias: Tensor | None = None) -> Scorer:
+    """Scorer for models whose score is ``<u, i> (+ b_i)``. Shapes: user_emb (U, D), item_emb (I, D), item_bias (I,)."""
+    return EmbeddingScorer(user_emb, item_emb, item_bias)

@@ -177,12 +177,28 @@ class Task(abc.ABC):
         """The protocol on ``split`` (``valid`` or ``test``)."""
 
     # ------------------------------------------------------------------ using a trained model
+    def resolve_user(self, dataset: Any, raw: str) -> int | None:
+        """The index :meth:`recommend` and :meth:`explain` take for the raw id ``raw`` when the family's
+        queries are not users (the kg task: ``"ENTITY RELATION"``); None: look ``raw`` up among the users."""
+        return None
+
     @abc.abstractmethod
     def recommend(
         self, model: Recommender, user: int, k: int, include_seen: bool = False, with_reasons: bool = False
     ) -> list[Recommendation]:
         """The ``k`` best items for user index ``user``; with ``with_reasons`` each carries the model's
         strongest attention signal behind it where the model has one."""
+
+    def recommend_from_history(
+        self, model: Recommender, items: list[int], k: int, with_reasons: bool = False
+    ) -> list[Recommendation]:
+        """The ``k`` best items for a user unknown to the data, given only the items it interacted with (most
+        recent last; serving's cold users), the history's items excluded. Families whose models score from a
+        history override this; the others refuse in one line."""
+        raise FusionrecError(
+            f"the {self.name} task scores users of its data set only; a history-only request needs a model that "
+            "reads histories (a sequential one)"
+        )
 
     def explain(self, model: Recommender, user: int, item: int | None, out_dir: Path | None) -> Explanation:
         """The attention behind the model's score(s) for ``user`` (and ``item`` where the family scores

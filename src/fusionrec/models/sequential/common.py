@@ -163,7 +163,7 @@ class ItemPredictionModel(Recommender):
         )
         return LossOutput(loss, {self.loss_kind: loss.detach()})
 
-    def score(self, batch: SequenceBatch) -> Tensor:  # type: ignore[override]  # sequences, not user ids
+    def score(self, batch: SequenceBatch) -> Tensor:
         hidden, _ = self.encode(batch)
         return item_scores(
             self.transform(last_slot(hidden)), self.item_weight, batch.candidates, getattr(self, "item_bias", None)

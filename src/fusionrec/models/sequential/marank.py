@@ -37,6 +37,8 @@ peak RSS 1.93 -> 1.64 GB, with another job on the second core). Scoring uses the
 of the input sequence and ``batch.users``.
 
 Note:
+    - A user unknown to the data (user index -1: a history sent to the server) gets a zero user
+      vector, so only the items of the history drive the attention; the paper has no such user.
     - Short windows (early training slots, users with fewer than L items) are left-padded and the
       padding masked in every attention; the official code instead repeats the most recent item
       to fill the window, which gives that item extra attention weight. Masking makes a score
@@ -204,7 +206,8 @@ class MARank(Recommender):
         """
         mask = items != PAD_ITEM  # (B, S)
         x = self.item_context(items.masked_fill(~mask, self.num_items))  # (B, S, D)
-        p = self.user_embedding(users)  # (B, D)
+        known = (users >= 0).unsqueeze(-1)  # -1: a user unknown to the data (a history sent to the server)
+        p = self.user_embedding(users.clamp(min=0)) * known  # (B, D); an unknown user's vector is zero
         fused = self.multi_order(x, p, mask, window=self.window, ends=ends)
         if ends is not None:
             p = p[ends.nonzero(as_tuple=True)[0]]  # (T, D)
@@ -231,7 +234,7 @@ class MARank(Recommender):
         reg = self.reg_weight * norms.mean()
         return LossOutput(ranking + reg, {self.loss_kind: ranking.detach(), "reg": reg.detach()})
 
-    def score(self, batch: SequenceBatch) -> Tensor:  # type: ignore[override]  # sequences, not user ids
+    def score(self, batch: SequenceBatch) -> Tensor:
         state = self.represent(batch.users, last_window(batch.items, self.window))
         hidden = torch.cat([state.user, state.union], dim=1)  # (B, 2D)
         return item_scores(hidden, self.item_weight, batch.candidates)  # (B, C)

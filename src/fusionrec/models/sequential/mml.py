@@ -648,7 +648,7 @@ class MML(Recommender):
             scores.append(h @ table.T)  # (B, I)
         return self.fusion(torch.stack(states, 1), torch.stack(scores, 1), self.present)
 
-    def score(self, batch: SequenceBatch) -> Tensor:  # type: ignore[override]  # sequences, not user ids
+    def score(self, batch: SequenceBatch) -> Tensor:
         out = self.fused(batch).out  # (B, I)
         return out if batch.candidates is None else out[:, batch.candidates]
 

@@ -193,6 +193,25 @@ class SequenceSampler:
         pos = np.minimum(np.searchsorted(self.train_keys, keys), max(len(self.train_keys) - 1, 0))
         return self.train_keys[pos] == keys if len(self.train_keys) else np.zeros(len(keys), dtype=bool)
 
+    def history_batch(self, histories: list[np.ndarray], candidates: torch.Tensor | None = None) -> SequenceBatch:
+        """Scoring input for item histories given directly (most recent last), e.g. a new user's clicks sent
+        to the server: user index -1 (unknown), no behaviour side information (codes 0, "missing")."""
+        cloze = self.objective == "cloze"
+        L = int(max(1, min(self.max_length - cloze, max((len(h) for h in histories), default=1))))
+        slot_items = np.zeros((len(histories), L), dtype=np.int64)
+        valid = np.zeros((len(histories), L), dtype=bool)
+        for row, history in enumerate(histories):
+            kept = np.asarray(history, dtype=np.int64)[-L:]
+            slot_items[row, L - len(kept) :], valid[row, L - len(kept) :] = kept, True
+        masked = np.zeros_like(valid)
+        if cloze:  # the slot to predict, as in score_batch
+            slot_items = np.concatenate([slot_items, np.zeros((len(histories), 1), dtype=np.int64)], 1)
+            valid = np.concatenate([valid, np.ones((len(histories), 1), dtype=bool)], 1)
+            masked = np.concatenate([masked, np.ones((len(histories), 1), dtype=bool)], 1)
+        no_behaviour = {n: np.zeros(valid.shape, dtype=c.dtype) for n, c in self.row_codes.items()}
+        users = np.full(len(histories), -1, dtype=np.int64)
+        return self._assemble(users, slot_items, valid, masked, no_behaviour, None, None, candidates)
+
     def _batch(
         self,
         users: np.ndarray,
@@ -203,13 +222,27 @@ class SequenceSampler:
         negatives: np.ndarray | None,
         candidates: torch.Tensor | None,
     ) -> SequenceBatch:
-        L = index.shape[1]
-        tokens = np.where(valid, np.where(masked, self.num_items, self.seq.items[index]), PAD_ITEM)  # (B, L)
+        known = valid & ~masked  # a masked or padded slot reveals nothing about its interaction
+        behaviour = {n: np.where(known, c[index], 0) for n, c in self.row_codes.items()}
+        return self._assemble(users, self.seq.items[index], valid, masked, behaviour, targets, negatives, candidates)
+
+    def _assemble(
+        self,
+        users: np.ndarray,
+        slot_items: np.ndarray,
+        valid: np.ndarray,
+        masked: np.ndarray,
+        behaviour: dict[str, np.ndarray],
+        targets: np.ndarray | None,
+        negatives: np.ndarray | None,
+        candidates: torch.Tensor | None,
+    ) -> SequenceBatch:
+        L = slot_items.shape[1]
+        tokens = np.where(valid, np.where(masked, self.num_items, slot_items), PAD_ITEM)  # (B, L)
         positions = np.where(valid, L - 1 - np.arange(L), -1)  # (B, L) distance from the end
         lookup = np.where(tokens == PAD_ITEM, self.num_items + 1, tokens)  # mask -> row I, pad -> row I + 1
         side = {n: torch.from_numpy(t[lookup]) for n, t in self.side.item_tables.items()}
-        known = valid & ~masked  # a masked or padded slot reveals nothing about its interaction
-        side.update({n: torch.from_numpy(np.where(known, c[index], 0)) for n, c in self.row_codes.items()})
+        side.update({n: torch.from_numpy(codes) for n, codes in behaviour.items()})
         return SequenceBatch(
             users=torch.from_numpy(np.asarray(users, dtype=np.int64)),
             items=torch.from_numpy(tokens),

@@ -254,6 +254,37 @@ class SequentialTask(RankingTask):
         reason = attention_reasons(self.attention_maps(model, torch.tensor([user])), self.dataset)
         return [Recommendation(r.item, r.score, reason) for r in recs]
 
+    @torch.no_grad()
+    def recommend_from_history(
+        self, model: Recommender, items: list[int], k: int, with_reasons: bool = False
+    ) -> list[Recommendation]:
+        """The ``k`` best next items after ``items`` (a new user's history, most recent last; its last
+        ``max_length`` items are read), the history's items excluded. The reason is the most attended item."""
+        if not items:
+            raise ConfigError("a history-only recommendation needs at least one item in the history")
+        was_training = model.training
+        model.eval()
+        try:
+            device = model_device(model)
+
+            def score(users: Tensor, candidates: Tensor | None) -> Tensor:
+                batch = self.sampler.history_batch([np.asarray(items)], candidates)
+                return model.score(batch.to(device))  # type: ignore[arg-type]  # sequences, not user ids
+
+            seen = sp.csr_matrix(
+                (np.ones(len(set(items)), dtype=np.float32), ([0] * len(set(items)), sorted(set(items)))),
+                shape=(1, self.dataset.num_items),
+            )
+            recs = top_items(score, 0, k, seen)
+            if not with_reasons or not recs:
+                return recs
+            batch = self.sampler.history_batch([np.asarray(items)])
+            maps = model.explain(batch.to(device))  # type: ignore[call-arg,arg-type]  # sequences
+        finally:
+            model.train(was_training)
+        reason = attention_reasons({"items": batch.items, **(maps or {})}, self.dataset)
+        return [Recommendation(r.item, r.score, reason) for r in recs]
+
     def explain(self, model: Recommender, user: int, item: int | None, out_dir: Path | None) -> Explanation:
         """The self-attention over ``user``'s sequence behind its next recommendation (``item`` is not
         needed: the attention does not depend on the candidate), as a heat map in ``out_dir``."""

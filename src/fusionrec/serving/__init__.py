@@ -1,0 +1,1 @@
+"""Serving a trained run: the HTTP service (``fusionrec serve``), its ANN index and the explorer page."""

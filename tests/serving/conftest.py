@@ -1,0 +1,38 @@
+"""Tiny trained runs shared by the serving tests (trained once per session)."""
+
+from __future__ import annotations
+
+import pytest
+
+from fusionrec import api
+
+SYNTH = [
+    "data.options.num_users=80",
+    "data.options.num_items=60",
+    "data.options.num_interactions=2400",
+    "data.options.visual_dim=8",
+    "data.options.text_dim=6",
+    "data.options.seed=2",
+    "train.epochs=2",
+    "train.batch_size=256",
+]
+
+
+@pytest.fixture(scope="session")
+def runs(tmp_path_factory):
+    """``{model: run_dir}`` for BPR (inner product), MARIO (modality attention) and SASRec (sequences)."""
+    import os
+
+    root = tmp_path_factory.mktemp("serving-runs")
+    os.environ["FUSIONREC_HOME"] = str(root / "home")
+    return {
+        "bpr": api.train("bpr", "synthetic", overrides=SYNTH, run_dir=root / "bpr", progress=False).run_dir,
+        "mario": api.train("mario", "synthetic", overrides=SYNTH, run_dir=root / "mario", progress=False).run_dir,
+        "sasrec": api.train(
+            "sasrec",
+            "synthetic",
+            overrides=[*SYNTH, "data.split.method=loo", "model.hidden_dim=16", "model.max_length=12"],
+            run_dir=root / "sasrec",
+            progress=False,
+        ).run_dir,
+    }
