@@ -59,6 +59,7 @@ class Service:
         self.seen = ds.matrix("train", "valid", "test")
         self.images = self._image_paths()
         self.factors = self._factors()
+        self.answer = self.task.recommender(self.model)  # graph propagation etc. once, not per request
         self._explain_lock = threading.Lock()
         self.scratch = Path(tempfile.mkdtemp(prefix="fusionrec-serve-"))
         self.started = time.time()
@@ -285,16 +286,13 @@ class Service:
 
     def _exact(self, u: int, k: int, exclude_seen: bool, allowed: np.ndarray | None, with_reasons: bool) -> list[Any]:
         if allowed is None:
-            return self.task.recommend(self.model, u, k, include_seen=not exclude_seen, with_reasons=with_reasons)
+            return self.answer(u, k, not exclude_seen, with_reasons)
         # a filter: rank every item, then keep the allowed ones (the task's own exclusions still apply)
-        ranked = self.task.recommend(
-            self.model, u, self.dataset.num_items, include_seen=not exclude_seen, with_reasons=False
-        )
-        kept = [r for r in ranked if allowed[r.item]][:k]
-        if not with_reasons or not kept:
-            return kept
-        reasons = {r.item: r for r in self.task.recommend(self.model, u, len(ranked), not exclude_seen, True)}
-        return [reasons.get(r.item, r) for r in kept]
+        ranked = [r for r in self.answer(u, self.dataset.num_items, not exclude_seen, False) if allowed[r.item]][:k]
+        if not with_reasons or not ranked:
+            return ranked
+        reasons = {r.item: r for r in self.answer(u, self.dataset.num_items, not exclude_seen, True)}
+        return [reasons.get(r.item, r) for r in ranked]
 
     def _item_vectors(self) -> tuple[torch.Tensor, str]:
         if self.factors is not None:

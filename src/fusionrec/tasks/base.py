@@ -22,7 +22,7 @@ See ``docs/extending.md`` for a toy family built against this interface.
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -121,6 +121,10 @@ class Recommendation:
     reason: tuple[str, float] | None = None
 
 
+Answer = Callable[..., "list[Recommendation]"]
+"""``answer(user, k, include_seen=False, with_reasons=False) -> [Recommendation]`` (see :meth:`Task.recommender`)."""
+
+
 class Task(abc.ABC):
     """One family of recommendation problems: loaders, protocol, scoring and explanations.
 
@@ -188,6 +192,16 @@ class Task(abc.ABC):
     ) -> list[Recommendation]:
         """The ``k`` best items for user index ``user``; with ``with_reasons`` each carries the model's
         strongest attention signal behind it where the model has one."""
+
+    def recommender(self, model: Recommender) -> Answer:
+        """``recommend`` for a model that no longer changes, with what can be computed once (propagated
+        graph embeddings, the interacted-items matrix) computed now: serving holds one per loaded run.
+        Families with such state override this and let ``recommend`` call it."""
+
+        def answer(user: int, k: int, include_seen: bool = False, with_reasons: bool = False) -> list[Recommendation]:
+            return self.recommend(model, user, k, include_seen, with_reasons)
+
+        return answer
 
     def recommend_from_history(
         self, model: Recommender, items: list[int], k: int, with_reasons: bool = False

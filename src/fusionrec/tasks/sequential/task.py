@@ -37,7 +37,7 @@ from fusionrec.metrics.full_ranking import EvalResult, Scorer, evaluate_full_ran
 from fusionrec.models.base import Recommender
 from fusionrec.models.sequential.common import SequentialConfig
 from fusionrec.registry import TASKS
-from fusionrec.tasks.base import Explanation, Recommendation, model_device
+from fusionrec.tasks.base import Answer, Explanation, Recommendation, model_device
 from fusionrec.tasks.ranking import RankingConfig, RankingTask, top_items
 from fusionrec.tasks.sequential.explain import attention_reasons, sequence_explanation
 from fusionrec.tasks.sequential.sampler import SequenceSampler
@@ -247,12 +247,21 @@ class SequentialTask(RankingTask):
         """The ``k`` best next items after everything ``user`` did (its whole sequence), its items
         excluded unless ``include_seen``. The reason is the most attended item of the sequence (the
         same for every candidate: the attention reads the history, not the candidate)."""
-        seen = None if include_seen else self.dataset.matrix("train", "valid", "test")[[user]]
-        recs = top_items(self.scorer(model, "next"), user, k, seen)
-        if not with_reasons or not recs:
-            return recs
-        reason = attention_reasons(self.attention_maps(model, torch.tensor([user])), self.dataset)
-        return [Recommendation(r.item, r.score, reason) for r in recs]
+        return self.recommender(model)(user, k, include_seen, with_reasons)
+
+    def recommender(self, model: Recommender) -> Answer:
+        """:meth:`recommend` with the interacted-items matrix built once."""
+        interacted = self.dataset.matrix("train", "valid", "test")
+        scorer = self.scorer(model, "next")
+
+        def answer(user: int, k: int, include_seen: bool = False, with_reasons: bool = False) -> list[Recommendation]:
+            recs = top_items(scorer, user, k, None if include_seen else interacted[[user]])
+            if not with_reasons or not recs:
+                return recs
+            reason = attention_reasons(self.attention_maps(model, torch.tensor([user])), self.dataset)
+            return [Recommendation(r.item, r.score, reason) for r in recs]
+
+        return answer
 
     @torch.no_grad()
     def recommend_from_history(

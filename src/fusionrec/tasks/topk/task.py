@@ -31,7 +31,7 @@ from fusionrec.errors import ConfigError
 from fusionrec.metrics.full_ranking import EvalResult, evaluate_full_ranking, sample_users
 from fusionrec.models.base import Recommender
 from fusionrec.registry import TASKS
-from fusionrec.tasks.base import Explanation, Recommendation
+from fusionrec.tasks.base import Answer, Explanation, Recommendation
 from fusionrec.tasks.ranking import RankingConfig, RankingTask, top_items
 from fusionrec.tasks.topk.explain import explain_pair, explain_recommendations, top_modalities
 from fusionrec.tasks.topk.sampler import PairSampler
@@ -189,24 +189,34 @@ class TopKTask(RankingTask):
         """The ``k`` best items for ``user`` by ``model.scorer()``, the user's training, validation and test
         items excluded unless ``include_seen``; reasons are the top-weighted modality of each pair. Under
         ``candidates=unseen`` only the items absent from training are recommended, as they were ranked."""
-        seen = None if include_seen else self.dataset.matrix("train", "valid", "test")[[user]]
-        scorer = model.scorer()
-        if self.candidate_items is None:
-            recs = top_items(scorer, user, k, seen)
-        else:
-            cand = self.candidate_items
-            cand_t = torch.from_numpy(cand)
+        return self.recommender(model)(user, k, include_seen, with_reasons)
 
-            def among_candidates(users: Tensor, items: Tensor | None) -> Tensor:
-                return scorer(users, cand_t.to(users.device) if items is None else cand_t.to(items.device)[items])
+    def recommender(self, model: Recommender) -> Answer:
+        """:meth:`recommend` with the model's scorer (graph propagation included) computed once."""
+        with torch.no_grad():
+            scorer = model.scorer()
+        interacted = self.dataset.matrix("train", "valid", "test")
+        cand = self.candidate_items
 
-            found = top_items(among_candidates, user, min(k, len(cand)), None if seen is None else seen[:, cand])
-            recs = [Recommendation(int(cand[r.item]), r.score) for r in found]
-        if not with_reasons or not recs:
-            return recs
-        items = torch.tensor([r.item for r in recs])
-        reasons = top_modalities(model, torch.full((len(recs),), user), items)
-        return [Recommendation(r.item, r.score, reason) for r, reason in zip(recs, reasons)]
+        def among_candidates(users: Tensor, items: Tensor | None) -> Tensor:
+            assert cand is not None
+            cand_t = torch.from_numpy(cand).to(users.device)
+            return scorer(users, cand_t if items is None else cand_t[items.to(users.device)])
+
+        def answer(user: int, k: int, include_seen: bool = False, with_reasons: bool = False) -> list[Recommendation]:
+            seen = None if include_seen else interacted[[user]]
+            if cand is None:
+                recs = top_items(scorer, user, k, seen)
+            else:
+                found = top_items(among_candidates, user, min(k, len(cand)), None if seen is None else seen[:, cand])
+                recs = [Recommendation(int(cand[r.item]), r.score) for r in found]
+            if not with_reasons or not recs:
+                return recs
+            items = torch.tensor([r.item for r in recs])
+            reasons = top_modalities(model, torch.full((len(recs),), user), items)
+            return [Recommendation(r.item, r.score, reason) for r, reason in zip(recs, reasons)]
+
+        return answer
 
     def explain(self, model: Recommender, user: int, item: int | None, out_dir: Path | None) -> Explanation:
         """The attention behind the score of (``user``, ``item``); without an item, the modality weights
