@@ -183,10 +183,10 @@ def test_ann_indexes_report_recall_against_exact_and_fall_back_when_they_run_dry
 
     seen = sp.random(300, 5000, density=0.01, format="csr", random_state=0)
     assert build_index(factors, "auto", seen) is None  # small catalogue: exact scoring
-    for kind in ("ivf", "hnsw"):
+    for kind, least_recall in (("ivf", 0.5), ("hnsw", 0.9)):  # hnsw searches the MIPS-to-L2 reduction
         index = build_index(factors, kind, seen)
         assert isinstance(index, AnnIndex)
-        assert 0.5 < index.describe()["recall@10_vs_exact"] <= 1.0
+        assert least_recall < index.describe()["recall@10_vs_exact"] <= 1.0
         items, _ = index.search(7, 10, seen[[7]], None)
         assert len(items) == 10 and not set(items) & set(seen[7].indices)
         allowed = np.zeros(5000, dtype=bool)
