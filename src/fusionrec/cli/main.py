@@ -418,6 +418,12 @@ def serve_cmd(
     service = Service.from_run_dir(run_dir, ann=ann)
     scoring = service.metadata()["scoring"]
     err.print(f"serving {run_dir} at http://{host}:{port} (explorer at /, API docs at /docs); scoring: {scoring}")
+    recall = next((v for k, v in scoring.items() if k.startswith("recall@")), None)
+    if recall is not None and recall < 0.8:
+        err.print(
+            f"[yellow]warning:[/] the {scoring['kind']} index finds only {recall:.0%} of the exact top items; "
+            "try --ann ivf or --ann flat, or --ann none for exact scoring"
+        )
     uvicorn.run(create_app(service), host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)
 
 
