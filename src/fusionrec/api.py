@@ -173,8 +173,8 @@ def train(
     threads = configure_threads(t.num_threads)
     data_dir = prepare(run_config.data)
     dataset = load_dataset_dir(data_dir)
+    task = build_task(run_config, dataset, model_config)  # first: a task may fit what models read (ctr fields)
     net = build_model(model_config, dataset, t.seed)
-    task = build_task(run_config, dataset, model_config)
     run_path.mkdir(parents=True, exist_ok=True)
 
     record = _new_record(run_config, data_dir, dataset, net, task)
@@ -296,10 +296,11 @@ def load_run(run_dir: str | Path) -> Run:
             f"{run_path}: the data set at {data_path} differs from the one this run was trained on "
             "(fingerprint mismatch); prepare the same data again"
         )
+    task = build_task(run_config, dataset, model_config)
     net = build_model(model_config, dataset, run_config.train.seed)
     net.load_state_dict(load_checkpoint(run_path / BEST))
     net.eval()
-    return Run(run_path, record, net, dataset, build_task(run_config, dataset, model_config))
+    return Run(run_path, record, net, dataset, task)
 
 
 def evaluate(run_dir: str | Path, split: str = "test") -> dict[str, float]:
@@ -321,7 +322,7 @@ def recommend(
     a sequential model's most attended item of the sequence), or None for models without attention."""
     run = load_run(run_dir)
     ds = run.dataset
-    u = _index(ds.user_ids, user, "user", ds.name)
+    u = _user_index(run, user)
     titles = ds.item_titles()
     recs = []
     for rank, rec in enumerate(run.task.recommend(run.model, u, k, include_seen, with_reasons), start=1):
@@ -342,10 +343,16 @@ def explain(run_dir: str | Path, user: str, item: str | None = None, out_dir: st
     from the run's task; heat maps are written to ``out_dir`` (default: ``RUN_DIR/explanations``)."""
     run = load_run(run_dir)
     ds = run.dataset
-    u = _index(ds.user_ids, user, "user", ds.name)
+    u = _user_index(run, user)
     i = None if item is None else _index(ds.item_ids, item, "item", ds.name)
     out = Path(out_dir) if out_dir is not None else run.run_dir / "explanations"
     return run.task.explain(run.model, u, i, out)
+
+
+def _user_index(run: Run, raw: str) -> int:
+    """The task's index for a raw user id (or, for the kg task, a query such as ``"ENTITY RELATION"``)."""
+    resolved = run.task.resolve_user(run.dataset, raw)
+    return _index(run.dataset.user_ids, raw, "user", run.dataset.name) if resolved is None else resolved
 
 
 def _index(ids: Any, raw: str, what: str, data: str) -> int:

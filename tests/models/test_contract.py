@@ -5,7 +5,8 @@ family brings its own tiny data and task in ``tests/models/families/<family>.py`
 
 - ``TINY``: ``{model name: tiny config keys}``;
 - ``tiny_task(name, model_config) -> (dataset, task)``: a small data set and the family's task on it,
-  whose ``train_batches(1)`` the contract trains on.
+  whose ``train_batches(1)`` the contract trains on;
+- optionally ``CLOSED_FORM``: its models fitted when built (no trainable parameters; ``loss`` refuses).
 
 Every model gets the generic checks (finite scalar loss reaching every trainable parameter, steps
 lower it, same seed same weights); ranking models also the full-ranking scorer's shapes.
@@ -68,7 +69,8 @@ TINY = {
 
 
 # Fitted when built (closed form or counting): no trainable parameters, loss() refuses, fit() evaluates them once.
-CLOSED_FORM = {"ease", "mostpop", "random"}
+# A family module may name its own (``CLOSED_FORM`` in tests/models/families/<family>.py).
+CLOSED_FORM = {"ease", "mostpop", "random"} | {n for f in FAMILIES.values() for n in getattr(f, "CLOSED_FORM", ())}
 
 
 def is_closed_form(model):

@@ -99,6 +99,8 @@ def significance(spec: BenchmarkSpec, results: Sequence[Any]) -> list[dict[str, 
             "seed": r.seed,
             "reference": spec.reference,
             "metric": spec.metric,
+            # what the paired values are: users for the ranking families, rows / ratings / ... for the others
+            "unit": ((r.record or {}).get("evaluation") or {}).get("test_unit") or "user",
         }
         if ref is None or not (r.finished and ref.finished):
             rows.append(
@@ -619,14 +621,15 @@ def _markdown(
         ]
         parts.append("")
     if sig:
+        unit = sig[0].get("unit", "user")
         parts += [
             "## Significance",
             "",
-            f"Two-sided Wilcoxon signed-rank test on per-user test {spec.metric}, each model against "
-            f"{spec.reference} on the same data set and seed, users paired by id; Holm correction over "
+            f"Two-sided Wilcoxon signed-rank test on per-{unit} test {spec.metric}, each model against "
+            f"{spec.reference} on the same data set and seed, {unit}s paired by id; Holm correction over "
             f"all {sum(not math.isnan(s['p']) for s in sig)} comparisons; alpha = {spec.alpha}.",
             "",
-            "| data | model | seed | users | mean diff | W | p | Holm p | significant |",
+            f"| data | model | seed | {unit}s | mean diff | W | p | Holm p | significant |",
             "|---|---|---|---|---|---|---|---|---|",
         ]
         for s in sig:

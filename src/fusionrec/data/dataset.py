@@ -4,10 +4,17 @@ A :class:`Dataset` holds id-mapped interactions (users ``0..U-1``, items ``0..I-
 behind those indices, optional item/user tables aligned to the indices, modality features aligned
 to the item index with a presence mask, and optional knowledge-graph triples. Every reader and
 built-in loader produces one; :mod:`fusionrec.data.store` writes and reads it as a folder.
+
+A knowledge-graph *completion* data set (the ``kg`` task, :func:`build_kg_dataset`) is the same
+class read another way: the item index is the entity index (``item_ids`` are the raw entity ids,
+``items`` holds each entity's ``title`` and ``text``, modalities are per entity), ``kg`` holds the
+triples with a ``split`` column, the relation vocabulary is ``meta["relations"]``, and there are no
+interactions (and no users).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -124,6 +131,16 @@ class Dataset:
         return bool(len(self.interactions)) and bool((self.interactions["split"] >= 0).all())
 
     @property
+    def is_kg_completion(self) -> bool:
+        """True for a knowledge-graph completion data set: split triples over the entity (= item) index."""
+        return self.kg is not None and "split" in self.kg.columns
+
+    def kg_split_sizes(self) -> dict[str, int]:
+        """Triples per split of a knowledge-graph completion data set."""
+        counts = self.kg["split"].value_counts() if self.kg is not None and "split" in self.kg else {}
+        return {name: int(counts.get(code, 0)) for code, name in SPLIT_NAMES.items()}
+
+    @property
     def schema(self) -> DatasetSchema:
         return DatasetSchema(
             name=self.name,
@@ -175,7 +192,7 @@ class Dataset:
             },
             "kg_triples": 0 if self.kg is None else len(self.kg),
             "kg_linked_items": 0 if self.item_entities is None else len(self.item_entities),
-            "split": self.split_sizes() if self.is_split else None,
+            "split": self.kg_split_sizes() if self.is_kg_completion else self.split_sizes() if self.is_split else None,
         }
 
 
@@ -262,6 +279,115 @@ def build_dataset(
     )
 
 
+def build_kg_dataset(
+    name: str,
+    triples: pd.DataFrame,
+    *,
+    entities: Sequence[str] | None = None,
+    relations: Sequence[str] | None = None,
+    entity_text: pd.DataFrame | None = None,
+    modalities: dict[str, tuple[np.ndarray, np.ndarray, dict[str, Any]]] | None = None,
+    meta: dict[str, Any] | None = None,
+    duplicates: str = "error",
+) -> Dataset:
+    """A knowledge-graph completion data set: split triples over one entity index.
+
+    Args:
+        triples: raw ``head``, ``relation``, ``tail`` ids (kept as text, stripped) and ``split``
+            (codes or names), one row per triple.
+        entities / relations: the dictionaries (every id any triple may name, in index order);
+            default: the ids the triples use, sorted. A triple naming an id outside a given
+            dictionary is one DataError line.
+        entity_text: ``entity``, ``title`` and ``text`` columns (descriptions); entities it does not
+            name get empty text (counted in ``meta["entities_without_text"]``); rows naming an id
+            outside the dictionary are one DataError line.
+        modalities: name -> (raw entity ids, values, options), as in :func:`build_dataset`.
+
+    A triple that occurs twice is one DataError line naming both rows and their splits (a triple
+    in two splits leaks a held-out fact into training), unless ``duplicates`` is ``first`` (keep the
+    first row: train before valid before test when the splits are concatenated in that order) or
+    ``last``; the rows dropped are counted in ``meta["duplicate_triples"]``.
+    """
+    missing = [c for c in ("head", "relation", "tail", "split") if c not in triples.columns]
+    if missing:
+        raise DataError(f"{name}: triples lack the column(s) {missing}; columns are {list(triples.columns)}")
+    frame = pd.DataFrame({c: triples[c].astype(str).str.strip() for c in ("head", "relation", "tail")})
+    frame.index = triples.index
+    frame["split"] = _split_codes(triples["split"], f"{name} triples")
+    entity_ids = _dictionary(frame[["head", "tail"]].to_numpy().ravel(), entities)
+    relation_ids = _dictionary(frame["relation"].to_numpy(), relations)
+    entity_index, relation_index = pd.Index(entity_ids), pd.Index(relation_ids)
+    for column, index, what in (("head", entity_index, "entity"), ("tail", entity_index, "entity")):
+        _refuse_unknown(frame, column, index, what, name)
+    _refuse_unknown(frame, "relation", relation_index, "relation", name)
+    repeated = frame.duplicated(["head", "relation", "tail"], keep=False).to_numpy()
+    dropped = 0
+    if repeated.any() and duplicates in ("first", "last"):
+        keep = ~frame.duplicated(["head", "relation", "tail"], keep=duplicates).to_numpy()
+        dropped, frame = int((~keep).sum()), frame[keep]
+    elif repeated.any():
+        rows = np.flatnonzero(repeated)
+        first = frame.iloc[rows[0]]
+        same = rows[(frame.iloc[rows][["head", "relation", "tail"]] == first[["head", "relation", "tail"]]).all(1)]
+        splits = " and ".join(f"{locate_row(frame, int(r))} ({SPLIT_NAMES[int(frame['split'].iloc[r])]})" for r in same)
+        raise DataError(
+            f"{name}: the triple ({first['head']}, {first['relation']}, {first['tail']}) occurs twice: {splits}; "
+            f"{int(frame.duplicated(['head', 'relation', 'tail']).sum())} repeated triple(s) in all; drop the repeats "
+            "(a triple in two splits leaks a held-out fact into training)"
+        )
+    items = pd.DataFrame({"item": entity_ids, "title": entity_ids, "text": ""})
+    without_text = len(entity_ids)
+    if entity_text is not None:
+        text = entity_text.assign(entity=entity_text["entity"].astype(str).str.strip())
+        _refuse_unknown(text, "entity", entity_index, "entity", name)
+        rows = entity_index.get_indexer(text["entity"])
+        items.loc[rows, "title"] = text["title"].astype(str).to_numpy()
+        items.loc[rows, "text"] = text["text"].astype(str).to_numpy()
+        without_text = len(entity_ids) - len(np.unique(rows))
+    no_interactions = pd.DataFrame(
+        {"user": np.zeros(0, np.int32), "item": np.zeros(0, np.int32), "split": np.zeros(0, np.int8)}
+    )
+    return Dataset(
+        name=name,
+        interactions=no_interactions,
+        user_ids=np.zeros(0, dtype=object),
+        item_ids=entity_ids,
+        items=items,
+        modalities={
+            m_name: _align_modality(m_name, ids, values, opts, entity_index)
+            for m_name, (ids, values, opts) in (modalities or {}).items()
+        },
+        kg=frame.reset_index(drop=True),
+        meta={
+            **(meta or {}),
+            "split": {"method": "column"},  # the split comes with the triples
+            "relations": [str(r) for r in relation_ids],
+            "entities_without_text": int(without_text),
+            "duplicate_triples": dropped,
+        },
+    )
+
+
+def _dictionary(used: np.ndarray, given: Sequence[str] | None) -> np.ndarray:
+    if given is None:
+        return np.asarray(sorted(set(used.tolist())), dtype=object)
+    ids = np.asarray([str(v).strip() for v in given], dtype=object)
+    dup = pd.Index(ids).duplicated()
+    if dup.any():
+        raise DataError(f"the dictionary names {ids[int(np.flatnonzero(dup)[0])]!r} twice; give each id one index")
+    return ids
+
+
+def _refuse_unknown(frame: pd.DataFrame, column: str, index: pd.Index, what: str, source: str) -> None:
+    unknown = index.get_indexer(frame[column]) < 0
+    if unknown.any():
+        row = int(np.flatnonzero(unknown)[0])
+        raise DataError(
+            f"{source}: {locate_row(frame, row)} names the {what} {show_value(frame[column].iloc[row])}, which is not "
+            f"in the {what} dictionary ({int(unknown.sum())} such row(s)); add it there or drop the row"
+        )
+
+
 def _index_ids(raw: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Distinct raw ids (as ``str``, in natural order) and the index of each row's id.
 
@@ -320,6 +446,8 @@ def show_value(value: Any) -> str:
 def locate_row(frame: pd.Series | pd.DataFrame, position: int) -> str:
     """``line N`` / ``row N`` of the original file for the row at ``position`` (see readers.table)."""
     label = frame.index[position]
+    if frame.index.name == "at":  # labels that already say where, e.g. "train.txt line 3" (kg triples)
+        return str(label)
     kind = frame.index.name if frame.index.name in ("line", "row") else "row"
     return f"{kind} {label}"
 

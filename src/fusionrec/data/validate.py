@@ -11,7 +11,15 @@ from fusionrec.errors import DataError
 def validate_dataset(dataset: Dataset, *, require_split: bool = True) -> None:
     """Raise a DataError on the first problem that would make training or evaluation wrong."""
     name = dataset.name
-    if dataset.num_interactions == 0:
+    if dataset.is_kg_completion:  # triples instead of interactions (the kg task)
+        sizes = dataset.kg_split_sizes()
+        empty = [split for split, size in sizes.items() if size == 0]
+        if empty:
+            shown = " / ".join(f"{k} {v:,}" for k, v in sizes.items())
+            raise DataError(
+                f"{name}: no {empty[0]} triples ({shown}); the kg task trains, selects and tests on all three"
+            )
+    elif dataset.num_interactions == 0:
         raise DataError(f"{name}: no interactions left; check the filters (data.kcore, data.implicit_threshold)")
     for modality_name, modality in dataset.modalities.items():
         if modality.values.shape[0] != dataset.num_items or modality.mask.shape != (dataset.num_items,):
@@ -26,7 +34,7 @@ def validate_dataset(dataset: Dataset, *, require_split: bool = True) -> None:
                 f"{name}: modality {modality_name!r} has NaN/inf values for item "
                 f"{dataset.item_ids[row]!r} (row {row}); fix the features or zero them and mark the item missing"
             )
-    if require_split:
+    if require_split and not dataset.is_kg_completion:
         if not dataset.is_split:
             raise DataError(f"{name}: interactions are not split; set data.split.method")
         inter = dataset.interactions
