@@ -172,6 +172,14 @@ def _prepared_folder(tmp_path: Path) -> Path:
     return prepare(DataConfig(name=str(make_mmrec(tmp_path / "src")), split={"method": "column"}))
 
 
+def _kg_folder(folder: Path, files: dict[str, str]) -> Path:
+    """A knowledge-graph folder (the kg task's readers): triples, not interactions."""
+    folder.mkdir(parents=True)
+    for name, text in files.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
 def _csv(tmp_path: Path) -> Path:
     path = tmp_path / "log.csv"
     FRAME.to_csv(path, index=False)
@@ -183,6 +191,33 @@ SAMPLES = {  # registered reader -> a small source in its format (a new reader n
     "recbole": lambda tmp: make_recbole(tmp / "rb"),
     "mmrec": lambda tmp: make_mmrec(tmp / "mm"),
     "csv": _csv,
+    "criteo": lambda tmp: write(  # the ctr family's readers (more in tests/ctr/test_ctr_readers.py)
+        tmp / "day_0.txt", "\n".join("\t".join([str(i % 2), *["1"] * 13, *["0a"] * 26]) for i in range(4)) + "\n"
+    ),
+    "ctr": lambda tmp: write(tmp / "clicks.csv", "user,item,label,hour\n1,1,1,3\n1,2,0,4\n2,1,0,5\n"),
+    "amazon-json": lambda tmp: write(  # the rating family's readers (more in tests/rating/test_review_readers.py)
+        tmp / "reviews_Toys_5.json",
+        '{"reviewerID": "U1", "asin": "I1", "overall": 5.0, "reviewText": "great", "unixReviewTime": 1}\n'
+        '{"reviewerID": "U2", "asin": "I1", "overall": 2.0, "reviewText": "poor", "unixReviewTime": 2}\n',
+    ),
+    "yelp-json": lambda tmp: write(
+        tmp / "review.json",
+        '{"user_id": "u1", "business_id": "b1", "stars": 4.0, "text": "tasty", "date": "2016-03-09"}\n',
+    ),
+    "triples": lambda tmp: _kg_folder(
+        tmp / "kg", {"train.txt": "a\tr\tb\n", "valid.txt": "b\tr\tc\n", "test.txt": "c\tr\ta\n"}
+    ),
+    "openke": lambda tmp: _kg_folder(
+        tmp / "openke",
+        {
+            "entity2id.txt": "2\na\t0\nb\t1\n",
+            "relation2id.txt": "1\nr\t0\n",
+            **{
+                f"{split}2id.txt": f"1\n{h} {t} 0\n"
+                for split, h, t in (("train", 0, 1), ("valid", 1, 0), ("test", 1, 1))
+            },
+        },
+    ),
 }
 
 
@@ -205,4 +240,7 @@ def test_every_reader_detects_and_reads_its_sample(name, tmp_path):
     others = [n for n in SAMPLES if n != name and READERS.entry(n).meta["order"] < READERS.entry(name).meta["order"]]
     assert not [n for n in others if READERS.get(n).detect(source)], "an earlier reader claims this sample"
     ds = read_path(source, DataConfig(name=str(source), format=name, columns=MAPPING if name == "csv" else {}))
+    if ds.is_kg_completion:  # knowledge-graph readers give split triples over entities (docs/kg.md)
+        assert ds.kg_split_sizes()["train"] > 0 and ds.num_items > 0
+        return
     assert ds.num_interactions > 0 and ds.num_users > 0 and ds.num_items > 0
