@@ -74,10 +74,11 @@ def peak_rss_mb(pid: int) -> float:
 
 def one(run_dir: str, args: argparse.Namespace, port: int) -> dict:
     url = f"http://127.0.0.1:{port}"
+    log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)  # a file: an unread pipe would fill and block
     server = subprocess.Popen(
         [sys.executable, "-m", "fusionrec.cli.main", "serve", run_dir, "--port", str(port), "--ann", args.ann],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log,
         env={**os.environ, "OMP_NUM_THREADS": str(args.server_threads)},
     )
     try:
@@ -112,6 +113,7 @@ def one(run_dir: str, args: argparse.Namespace, port: int) -> dict:
             "bad_request_statuses": statuses,
             "still_up": still_up,
             "server_peak_rss_mb": round(peak_rss_mb(server.pid), 1),
+            "logged_requests": sum('"request_id"' in line for line in Path(log.name).read_text().splitlines()),
         }
     finally:
         server.terminate()
