@@ -84,7 +84,7 @@ def add_text(dataset: Dataset) -> Dataset:
 @DATASETS.register(
     "ml-100k",
     config=ML100KOptions,
-    task="top-k, sequential",
+    task="top-k, sequential, ctr",
     after_split=add_text,
     description="MovieLens 100K (943 users, 1,682 movies) with titles, genres and a KG; from the recbole wheel",
 )

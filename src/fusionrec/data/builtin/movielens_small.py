@@ -80,7 +80,7 @@ def add_training_text(dataset: Dataset) -> Dataset:
 @DATASETS.register(
     "movielens-small",
     config=MovieLensSmallOptions,
-    task="top-k, sequential, multimodal",
+    task="top-k, sequential, ctr, multimodal",
     after_split=add_training_text,
     source=SOURCE,
     description="GroupLens MovieLens latest-small (610 users, 9,724 movies) + 188 posters; text: "
