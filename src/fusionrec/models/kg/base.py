@@ -63,7 +63,7 @@ class KGModel(Recommender):
         """(B, K) scores of ``candidates`` (B, K) as answers; default: gathered from all scores."""
         return self.score_queries(entities, relations).gather(1, candidates)
 
-    def score(self, batch: KGBatch) -> Tensor:  # type: ignore[override]
+    def score(self, batch: KGBatch) -> Tensor:
         return self.score_queries(batch.entities, batch.relations)
 
     def is_inverse(self, relations: Tensor) -> Tensor:
@@ -71,6 +71,39 @@ class KGModel(Recommender):
 
     def base_relation(self, relations: Tensor) -> Tensor:
         return torch.remainder(relations, self.num_relations)
+
+
+class BilinearKGModel(KGModel):
+    """A model whose score is ``<q(h, r), t>``: a query vector (:meth:`query_vectors`) against the answer's
+    embedding, so all entities are scored with one matmul. Trained with the logistic (softplus) loss over
+    sampled negatives and an L2 penalty (``regularization``) on the embeddings a batch uses."""
+
+    entity: nn.Embedding
+    relation: nn.Embedding
+    regularization: float
+
+    def query_vectors(self, entities: Tensor, relations: Tensor) -> Tensor:
+        """(B, D) query vectors of (entity, relation) queries, relations in [0, 2R)."""
+        raise NotImplementedError
+
+    def score_queries(self, entities: Tensor, relations: Tensor) -> Tensor:
+        return self.query_vectors(entities, relations) @ self.entity.weight.T  # (B, E)
+
+    def score_candidates(self, entities: Tensor, relations: Tensor, candidates: Tensor) -> Tensor:
+        return (self.query_vectors(entities, relations)[:, None, :] * self.entity(candidates)).sum(-1)  # (B, K)
+
+    def lookup_embeddings(self) -> tuple[nn.Embedding, ...]:
+        return (self.entity, self.relation)  # the loss reads them row by row: train.sparse_embeddings=true is allowed
+
+    def loss(self, batch: KGBatch) -> LossOutput:
+        positive, negative = positive_and_negative_scores(self, batch)
+        used = [
+            self.entity(batch.entities),
+            self.relation(self.base_relation(batch.relations)),
+            self.entity(batch.targets),
+        ]
+        penalty = self.regularization * sum(v.pow(2).sum(-1).mean() for v in used)
+        return loss_output(softplus_loss(positive, negative), "softplus", penalty)
 
 
 def positive_and_negative_scores(model: KGModel, batch: KGBatch) -> tuple[Tensor, Tensor]:

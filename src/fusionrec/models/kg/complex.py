@@ -9,18 +9,9 @@ from __future__ import annotations
 
 import torch
 from pydantic import Field
-from torch import Tensor, nn
+from torch import Tensor
 
-from fusionrec.models.base import LossOutput
-from fusionrec.models.kg.base import (
-    KGBatch,
-    KGConfig,
-    KGModel,
-    embedding_table,
-    loss_output,
-    positive_and_negative_scores,
-    softplus_loss,
-)
+from fusionrec.models.kg.base import BilinearKGModel, KGConfig, embedding_table
 from fusionrec.registry import MODELS
 
 
@@ -42,7 +33,7 @@ def conjugate(a: Tensor) -> Tensor:
 
 
 @MODELS.register("complex", config=ComplExConfig, task="kg", paper="Trouillon et al., ICML 2016", modalities="none")
-class ComplEx(KGModel):
+class ComplEx(BilinearKGModel):
     """ComplEx (Trouillon et al., 2016).
 
     Args:
@@ -72,24 +63,5 @@ class ComplEx(KGModel):
         vectors = self.relation(self.base_relation(relations))  # (B, 2D)
         return torch.where(self.is_inverse(relations)[:, None], conjugate(vectors), vectors)
 
-    def _queries(self, entities: Tensor, relations: Tensor) -> Tensor:
+    def query_vectors(self, entities: Tensor, relations: Tensor) -> Tensor:
         return complex_product(self.entity(entities), self._relations(relations))  # (B, 2D)
-
-    def score_queries(self, entities: Tensor, relations: Tensor) -> Tensor:
-        return self._queries(entities, relations) @ self.entity.weight.T  # (B, E)
-
-    def score_candidates(self, entities: Tensor, relations: Tensor, candidates: Tensor) -> Tensor:
-        return (self._queries(entities, relations)[:, None, :] * self.entity(candidates)).sum(-1)  # (B, K)
-
-    def lookup_embeddings(self) -> tuple[nn.Embedding, ...]:
-        return (self.entity, self.relation)  # the loss reads them row by row: train.sparse_embeddings=true is allowed
-
-    def loss(self, batch: KGBatch) -> LossOutput:
-        positive, negative = positive_and_negative_scores(self, batch)
-        used = [
-            self.entity(batch.entities),
-            self.relation(self.base_relation(batch.relations)),
-            self.entity(batch.targets),
-        ]
-        penalty = self.regularization * sum(v.pow(2).sum(-1).mean() for v in used)
-        return loss_output(softplus_loss(positive, negative), "softplus", penalty)

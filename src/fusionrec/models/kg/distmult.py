@@ -7,18 +7,9 @@ Knowledge Bases", ICLR 2015. ``f(h, r, t) = <h, r, t> = sum_d h_d r_d t_d``; sym
 from __future__ import annotations
 
 from pydantic import Field
-from torch import Tensor, nn
+from torch import Tensor
 
-from fusionrec.models.base import LossOutput
-from fusionrec.models.kg.base import (
-    KGBatch,
-    KGConfig,
-    KGModel,
-    embedding_table,
-    loss_output,
-    positive_and_negative_scores,
-    softplus_loss,
-)
+from fusionrec.models.kg.base import BilinearKGModel, KGConfig, embedding_table
 from fusionrec.registry import MODELS
 
 
@@ -28,7 +19,7 @@ class DistMultConfig(KGConfig):
 
 
 @MODELS.register("distmult", config=DistMultConfig, task="kg", paper="Yang et al., ICLR 2015", modalities="none")
-class DistMult(KGModel):
+class DistMult(BilinearKGModel):
     """DistMult (Yang et al., 2015).
 
     Args:
@@ -53,24 +44,5 @@ class DistMult(KGModel):
     def from_dataset(cls, config: DistMultConfig, dataset) -> DistMult:
         return cls(dataset.num_items, len(dataset.meta["relations"]), config.dim, config.regularization)
 
-    def _queries(self, entities: Tensor, relations: Tensor) -> Tensor:
+    def query_vectors(self, entities: Tensor, relations: Tensor) -> Tensor:
         return self.entity(entities) * self.relation(self.base_relation(relations))  # (B, D)
-
-    def score_queries(self, entities: Tensor, relations: Tensor) -> Tensor:
-        return self._queries(entities, relations) @ self.entity.weight.T  # (B, E)
-
-    def score_candidates(self, entities: Tensor, relations: Tensor, candidates: Tensor) -> Tensor:
-        return (self._queries(entities, relations)[:, None, :] * self.entity(candidates)).sum(-1)  # (B, K)
-
-    def lookup_embeddings(self) -> tuple[nn.Embedding, ...]:
-        return (self.entity, self.relation)  # the loss reads them row by row: train.sparse_embeddings=true is allowed
-
-    def loss(self, batch: KGBatch) -> LossOutput:
-        positive, negative = positive_and_negative_scores(self, batch)
-        used = [
-            self.entity(batch.entities),
-            self.relation(self.base_relation(batch.relations)),
-            self.entity(batch.targets),
-        ]
-        penalty = self.regularization * sum(v.pow(2).sum(-1).mean() for v in used)
-        return loss_output(softplus_loss(positive, negative), "softplus", penalty)
