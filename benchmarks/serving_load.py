@@ -76,7 +76,7 @@ def one(run_dir: str, args: argparse.Namespace, port: int) -> dict:
     url = f"http://127.0.0.1:{port}"
     log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)  # a file: an unread pipe would fill and block
     server = subprocess.Popen(
-        [sys.executable, "-m", "fusionrec.cli.main", "serve", run_dir, "--port", str(port), "--ann", args.ann],
+        [sys.executable, "-m", "fusionrec", "serve", run_dir, "--port", str(port), "--ann", args.ann],
         stdout=subprocess.DEVNULL,
         stderr=log,
         env={**os.environ, "OMP_NUM_THREADS": str(args.server_threads)},
