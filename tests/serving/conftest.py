@@ -20,7 +20,8 @@ SYNTH = [
 
 @pytest.fixture(scope="session")
 def runs(tmp_path_factory):
-    """``{model: run_dir}`` for BPR (inner product), MARIO (modality attention) and SASRec (sequences)."""
+    """``{model: run_dir}`` for BPR (inner product), MARIO (modality attention), SASRec (sequences), DeepFM
+    (ctr) and biased MF (rating)."""
     import os
 
     root = tmp_path_factory.mktemp("serving-runs")
@@ -33,6 +34,21 @@ def runs(tmp_path_factory):
             "synthetic",
             overrides=[*SYNTH, "data.split.method=loo", "model.hidden_dim=16", "model.max_length=12"],
             run_dir=root / "sasrec",
+            progress=False,
+        ).run_dir,
+        # the pointwise families serve through the same task interface
+        "deepfm": api.train(
+            "deepfm",
+            "ctr-synthetic",
+            overrides=["data.options.num_rows=4000", "train.epochs=1"],
+            run_dir=root / "deepfm",
+            progress=False,
+        ).run_dir,
+        "biased_mf": api.train(
+            "biased_mf",
+            "synthetic-reviews",
+            overrides=["data.options.num_reviews=2000", "train.epochs=1"],
+            run_dir=root / "biased_mf",
             progress=False,
         ).run_dir,
     }

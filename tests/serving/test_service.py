@@ -208,3 +208,15 @@ def test_recommend_all_writes_every_users_list(runs, tmp_path):
     assert frame[frame["user"] == user]["item"].tolist() == [r["item"] for r in api.recommend(runs["bpr"], user, 5)]
     bad = CliRunner().invoke(cli, ["recommend", str(runs["bpr"]), "--all", "--out", str(tmp_path / "x.txt")])
     assert bad.exit_code != 0 and not (tmp_path / "x.txt").exists()
+
+
+@pytest.mark.parametrize("model", ["deepfm", "biased_mf"])
+def test_the_pointwise_families_serve_through_their_task(runs, model):
+    c = client(runs[model])
+    run = api.load_run(runs[model])
+    user = str(run.dataset.user_ids[2])
+    expected = api.recommend(runs[model], user, k=5)
+    got = c.get(f"/recommend?user={user}&k=5").json()
+    assert [r["item"] for r in got["items"]] == [r["item"] for r in expected]
+    assert [r["score"] for r in got["items"]] == pytest.approx([r["score"] for r in expected], rel=1e-5)
+    assert c.get("/metadata").json()["task"] == run.task.name
