@@ -21,7 +21,7 @@ PYKEEN = Wheel("pykeen==1.11.1", "FUSIONREC_PYKEEN_WHEEL")
 
 
 class PyKEENDataOptions(StrictConfig):
-    pass
+    """These data sets take no options: their splits are PyKEEN's (any ``data.options`` key is refused)."""
 
 
 def raw_dir(name: str) -> Path:

@@ -16,6 +16,7 @@ Shapes:
 
 from __future__ import annotations
 
+import abc
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
@@ -55,9 +56,9 @@ class KGModel(Recommender):
     num_entities: int
     num_relations: int  # R, the relations of the data; queries use 2R
 
+    @abc.abstractmethod
     def score_queries(self, entities: Tensor, relations: Tensor) -> Tensor:
         """(B, E) scores of every entity as the answer of each query."""
-        raise NotImplementedError
 
     def score_candidates(self, entities: Tensor, relations: Tensor, candidates: Tensor) -> Tensor:
         """(B, K) scores of ``candidates`` (B, K) as answers; default: gathered from all scores."""
@@ -82,9 +83,9 @@ class BilinearKGModel(KGModel):
     relation: nn.Embedding
     regularization: float
 
+    @abc.abstractmethod
     def query_vectors(self, entities: Tensor, relations: Tensor) -> Tensor:
         """(B, D) query vectors of (entity, relation) queries, relations in [0, 2R)."""
-        raise NotImplementedError
 
     def score_queries(self, entities: Tensor, relations: Tensor) -> Tensor:
         return self.query_vectors(entities, relations) @ self.entity.weight.T  # (B, E)
