@@ -257,3 +257,36 @@ def test_prepared_folder_is_used_as_is(home):
     folder = prepare(DataConfig(name="synthetic"), SYN)
     assert prepare(DataConfig(name=str(folder))) == folder
     assert load_dataset(str(folder)).num_interactions == read_manifest(folder)["num_interactions"]
+
+
+def _with_records(dataset, splits):
+    """A data set whose family records (impressions with list-valued columns) carry the split."""
+    dataset.tables["impressions"] = pd.DataFrame(
+        {
+            "user": np.arange(len(splits), dtype=np.int32) % dataset.num_users,
+            "history": [[0, 1], [], [2], [3, 4, 5]][: len(splits)],
+            "split": np.asarray(splits, dtype=np.int8),
+        }
+    )
+    dataset.meta["split_records"] = "impressions"
+    return dataset
+
+
+def test_record_tables_round_trip_with_their_lists(rich_dataset, tmp_path):
+    dataset = _with_records(rich_dataset, [0, 0, 1, 2])
+    loaded = load_dataset_dir(save_dataset(dataset, tmp_path / "ds"), verify=True)
+    table = loaded.tables["impressions"]
+    assert [list(h) for h in table["history"]] == [[0, 1], [], [2], [3, 4, 5]]
+    assert loaded.split_records == "impressions"
+    assert loaded.record_split_sizes() == {"train": 2, "valid": 1, "test": 1}
+    assert read_manifest(tmp_path / "ds")["split"] == {"train": 2, "valid": 1, "test": 1}
+
+
+def test_record_split_needs_its_table_and_every_split(rich_dataset):
+    from fusionrec.data.validate import validate_dataset
+
+    with pytest.raises(DataError, match="no valid rows in table 'impressions'"):
+        validate_dataset(_with_records(rich_dataset, [0, 0, 2, 2]))
+    rich_dataset.tables.clear()
+    with pytest.raises(DataError, match="names table 'impressions', which is missing"):
+        _ = rich_dataset.split_records

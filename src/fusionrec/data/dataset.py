@@ -10,6 +10,11 @@ class read another way: the item index is the entity index (``item_ids`` are the
 ``items`` holds each entity's ``title`` and ``text``, modalities are per entity), ``kg`` holds the
 triples with a ``split`` column, the relation vocabulary is ``meta["relations"]``, and there are no
 interactions (and no users).
+
+A family whose unit of evaluation is not an interaction (news impressions, outfits) keeps its own
+record tables in ``tables`` (name -> frame, stored as ``tables/<name>.parquet``). When one of them
+carries the split (``meta["split_records"]`` names it, its ``split`` column holds the codes), the
+interaction filters and splits of preparation do not apply: the family's reader or builder splits.
 """
 
 from __future__ import annotations
@@ -113,6 +118,7 @@ class Dataset:
     kg: pd.DataFrame | None = None
     item_entities: pd.DataFrame | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     @property
     def num_users(self) -> int:
@@ -139,6 +145,26 @@ class Dataset:
         """Triples per split of a knowledge-graph completion data set."""
         counts = self.kg["split"].value_counts() if self.kg is not None and "split" in self.kg else {}
         return {name: int(counts.get(code, 0)) for code, name in SPLIT_NAMES.items()}
+
+    @property
+    def split_records(self) -> str | None:
+        """The family record table that carries the split (``meta["split_records"]``), if any."""
+        name = self.meta.get("split_records")
+        if name is None:
+            return None
+        table = self.tables.get(name)
+        if table is None or "split" not in table.columns:
+            raise DataError(
+                f"{self.name}: meta split_records names table {name!r}, which is "
+                f"{'missing' if table is None else 'without a split column'} (tables: {sorted(self.tables) or 'none'})"
+            )
+        return str(name)
+
+    def record_split_sizes(self) -> dict[str, int]:
+        """Rows per split of the record table named by :attr:`split_records`."""
+        name = self.split_records
+        counts = self.tables[name]["split"].value_counts() if name is not None else {}
+        return {split: int(counts.get(code, 0)) for code, split in SPLIT_NAMES.items()}
 
     @property
     def schema(self) -> DatasetSchema:
@@ -192,7 +218,14 @@ class Dataset:
             },
             "kg_triples": 0 if self.kg is None else len(self.kg),
             "kg_linked_items": 0 if self.item_entities is None else len(self.item_entities),
-            "split": self.kg_split_sizes() if self.is_kg_completion else self.split_sizes() if self.is_split else None,
+            "tables": {table_name: len(table) for table_name, table in self.tables.items()},
+            "split": self.kg_split_sizes()
+            if self.is_kg_completion
+            else self.record_split_sizes()
+            if self.split_records is not None
+            else self.split_sizes()
+            if self.is_split
+            else None,
         }
 
 

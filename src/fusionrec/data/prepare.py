@@ -95,7 +95,8 @@ def load_dataset(name: str | DataConfig = "ml-100k", options: dict[str, Any] | N
 def build(config: DataConfig, options: dict[str, Any] | None = None) -> Dataset:
     options = options if options is not None else (config.options or None)
     dataset = read_source(config, options)
-    if dataset.is_kg_completion:  # split triples, not interactions: the interaction filters and splits do not apply
+    if dataset.is_kg_completion or dataset.split_records is not None:
+        # split triples or family records, not interactions: the interaction filters and splits do not apply
         validate_dataset(dataset)
         dataset.meta.update(pipeline_version=PIPELINE_VERSION, prepare=config.model_dump())
         return dataset

@@ -8,6 +8,7 @@
     <dir>/items.parquet, users.parquet   optional side tables, row i = index i
     <dir>/features/<name>.npy      float32 (I, D) or (I, R, D); <name>.mask.npy bool (I,)
     <dir>/kg.parquet, item_entities.parquet   optional knowledge graph
+    <dir>/tables/<name>.parquet    optional family record tables (impressions, outfits, ...)
 
 The whole folder is written into a temporary folder and renamed into place, so a crash never
 leaves a half-written data set. The fingerprint is the first 16 hex digits of the sha256 of the
@@ -48,6 +49,8 @@ def save_dataset(dataset: Dataset, directory: str | Path) -> Path:
         ):
             if table is not None:
                 write_parquet(tmp / f"{name}.parquet", _stringify_objects(table))
+        for name, table in dataset.tables.items():
+            write_parquet(tmp / "tables" / f"{name}.parquet", _stringify_objects(table))
         for name, modality in dataset.modalities.items():
             write_npy(tmp / "features" / f"{name}.npy", modality.values)
             write_npy(tmp / "features" / f"{name}.mask.npy", modality.mask)
@@ -154,6 +157,7 @@ def load_dataset_dir(directory: str | Path, *, verify: bool = False) -> Dataset:
         kg=_read_optional(directory / "kg.parquet"),
         item_entities=_read_optional(directory / "item_entities.parquet"),
         meta={**manifest.get("meta", {}), "fingerprint": manifest["fingerprint"], "path": str(directory)},
+        tables={name: _read_parquet(directory / "tables" / f"{name}.parquet") for name in manifest.get("tables", {})},
     )
 
 
@@ -214,6 +218,7 @@ def _manifest(dataset: Dataset, directory: Path) -> dict[str, Any]:
         "modalities": {name: _modality_entry(m) for name, m in dataset.modalities.items()},
         "kg_triples": summary["kg_triples"],
         "kg_linked_items": summary["kg_linked_items"],
+        "tables": summary["tables"],
         "meta": {k: v for k, v in dataset.meta.items() if k not in ("fingerprint", "path")},
     }
     _refresh_files(manifest, directory)
@@ -258,9 +263,15 @@ def _read_optional(path: Path) -> pd.DataFrame | None:
     return _read_parquet(path) if path.exists() else None
 
 
+def _holds_sequences(values: pd.Series) -> bool:
+    first = values.dropna().head(1)
+    return bool(len(first)) and isinstance(first.iloc[0], (list, tuple, np.ndarray))
+
+
 def _stringify_objects(frame: pd.DataFrame) -> pd.DataFrame:
-    """Object columns become nullable strings so that parquet stores them with one type."""
-    objects = [c for c in frame.columns if frame[c].dtype == object]
+    """Object columns become nullable strings so that parquet stores them with one type; list-valued
+    columns (a record table's history or candidates) stay lists, which parquet stores natively."""
+    objects = [c for c in frame.columns if frame[c].dtype == object and not _holds_sequences(frame[c])]
     if not objects:
         return frame
     frame = frame.copy()

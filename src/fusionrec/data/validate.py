@@ -19,6 +19,15 @@ def validate_dataset(dataset: Dataset, *, require_split: bool = True) -> None:
             raise DataError(
                 f"{name}: no {empty[0]} triples ({shown}); the kg task trains, selects and tests on all three"
             )
+    elif dataset.split_records is not None:  # a family's own records carry the split (news, outfits)
+        sizes = dataset.record_split_sizes()
+        empty = [split for split, size in sizes.items() if size == 0]
+        if empty:
+            shown = " / ".join(f"{k} {v:,}" for k, v in sizes.items())
+            raise DataError(
+                f"{name}: no {empty[0]} rows in table {dataset.split_records!r} ({shown}); "
+                "training, selection and test each need some"
+            )
     elif dataset.num_interactions == 0:
         raise DataError(f"{name}: no interactions left; check the filters (data.kcore, data.implicit_threshold)")
     for modality_name, modality in dataset.modalities.items():
@@ -34,7 +43,7 @@ def validate_dataset(dataset: Dataset, *, require_split: bool = True) -> None:
                 f"{name}: modality {modality_name!r} has NaN/inf values for item "
                 f"{dataset.item_ids[row]!r} (row {row}); fix the features or zero them and mark the item missing"
             )
-    if require_split and not dataset.is_kg_completion:
+    if require_split and not dataset.is_kg_completion and dataset.split_records is None:
         if not dataset.is_split:
             raise DataError(f"{name}: interactions are not split; set data.split.method")
         inter = dataset.interactions
