@@ -26,6 +26,8 @@ from fusionrec.registry import MODELS, task_of
 from fusionrec.tasks.base import Explanation, Task
 from fusionrec.threads import configure_threads
 from fusionrec.training.config import RunConfig, TrainConfig
+from fusionrec.training.device import resolve_device
+from fusionrec.training.distributed import init_distributed, rank_device, refuse_unsupported, shutdown
 from fusionrec.training.fit import FitState, fit
 from fusionrec.training.record import (
     BEST,
@@ -152,6 +154,10 @@ def train(
     With ``resume``, the run continues from its last checkpoint with its recorded configuration. With
     ``test=False`` the test split is not read (while exploring settings by hand, or timing a run): the
     record says so, and ``evaluate(run_dir)`` reads it later from the best checkpoint.
+
+    Started by ``torchrun`` (``fusionrec train --nproc N``), this process is one rank of a data-parallel
+    job (``training/distributed.py``): every rank trains, rank 0 evaluates, writes and returns the
+    record; the other ranks return a Run whose record holds only their ``rank``.
     """
     if resume is not None:
         run_path = Path(resume)
@@ -170,19 +176,55 @@ def train(
     # settings remembered from `fusionrec data prepare SOURCE` are recorded, so --resume reads the same data
     run_config = run_config.model_copy(update={"data": resolve_data_config(run_config.data)})
     t = run_config.train
+    device = resolve_device(t.device, t.precision)
+    if t.precision == "fp16" and t.sparse_embeddings:
+        raise ConfigError("train.precision=fp16 scales dense gradients only; drop train.sparse_embeddings or use bf16")
+    distributed = init_distributed(device)
+    if distributed is not None:
+        device = rank_device(device, distributed)
+        run_path = distributed.broadcast(run_path)  # rank 0's name (a default name has the start time in it)
+    t = t.model_copy(update={"device": device})
     threads = configure_threads(t.num_threads)
+    if distributed is not None and not distributed.is_main:
+        distributed.barrier()  # rank 0 prepares the cached folder first; the others then read it
     data_dir = prepare(run_config.data)
+    if distributed is not None and distributed.is_main:
+        distributed.barrier()
     dataset = load_dataset_dir(data_dir)
     task = build_task(run_config, dataset, model_config)  # first: a task may fit what models read (ctr fields)
     net = build_model(model_config, dataset, t.seed)
+    if distributed is not None:
+        refuse_unsupported(net, model_config.name, t)
     run_path.mkdir(parents=True, exist_ok=True)
 
     record = _new_record(run_config, data_dir, dataset, net, task)
     record["threads"] = {"count": threads[0], "chosen_by": threads[1]}
+    record["device"] = {"device": device, "precision": t.precision}
+    if distributed is not None:
+        record["distributed"] = {
+            "world_size": distributed.world_size,
+            "backend": distributed.backend,
+            "global_batch": task.batch_size,
+        }
     if resume is not None and previous.get("model_extra"):
         record["model_extra"] = previous["model_extra"]
     record_writer = lambda state: write_record(run_path, _with_state(record, state, net))  # noqa: E731
-    state = fit(net, task, t, run_dir=run_path, resume=checkpoint, progress=progress, on_epoch_end=record_writer)
+    try:
+        state = fit(
+            net,
+            task,
+            t,
+            run_dir=run_path,
+            resume=checkpoint,
+            progress=progress,
+            distributed=distributed,
+            on_epoch_end=record_writer,
+        )
+    finally:
+        if distributed is not None and not distributed.is_main:
+            shutdown(distributed)
+    if distributed is not None and not distributed.is_main:
+        return Run(run_path, {"rank": distributed.rank}, net, dataset, task)
 
     record = _with_state(record, state, net)
     if not test:
@@ -199,6 +241,7 @@ def train(
     record["status"] = state.stopped
     record["peak_rss_mb"] = round(peak_rss_mb(), 1)
     write_record(run_path, record)
+    shutdown(distributed)
     return Run(run_path, record, net, dataset, task)
 
 

@@ -267,11 +267,8 @@ def test_nova_causal_and_fusors():
 
 
 def test_gated_graph_attention_hand_computed():
-    from torch_geometric.nn import MessagePassing
-
     torch.manual_seed(0)
     conv = GatedGraphAttentionConv(4, 3, bias=False, normalize=False)
-    assert isinstance(conv, MessagePassing)
     x = torch.randn(4, 4) * 4  # scores large enough for the degree gate to matter
     # node 0 receives from 1, 2, 3; node 1 receives from 0 and 2 (so sources have degrees 2, 1, 2, 1)
     edges = torch.tensor([[1, 2, 3, 0, 2, 0], [0, 0, 0, 1, 1, 2]])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -69,7 +70,11 @@ def main() -> None:
     try:
         app()
     except FusionrecError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        import os
+
+        rank = os.environ.get("RANK", "0") if int(os.environ.get("WORLD_SIZE", "1")) > 1 else "0"
+        if rank == "0" or not str(exc):  # in a data-parallel job every rank meets the same error: rank 0 says it
+            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)
 
 
@@ -305,14 +310,29 @@ def train_cmd(
     no_test: bool = typer.Option(
         False, "--no-test", help="validate only; the test split is not read (fusionrec evaluate RUN_DIR reads it later)"
     ),
+    nproc: int = typer.Option(
+        1,
+        "--nproc",
+        min=1,
+        help="data-parallel processes on this machine (torchrun, DDP; the global batch stays train.batch_size). "
+        "Several machines: run `torchrun --nnodes ... -m fusionrec train ...` on each (docs/distributed.md)",
+    ),
 ) -> None:
     """Train a model, pick the epoch on validation, evaluate once on test, print the metrics."""
+    if nproc > 1:
+        from fusionrec.training.distributed import launched_by_torchrun, torchrun_command
+
+        if launched_by_torchrun():
+            raise FusionrecError("--nproc is for starting a job; this process already runs under torchrun")
+        raise typer.Exit(subprocess.call(torchrun_command(nproc, sys.argv[1:])))
     from fusionrec.api import train
 
     run = train(
         model, data, config, overrides or [], run_dir=run_dir, resume=resume, progress=not quiet, test=not no_test
     )
     rec = run.record
+    if "rank" in rec:  # another rank of a data-parallel job: rank 0 reports
+        return
     _metrics_table(f"{rec['model']} on {rec['data']['name']}", rec["metrics"])
     out.print(
         f"status {rec['status']}, best epoch {rec['best_epoch']} of {rec['epochs_run']}, "
@@ -454,6 +474,9 @@ def explain_cmd(
         _table([name, *grid.columns], [[row, *values] for row, values in zip(grid.rows, grid.values)])
     for name, vector in result.vectors.items():
         out.print(f"{name}: {vector}", highlight=False)
+    for name, detail in result.details.items():  # words a model explains with (VECF's generated review)
+        if isinstance(detail, str):
+            out.print(f"{name}: {detail}", highlight=False)
     for image in result.images:
         out.print(f"heat map: [bold]{image}[/]")
 

@@ -3,12 +3,38 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
 
 
+def _cut(value: Any, start: int, stop: int) -> Any:
+    if isinstance(value, Tensor):
+        return value[start:stop]
+    if isinstance(value, tuple):
+        return tuple(_cut(v, start, stop) for v in value)
+    if isinstance(value, dict):
+        return {k: _cut(v, start, stop) for k, v in value.items()}
+    return value  # None, or a plain setting
+
+
 class _Batch:
+    shared_fields: ClassVar[tuple[str, ...]] = ()
+    """Fields that are not per row (a candidate list every row is scored against): every shard keeps them."""
+
+    def shard(self, rank: int, world_size: int):
+        """Rows ``[B·rank/W, B·(rank+1)/W)`` of every per-row field: this rank's part of a global batch
+        in data-parallel training (tensors, tuples and dicts of tensors are cut along their first axis)."""
+        rows = len(self)
+        start, stop = rows * rank // world_size, rows * (rank + 1) // world_size
+        cut = {
+            f.name: _cut(getattr(self, f.name), start, stop)
+            for f in fields(self)  # type: ignore[arg-type]
+            if f.name not in self.shared_fields
+        }
+        return replace(self, **cut)  # type: ignore[type-var]
+
     def to(self, device: torch.device | str):
         moved = {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
         moved = {k: v.to(device) if isinstance(v, Tensor) else v for k, v in moved.items()}
@@ -33,6 +59,8 @@ class UserBatch(_Batch):
 
     users: Tensor
     items: Tensor | None = None
+
+    shared_fields = ("items",)
 
 
 @dataclass(frozen=True)
@@ -70,6 +98,14 @@ class SequenceBatch(_Batch):
     def mask(self) -> Tensor:
         """(B, L) bool, True at real (non-padded) slots."""
         return self.items != PAD_ITEM
+
+    shared_fields = ("candidates",)
+
+    def shard(self, rank: int, world_size: int) -> SequenceBatch:
+        part = super().shard(rank, world_size)
+        if self.negatives is not None and self.negatives.dim() == 1:  # (N,): shared by every target
+            part = replace(part, negatives=self.negatives)
+        return part
 
     def to(self, device: torch.device | str) -> SequenceBatch:
         moved = super().to(device)

@@ -48,7 +48,15 @@ class TrainConfig(StrictConfig):
     )
     seed: int = 2024
     num_threads: int | None = Field(None, gt=0)
-    device: str = "cpu"
+    device: str = Field(
+        "auto",
+        pattern=r"^(auto|cpu|cuda(:\d+)?)$",
+        description="auto (CUDA when available, else CPU), cpu, cuda or cuda:i; under torchrun, cuda means "
+        "each rank's own GPU (cuda:LOCAL_RANK)",
+    )
+    precision: Literal["fp32", "bf16", "fp16"] = Field(
+        "fp32", description="CUDA autocast precision of the training step (fp16 with a gradient scaler); fp32 on CPU"
+    )
 
 
 class RunConfig(StrictConfig):

@@ -3,7 +3,8 @@
 No trainer class: one function with a small state object. Every epoch writes ``last.pt`` (model,
 optimiser, scheduler, RNG state, history) atomically, so ``--resume`` continues exactly where a run
 stopped; the best validation state goes to ``best.pt``. Ctrl-C stops after the current batch and
-keeps both. Only rank 0 writes files, so data-parallel training can reuse this loop.
+keeps both. In data-parallel training (``training/distributed.py``) every rank runs this loop on
+its shard of each batch; rank 0 alone evaluates, decides when to stop and writes files.
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from fusionrec.data.io import write_with
-from fusionrec.models.base import Recommender
+from fusionrec.models.base import LossOutput, Recommender
 from fusionrec.tasks.base import Task
 from fusionrec.training.config import TrainConfig
+from fusionrec.training.device import autocast, grad_scaler
+from fusionrec.training.distributed import Distributed, data_parallel, epoch_seed
 from fusionrec.training.optim import Optimizers, build_optimizer
 from fusionrec.training.record import BEST, LAST, load_checkpoint
 
@@ -56,10 +59,13 @@ def fit(
     run_dir: Path | None = None,
     resume: dict[str, Any] | None = None,
     progress: bool = True,
-    rank: int = 0,
+    distributed: Distributed | None = None,
     on_epoch_end: Callable[[FitState], None] | None = None,
 ) -> FitState:
-    """Train ``model`` on ``task`` until ``cfg.epochs`` or early stopping; restore the best state."""
+    """Train ``model`` on ``task`` until ``cfg.epochs`` or early stopping; restore the best state.
+
+    With ``distributed``, this process is one rank of a data-parallel job: it trains on its shard of
+    every batch under DistributedDataParallel, and follows rank 0's evaluations and stopping."""
     device = torch.device(cfg.device)
     model.to(device)
     closed_form = not any(p.requires_grad for p in model.parameters())  # fitted when built: EASE, MostPop
@@ -75,12 +81,16 @@ def fit(
         torch.set_rng_state(resume["torch_rng"])
         state = FitState(**resume["state"])
         state.stopped = "running"
-    is_main = rank == 0
+    is_main = distributed is None or distributed.is_main
     model.on_fit_start(task)
     maximize = task.higher_is_better(task.metric)
     best_state = _load_best(run_dir, model) if resume is not None else None
     if closed_form or optimizer is None:
-        return _evaluate_once(model, task, cfg, state, run_dir if is_main else None, on_epoch_end if is_main else None)
+        if not is_main:  # nothing to train: rank 0 evaluates alone
+            return state
+        return _evaluate_once(model, task, cfg, state, run_dir, on_epoch_end)
+    step_loss = _loss_step(model, distributed, device)
+    scaler = grad_scaler(device, cfg.precision)
     console = Console(stderr=True, quiet=not (progress and is_main))
     bar = Progress(
         TextColumn("[bold]{task.description}"),
@@ -99,22 +109,37 @@ def fit(
             for epoch in range(state.epoch + 1, cfg.epochs + 1):
                 model.train()
                 model.on_epoch_start(epoch)
+                if distributed is not None:  # dropout masks fixed by (seed, epoch, rank): --resume repeats them
+                    torch.manual_seed(epoch_seed(cfg.seed, epoch, distributed.rank))
                 bar.reset(batches_bar, total=task.num_batches)
                 start = time.perf_counter()
                 totals: dict[str, float] = {}
                 steps = 0
                 for batch in task.train_batches(epoch):
-                    out = model.loss(batch.to(device))
+                    with autocast(device, cfg.precision):
+                        out = step_loss(batch)
+                    if out is None:  # fewer rows than ranks: every rank skips it
+                        continue
                     optimizer.zero_grad(set_to_none=True)
-                    out.loss.backward()
+                    if scaler is None:
+                        out.loss.backward()
+                    else:
+                        scaler.scale(out.loss).backward()
+                        scaler.unscale_(optimizer)  # type: ignore[arg-type]  # clip the true gradients
                     if cfg.grad_clip is not None:
                         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                    optimizer.step()
+                    if scaler is None:
+                        optimizer.step()
+                    else:
+                        scaler.step(optimizer)  # type: ignore[arg-type]
+                        scaler.update()
                     totals["loss"] = totals.get("loss", 0.0) + float(out.loss.detach())
                     for name, part in out.parts.items():
                         totals[name] = totals.get(name, 0.0) + float(part)
                     steps += 1
                     bar.advance(batches_bar)
+                if distributed is not None:  # the epoch's loss over all ranks, so every rank decides alike
+                    totals = {k: v / distributed.world_size for k, v in distributed.sum(totals).items()}
                 if not math.isfinite(totals.get("loss", 0.0)):
                     state.stopped = "diverged"
                     console.print(f"[red]epoch {epoch}: loss is not finite; stopping (lower train.lr)")
@@ -128,7 +153,7 @@ def fit(
                     **{k: v / max(steps, 1) for k, v in totals.items()},
                 }
                 state.epoch = epoch
-                if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
+                if (epoch % cfg.eval_every == 0 or epoch == cfg.epochs) and is_main:
                     result = task.evaluate(model, "valid", device)
                     value = result.metrics[task.metric]
                     entry.update(
@@ -142,6 +167,9 @@ def fit(
                             write_with(run_dir / BEST, lambda p: torch.save(best_state, p))  # noqa: B023  # called at once
                     else:
                         state.bad_evals += 1
+                if distributed is not None:  # rank 0's evaluation decides for everyone
+                    state = FitState(**distributed.broadcast(asdict(state)))
+                    entry = distributed.broadcast(entry)
                 state.history.append(entry)
                 info = f"loss {entry['loss']:.4f}  {task.metric} {state.best_value:.4f} (best @ {state.best_epoch})"
                 bar.update(epochs_bar, advance=1, info=info)
@@ -164,6 +192,27 @@ def fit(
     if best_state is not None:
         model.load_state_dict(best_state)
     return state
+
+
+def _loss_step(
+    model: Recommender, distributed: Distributed | None, device: torch.device
+) -> Callable[[Any], LossOutput | None]:
+    """The loss of one training batch: the whole batch in one process; under data parallelism this
+    rank's shard, through DistributedDataParallel, weighted by the shard's share of the batch so that
+    the gradient DDP averages is the gradient of the whole batch's mean loss. None: skip the batch."""
+    if distributed is None:
+        return lambda batch: model.loss(batch.to(device))
+    wrapped = data_parallel(model, distributed, device)
+
+    def shard_loss(batch: Any) -> LossOutput | None:
+        rows = len(batch)
+        if rows < distributed.world_size:
+            return None
+        shard = batch.shard(distributed.rank, distributed.world_size).to(device)
+        loss, parts = wrapped(shard)
+        return LossOutput(loss * (len(shard) * distributed.world_size / rows), parts)
+
+    return shard_loss
 
 
 def _evaluate_once(
