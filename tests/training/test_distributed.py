@@ -48,7 +48,9 @@ def test_shards_cover_every_row_once_and_keep_shared_fields():
         side={"genre": torch.arange(12).view(4, 3)},
     )
     half = sequences.shard(1, 2)
-    assert torch.equal(half.negatives, sequences.negatives) and torch.equal(half.side["genre"], torch.arange(6, 12).view(2, 3))
+    assert torch.equal(half.negatives, sequences.negatives) and torch.equal(
+        half.side["genre"], torch.arange(6, 12).view(2, 3)
+    )
 
 
 def test_torchrun_command_drops_nproc_and_runs_the_cli():
@@ -68,7 +70,10 @@ def test_devices_resolve_or_are_refused_in_one_line():
 
 
 def _torchrun(tmp_path: Path, name: str, args: list[str]) -> dict:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(fusionrec.__file__).parents[1]), os.environ.get("PYTHONPATH", "")]))
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join([str(Path(fusionrec.__file__).parents[1]), os.environ.get("PYTHONPATH", "")]),
+    )
     env["FUSIONREC_HOME"] = str(tmp_path / "home")
     done = subprocess.run(
         [sys.executable, "-m", "fusionrec", "train", "--nproc", "2", "-q", *args],
@@ -95,7 +100,16 @@ def test_two_processes_follow_one_at_the_same_global_batch(tmp_path, monkeypatch
 
 def test_a_resumed_two_process_run_ends_where_the_uninterrupted_one_did(tmp_path):
     # SASRec has dropout: exactness needs the per-(epoch, rank) seeding that --resume repeats
-    args = ["-m", "sasrec", "-d", "synthetic", *TINY, "data.split.method=loo", "model.hidden_dim=16", "model.max_length=12"]
+    args = [
+        "-m",
+        "sasrec",
+        "-d",
+        "synthetic",
+        *TINY,
+        "data.split.method=loo",
+        "model.hidden_dim=16",
+        "model.max_length=12",
+    ]
     full = _torchrun(tmp_path, "full", [*args, "train.epochs=3", "--run-dir", str(tmp_path / "full")])
     _torchrun(tmp_path, "part", [*args, "train.epochs=1", "--run-dir", str(tmp_path / "part")])
     resumed = _torchrun(tmp_path, "part", ["--resume", str(tmp_path / "part"), "train.epochs=3"])

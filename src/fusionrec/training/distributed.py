@@ -79,7 +79,9 @@ def init_distributed(device: str) -> Distributed | None:
     if backend == "nccl":
         torch.cuda.set_device(local_rank)
     if not dist.is_initialized():
-        dist.init_process_group(backend, timeout=timedelta(minutes=int(os.environ.get("FUSIONREC_DIST_TIMEOUT_MIN", "30"))))
+        dist.init_process_group(
+            backend, timeout=timedelta(minutes=int(os.environ.get("FUSIONREC_DIST_TIMEOUT_MIN", "30")))
+        )
     return Distributed(dist.get_rank(), dist.get_world_size(), local_rank, backend)
 
 

@@ -13,8 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from fusionrec.nn.fusion.base import FusionOutput
-from fusionrec.nn.graph import CSRGraph, edge_dot
-from fusionrec.nn.graph import segment_softmax
+from fusionrec.nn.graph import CSRGraph, edge_dot, segment_softmax
 from fusionrec.registry import FUSIONS
 
 
