@@ -27,7 +27,7 @@ from fusionrec.tasks.base import Explanation, Task
 from fusionrec.threads import configure_threads
 from fusionrec.training.config import RunConfig, TrainConfig
 from fusionrec.training.device import resolve_device
-from fusionrec.training.distributed import init_distributed, rank_device, refuse_unsupported, shutdown
+from fusionrec.training.distributed import evaluate_split, init_distributed, rank_device, refuse_unsupported, shutdown
 from fusionrec.training.fit import FitState, fit
 from fusionrec.training.record import (
     BEST,
@@ -209,29 +209,27 @@ def train(
     if resume is not None and previous.get("model_extra"):
         record["model_extra"] = previous["model_extra"]
     record_writer = lambda state: write_record(run_path, _with_state(record, state, net))  # noqa: E731
-    try:
-        state = fit(
-            net,
-            task,
-            t,
-            run_dir=run_path,
-            resume=checkpoint,
-            progress=progress,
-            distributed=distributed,
-            on_epoch_end=record_writer,
-        )
-    finally:
-        if distributed is not None and not distributed.is_main:
-            shutdown(distributed)
+    state = fit(
+        net,
+        task,
+        t,
+        run_dir=run_path,
+        resume=checkpoint,
+        progress=progress,
+        distributed=distributed,
+        on_epoch_end=record_writer,
+    )
+    tested, start = None, time.perf_counter()
+    if test and state.stopped != "interrupted" and state.best_epoch > 0:
+        tested = evaluate_split(task, net, "test", t.device, distributed)  # every rank takes part; rank 0 gets it
     if distributed is not None and not distributed.is_main:
+        shutdown(distributed)
         return Run(run_path, {"rank": distributed.rank}, net, dataset, task)
 
     record = _with_state(record, state, net)
     if not test:
         record["evaluation"]["test"] = "not read (test=False)"
-    elif state.stopped != "interrupted" and state.best_epoch > 0:
-        start = time.perf_counter()
-        tested = task.evaluate(net, "test", t.device)
+    elif tested is not None:
         record["metrics"]["test"] = tested.metrics
         save_per_user(run_path / PER_USER_TEST, tested)
         record["timings"]["test_eval_s"] = round(time.perf_counter() - start, 4)

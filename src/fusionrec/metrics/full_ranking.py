@@ -352,6 +352,41 @@ def evaluate_full_ranking(
     )
 
 
+def shard_users(targets: sp.spmatrix, rank: int, world_size: int) -> sp.csr_matrix:
+    """``targets`` keeping every ``world_size``-th user that has a target, from the ``rank``-th on (the
+    other rows emptied): one rank's part of a data-parallel evaluation, joined by :func:`merge_results`."""
+    tgt = _binary_csr(targets, "targets")
+    users = np.flatnonzero(np.diff(tgt.indptr) > 0)
+    keep = np.zeros(tgt.shape[0], dtype=bool)
+    keep[users[rank::world_size]] = True
+    return _binary_csr(sp.diags(keep.astype(np.float32)) @ tgt, "targets")
+
+
+def merge_results(parts: Sequence[EvalResult]) -> EvalResult:
+    """One result from the results of disjoint user shards (:func:`shard_users`) of one evaluation:
+    per-user values joined in user order, means recomputed over all users (NaN left out, as in
+    :meth:`RankingMetrics.compute`), so the result equals the unsharded evaluation's."""
+    users = np.concatenate([p.users for p in parts])
+    order = np.argsort(users, kind="stable")
+    per_user = {name: np.concatenate([p.per_user[name] for p in parts])[order] for name in parts[0].per_user}
+    metrics = {}
+    for name, values in per_user.items():
+        finite = values[~np.isnan(values)]
+        metrics[name] = float(finite.mean()) if finite.size else math.nan
+    evaluated = sum(p.num_users_evaluated for p in parts)
+    return EvalResult(
+        metrics=metrics,
+        per_user=per_user,
+        users=users[order],
+        num_users_evaluated=evaluated,
+        num_users_skipped=parts[0].num_users_evaluated + parts[0].num_users_skipped - evaluated,
+        seconds=max(p.seconds for p in parts),
+        num_targets_excluded=sum(p.num_targets_excluded for p in parts),
+        protocol=parts[0].protocol,
+        unit=parts[0].unit,
+    )
+
+
 def _full_batch_ranks(
     scorer: Scorer,
     u: Tensor,

@@ -3,12 +3,16 @@ ranking-metric vocabulary their selection metric is checked against."""
 
 from __future__ import annotations
 
+import abc
 from typing import Any, ClassVar
 
+import torch
 from pydantic import Field, field_validator
 
 from fusionrec.errors import ConfigError
+from fusionrec.metrics.full_ranking import EvalResult
 from fusionrec.metrics.ranking import expand_metric_names
+from fusionrec.models.base import Recommender
 from fusionrec.retrieval import top_k_items
 from fusionrec.tasks.base import Recommendation, Task, TaskConfig
 
@@ -72,7 +76,20 @@ def top_items(scorer: Any, user: int, k: int, seen: Any) -> list[Recommendation]
 
 
 class RankingTask(Task):
-    """What the full-ranking families share: their metric vocabulary (``ndcg@20``, plain ``mrr``, ...)."""
+    """What the full-ranking families share: their metric vocabulary (``ndcg@20``, plain ``mrr``, ...),
+    and evaluations that split over data-parallel ranks by user (``shard``)."""
+
+    @abc.abstractmethod
+    def evaluate(
+        self,
+        model: Recommender,
+        split: str = "valid",
+        device: str | torch.device = "cpu",
+        shard: tuple[int, int] | None = None,
+    ) -> EvalResult:
+        """The protocol on ``split``; with ``shard=(rank, world_size)`` only that rank's users
+        (:func:`~fusionrec.metrics.full_ranking.shard_users`), for
+        :func:`~fusionrec.metrics.full_ranking.merge_results` to join."""
 
     @classmethod
     def check_metric(cls, config: Any, metric: str) -> None:

@@ -12,9 +12,12 @@ they share is decided here:
   shard only.) A batch with fewer rows than ranks is skipped by every rank.
 - **Gradients** are averaged by DistributedDataParallel (gloo on CPU, NCCL on CUDA), which also
   broadcasts rank 0's initial weights.
-- **Decisions** are rank 0's: it evaluates on validation, and the early-stopping state it reaches is
-  broadcast, so every rank stops at the same epoch; only rank 0 writes checkpoints, the record and
-  the test metrics.
+- **Evaluation** of the full-ranking families (top-K, sequential) is split by user over the ranks and
+  joined on rank 0 (:func:`evaluate_split`), equal to the one-process evaluation; other families'
+  evaluations run on rank 0 while the others wait.
+- **Decisions** are rank 0's: the early-stopping state it reaches is broadcast, so every rank stops at
+  the same epoch and keeps the same best weights; only rank 0 writes checkpoints, the record and the
+  test metrics.
 - **Randomness** inside the model (dropout) is seeded per epoch and rank, so ``--resume`` after a
   crash repeats exactly what the uninterrupted run would have done.
 """
@@ -31,6 +34,10 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from fusionrec.errors import FusionrecError
+from fusionrec.metrics.full_ranking import EvalResult, merge_results
+from fusionrec.models.base import Recommender
+from fusionrec.tasks.base import Task
+from fusionrec.tasks.ranking import RankingTask
 
 
 @dataclass(frozen=True)
@@ -51,6 +58,12 @@ class Distributed:
         box = [value]
         dist.broadcast_object_list(box, src=0)
         return box[0]
+
+    def gather(self, value: Any) -> list[Any] | None:
+        """Every rank's ``value`` on rank 0 (in rank order); None on the other ranks."""
+        out: list[Any] | None = [None] * self.world_size if self.is_main else None
+        dist.gather_object(value, out, dst=0)
+        return out
 
     def barrier(self) -> None:
         dist.barrier()
@@ -165,3 +178,17 @@ def torchrun_command(nproc: int, argv: list[str]) -> list[str]:
         "fusionrec",
         *rest,
     ]
+
+
+def evaluate_split(
+    task: Task, model: Recommender, split: str, device: str | torch.device, distributed: Distributed | None
+) -> EvalResult | None:
+    """``task.evaluate`` on ``split``, in a data-parallel job split by user over the ranks where the task
+    can (the full-ranking families) and joined on rank 0; the result on rank 0, None on the others."""
+    if distributed is None:
+        return task.evaluate(model, split, device)
+    if isinstance(task, RankingTask):
+        part = task.evaluate(model, split, device, shard=(distributed.rank, distributed.world_size))
+        parts = distributed.gather(part)
+        return merge_results(parts) if parts is not None else None
+    return task.evaluate(model, split, device) if distributed.is_main else None

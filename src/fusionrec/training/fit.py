@@ -25,7 +25,7 @@ from fusionrec.models.base import LossOutput, Recommender
 from fusionrec.tasks.base import Task
 from fusionrec.training.config import TrainConfig
 from fusionrec.training.device import autocast, grad_scaler
-from fusionrec.training.distributed import Distributed, data_parallel, epoch_seed
+from fusionrec.training.distributed import Distributed, data_parallel, epoch_seed, evaluate_split
 from fusionrec.training.optim import Optimizers, build_optimizer
 from fusionrec.training.record import BEST, LAST, load_checkpoint
 
@@ -85,10 +85,10 @@ def fit(
     model.on_fit_start(task)
     maximize = task.higher_is_better(task.metric)
     best_state = _load_best(run_dir, model) if resume is not None else None
-    if closed_form or optimizer is None:
-        if not is_main:  # nothing to train: rank 0 evaluates alone
-            return state
-        return _evaluate_once(model, task, cfg, state, run_dir, on_epoch_end)
+    if closed_form or optimizer is None:  # nothing to train: rank 0 evaluates alone and tells the others
+        if is_main:
+            state = _evaluate_once(model, task, cfg, state, run_dir, on_epoch_end)
+        return state if distributed is None else FitState(**distributed.broadcast(asdict(state)))
     step_loss = _loss_step(model, distributed, device)
     scaler = grad_scaler(device, cfg.precision)
     console = Console(stderr=True, quiet=not (progress and is_main))
@@ -153,8 +153,10 @@ def fit(
                     **{k: v / max(steps, 1) for k, v in totals.items()},
                 }
                 state.epoch = epoch
-                if (epoch % cfg.eval_every == 0 or epoch == cfg.epochs) and is_main:
-                    result = task.evaluate(model, "valid", device)
+                result = None
+                if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
+                    result = evaluate_split(task, model, "valid", device, distributed)  # None off rank 0
+                if result is not None:
                     value = result.metrics[task.metric]
                     entry.update(
                         valid=result.metrics, eval_s=round(result.seconds, 4), valid_users=result.num_users_evaluated
@@ -162,14 +164,15 @@ def fit(
                     if _improves(value, state, maximize):
                         state.best_value, state.best_epoch, state.best_valid = value, epoch, result.metrics
                         state.bad_evals = 0
-                        best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-                        if run_dir is not None and is_main:
-                            write_with(run_dir / BEST, lambda p: torch.save(best_state, p))  # noqa: B023  # called at once
                     else:
                         state.bad_evals += 1
                 if distributed is not None:  # rank 0's evaluation decides for everyone
                     state = FitState(**distributed.broadcast(asdict(state)))
                     entry = distributed.broadcast(entry)
+                if state.best_epoch == epoch:  # every rank keeps the best weights (equal on all ranks)
+                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                    if run_dir is not None and is_main:
+                        write_with(run_dir / BEST, lambda p: torch.save(best_state, p))  # noqa: B023  # called at once
                 state.history.append(entry)
                 info = f"loss {entry['loss']:.4f}  {task.metric} {state.best_value:.4f} (best @ {state.best_epoch})"
                 bar.update(epochs_bar, advance=1, info=info)

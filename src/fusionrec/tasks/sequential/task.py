@@ -33,7 +33,7 @@ from fusionrec.data.batches import SequenceBatch
 from fusionrec.data.dataset import Dataset
 from fusionrec.data.sequences import side_info, user_sequences, view
 from fusionrec.errors import ConfigError
-from fusionrec.metrics.full_ranking import EvalResult, Scorer, evaluate_full_ranking, sample_users
+from fusionrec.metrics.full_ranking import EvalResult, Scorer, evaluate_full_ranking, sample_users, shard_users
 from fusionrec.models.base import Recommender
 from fusionrec.models.sequential.common import SequentialConfig
 from fusionrec.registry import TASKS
@@ -221,16 +221,24 @@ class SequentialTask(RankingTask):
         return m
 
     @torch.no_grad()
-    def evaluate(self, model: Recommender, split: str = "valid", device: str | torch.device = "cpu") -> EvalResult:
-        """Full ranking of each user's ``split`` targets (``valid`` or ``test``) from its input sequence."""
+    def evaluate(
+        self,
+        model: Recommender,
+        split: str = "valid",
+        device: str | torch.device = "cpu",
+        shard: tuple[int, int] | None = None,
+    ) -> EvalResult:
+        """Full ranking of each user's ``split`` targets (``valid`` or ``test``) from its input sequence
+        (``shard``: one data-parallel rank's users)."""
         if split not in ("valid", "test"):
             raise ConfigError(f"split must be valid or test, got {split!r}")
         was_training = model.training
         model.eval()
         try:
+            targets = self._targets_evaluated(split)
             return evaluate_full_ranking(
                 self.scorer(model, split),
-                self._targets_evaluated(split),
+                targets if shard is None else shard_users(targets, *shard),
                 self.history(split) if self.mask_history else None,
                 ks=self.ks,
                 metrics=self.metrics,

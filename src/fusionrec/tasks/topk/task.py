@@ -28,7 +28,7 @@ from torch import Tensor
 from fusionrec.data.batches import PairBatch
 from fusionrec.data.dataset import Dataset
 from fusionrec.errors import ConfigError
-from fusionrec.metrics.full_ranking import EvalResult, evaluate_full_ranking, sample_users
+from fusionrec.metrics.full_ranking import EvalResult, evaluate_full_ranking, sample_users, shard_users
 from fusionrec.models.base import Recommender
 from fusionrec.registry import TASKS
 from fusionrec.tasks.base import Answer, Explanation, Recommendation
@@ -143,14 +143,23 @@ class TopKTask(RankingTask):
         return self.sampler.epoch(epoch)
 
     @torch.no_grad()
-    def evaluate(self, model: Recommender, split: str = "valid", device: str | torch.device = "cpu") -> EvalResult:
-        """Full ranking of ``split`` (``valid`` or ``test``) with the protocol's masks."""
+    def evaluate(
+        self,
+        model: Recommender,
+        split: str = "valid",
+        device: str | torch.device = "cpu",
+        shard: tuple[int, int] | None = None,
+    ) -> EvalResult:
+        """Full ranking of ``split`` (``valid`` or ``test``) with the protocol's masks (``shard``: one
+        data-parallel rank's users)."""
         was_training = model.training
         model.eval()
         try:
             scorer, targets = model.scorer(), self.dataset.matrix(split)
             if split == "valid":
                 targets = sample_users(targets, self.valid_users, self.seed)
+            if shard is not None:
+                targets = shard_users(targets, *shard)
             exclude = self.dataset.matrix(*EXCLUDED[split])
             if self.candidate_items is not None:
                 scorer, targets, exclude = self._restricted(scorer, targets, exclude)
