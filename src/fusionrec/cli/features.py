@@ -135,3 +135,32 @@ def encoders() -> None:
         console.print(
             f"{modality:6} {name:20} {'installed' if ok else 'missing  '}  {what}", highlight=False, markup=False
         )
+
+
+@app.command("prototypes")
+def prototypes(
+    data: str = typer.Argument(..., help="A WordNet knowledge graph: wn18rr, wn18-mkgformer or a prepared folder."),
+    name: str = typer.Option("visual", "--name", help="Modality name (MKGformer reads 'visual')."),
+) -> None:
+    """Visual prototypes of WordNet synsets: EfficientNet-Lite0's ImageNet class vectors for the synsets
+    that are ImageNet classes, the mean of the classes below for their hypernyms (training triples only)."""
+    from fusionrec.data import DataConfig, prepare
+    from fusionrec.data.store import add_modality, load_dataset_dir
+    from fusionrec.features.class_prototypes import efficientnet_class_vectors, imagenet_wordnet_ids, synset_prototypes
+
+    try:
+        folder = prepare(DataConfig(name=data))
+        dataset = load_dataset_dir(folder)
+        modality, coverage = synset_prototypes(dataset, imagenet_wordnet_ids(), efficientnet_class_vectors())
+        add_modality(folder, name, modality)
+    except FusionrecError as exc:
+        console.print(f"error: {exc}", style="red", soft_wrap=True, highlight=False, markup=False)
+        raise typer.Exit(1) from None
+    console.print(
+        f"{name}: {modality.values.shape[0]}x{modality.dim} dense, coverage {modality.coverage:.1%} "
+        f"({coverage.imagenet_classes:,} ImageNet classes + {coverage.ancestors:,} hypernyms above them, from "
+        f"{coverage.hypernym_edges:,} training hypernym edges); folder {folder}",
+        soft_wrap=True,
+        highlight=False,
+        markup=False,
+    )
