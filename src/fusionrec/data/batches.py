@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, ClassVar
 
@@ -9,13 +10,13 @@ import torch
 from torch import Tensor
 
 
-def _cut(value: Any, start: int, stop: int) -> Any:
+def _map(value: Any, fn: Callable[[Tensor], Tensor]) -> Any:
     if isinstance(value, Tensor):
-        return value[start:stop]
+        return fn(value)
     if isinstance(value, tuple):
-        return tuple(_cut(v, start, stop) for v in value)
+        return tuple(_map(v, fn) for v in value)
     if isinstance(value, dict):
-        return {k: _cut(v, start, stop) for k, v in value.items()}
+        return {k: _map(v, fn) for k, v in value.items()}
     return value  # None, or a plain setting
 
 
@@ -23,22 +24,29 @@ class _Batch:
     shared_fields: ClassVar[tuple[str, ...]] = ()
     """Fields that are not per row (a candidate list every row is scored against): every shard keeps them."""
 
+    def apply(self, fn: Callable[[Tensor], Tensor], skip: tuple[str, ...] = ()):
+        """A copy with ``fn`` applied to every tensor of every field (inside tuples and dicts too),
+        except the fields named in ``skip``."""
+        changed = {
+            f.name: _map(getattr(self, f.name), fn)
+            for f in fields(self)  # type: ignore[arg-type]
+            if f.name not in skip
+        }
+        return replace(self, **changed)  # type: ignore[type-var]
+
     def shard(self, rank: int, world_size: int):
         """Rows ``[B·rank/W, B·(rank+1)/W)`` of every per-row field: this rank's part of a global batch
         in data-parallel training (tensors, tuples and dicts of tensors are cut along their first axis)."""
         rows = len(self)
         start, stop = rows * rank // world_size, rows * (rank + 1) // world_size
-        cut = {
-            f.name: _cut(getattr(self, f.name), start, stop)
-            for f in fields(self)  # type: ignore[arg-type]
-            if f.name not in self.shared_fields
-        }
-        return replace(self, **cut)  # type: ignore[type-var]
+        return self.apply(lambda t: t[start:stop], skip=self.shared_fields)
 
-    def to(self, device: torch.device | str):
-        moved = {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
-        moved = {k: v.to(device) if isinstance(v, Tensor) else v for k, v in moved.items()}
-        return replace(self, **moved)  # type: ignore[type-var]
+    def to(self, device: torch.device | str, non_blocking: bool = False):
+        return self.apply(lambda t: t.to(device, non_blocking=non_blocking))
+
+    def pinned(self):
+        """A copy in page-locked memory, so that ``to(cuda, non_blocking=True)`` overlaps the copy."""
+        return self.apply(lambda t: t.pin_memory())
 
     def __len__(self) -> int:
         return int(getattr(self, fields(self)[0].name).shape[0])  # type: ignore[arg-type]
@@ -106,10 +114,6 @@ class SequenceBatch(_Batch):
         if self.negatives is not None and self.negatives.dim() == 1:  # (N,): shared by every target
             part = replace(part, negatives=self.negatives)
         return part
-
-    def to(self, device: torch.device | str) -> SequenceBatch:
-        moved = super().to(device)
-        return replace(moved, side={name: value.to(device) for name, value in self.side.items()})
 
 
 PAD_ITEM = -1

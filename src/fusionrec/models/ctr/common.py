@@ -12,7 +12,7 @@ Shapes:
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
@@ -82,13 +82,6 @@ class CTRBatch(_Batch):
     sequences: tuple[Tensor, ...] = ()
     contents: tuple[Tensor, ...] = ()
     content_masks: tuple[Tensor, ...] = ()
-
-    def to(self, device: torch.device | str) -> CTRBatch:
-        moved: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            moved[f.name] = tuple(v.to(device) for v in value) if isinstance(value, tuple) else value.to(device)
-        return replace(self, **moved)
 
 
 class CTRConfig(ModelConfig):
