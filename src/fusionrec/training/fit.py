@@ -24,7 +24,7 @@ from fusionrec.data.io import write_with
 from fusionrec.models.base import LossOutput, Recommender
 from fusionrec.tasks.base import Task
 from fusionrec.training.config import TrainConfig
-from fusionrec.training.device import autocast, grad_scaler
+from fusionrec.training.device import autocast, grad_scaler, resolve_device
 from fusionrec.training.distributed import Distributed, data_parallel, epoch_seed, evaluate_split
 from fusionrec.training.optim import Optimizers, build_optimizer
 from fusionrec.training.record import BEST, LAST, load_checkpoint
@@ -66,7 +66,7 @@ def fit(
 
     With ``distributed``, this process is one rank of a data-parallel job: it trains on its shard of
     every batch under DistributedDataParallel, and follows rank 0's evaluations and stopping."""
-    device = torch.device(cfg.device)
+    device = torch.device(resolve_device(cfg.device, cfg.precision))  # auto -> cuda or cpu
     model.to(device)
     closed_form = not any(p.requires_grad for p in model.parameters())  # fitted when built: EASE, MostPop
     optimizer = None if closed_form else build_optimizer(model, cfg)
@@ -87,7 +87,7 @@ def fit(
     best_state = _load_best(run_dir, model) if resume is not None else None
     if closed_form or optimizer is None:  # nothing to train: rank 0 evaluates alone and tells the others
         if is_main:
-            state = _evaluate_once(model, task, cfg, state, run_dir, on_epoch_end)
+            state = _evaluate_once(model, task, device, state, run_dir, on_epoch_end)
         return state if distributed is None else FitState(**distributed.broadcast(asdict(state)))
     step_loss = _loss_step(model, distributed, device)
     scaler = grad_scaler(device, cfg.precision)
@@ -225,7 +225,7 @@ def _loss_step(
 def _evaluate_once(
     model: Recommender,
     task: Any,
-    cfg: TrainConfig,
+    device: torch.device,
     state: FitState,
     run_dir: Path | None,
     on_epoch_end: Callable[[FitState], None] | None,
@@ -236,7 +236,7 @@ def _evaluate_once(
     already evaluated is not evaluated again."""
     if state.epoch == 0:
         try:
-            result = task.evaluate(model, "valid", torch.device(cfg.device))
+            result = task.evaluate(model, "valid", device)
         except KeyboardInterrupt:
             state.stopped = "interrupted"
             return state
