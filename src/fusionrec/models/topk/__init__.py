@@ -10,5 +10,7 @@ import fusionrec.models.topk.mcptr
 import fusionrec.models.topk.mgat
 import fusionrec.models.topk.mostpop
 import fusionrec.models.topk.random_scores
+import fusionrec.models.topk.saers
 import fusionrec.models.topk.uvcan
 import fusionrec.models.topk.vbpr
+import fusionrec.models.topk.vecf

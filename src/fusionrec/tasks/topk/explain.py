@@ -32,6 +32,10 @@ def explain_pair(model: Recommender, dataset: Any, user: int, item: int, out_dir
         )
     names = _weight_names(model)
     result = Explanation(subject, score)
+    text = getattr(model, "explain_text", None)  # models that explain in words (VECF's generated review)
+    sentences = text(users, items) if callable(text) else None
+    if sentences:
+        result.details["generated review"] = sentences[0]
     for key, value in weights.items():
         vector = value.detach().float().reshape(value.shape[0], -1)[0].numpy()
         if key == "regions" and out_dir is not None:
