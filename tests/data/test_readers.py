@@ -207,6 +207,30 @@ SAMPLES = {  # registered reader -> a small source in its format (a new reader n
     "triples": lambda tmp: _kg_folder(
         tmp / "kg", {"train.txt": "a\tr\tb\n", "valid.txt": "b\tr\tc\n", "test.txt": "c\tr\ta\n"}
     ),
+    "polyvore": lambda tmp: _kg_folder(  # the outfit family's readers (more in tests/outfit/test_outfit_data.py)
+        tmp / "polyvore",
+        {
+            f"{split}_no_dup.json": f'{{"{n}": {{"upper": {{"index": 1, "name": "red top"}}, '
+            f'"bottom": {{"index": 2, "name": "blue jeans"}}}}}}'
+            for n, split in enumerate(("train", "valid", "test"))
+        },
+    ),
+    "pog": lambda tmp: _kg_folder(
+        tmp / "pog",
+        {
+            "outfit_data.txt": "o1,a;b\no2,c;d\no3,a;d\n",
+            "item_data.txt": "a,1,u,red top\nb,2,u,jeans\nc,1,u,tee\nd,2,u,skirt\n",
+            "user_data.txt": "u1,a;c,o1\n",
+        },
+    ),
+    "mind": lambda tmp: _kg_folder(  # the news family's readers (more in tests/news/test_news_readers.py)
+        tmp / "mind",
+        {
+            "behaviors.tsv": "1\tU1\t11/11/2019 9:05:58 AM\tN1\tN2-1 N3-0\n2\tU1\t11/12/2019 9:05:58 AM\tN1 N2\tN3-1 N1-0\n",
+            "news.tsv": "N1\tsports\tgolf\tA golf title\nN2\tnews\tus\tA news title\nN3\tfood\tsoup\tSoup\n",
+        },
+    ),
+    "dkn": lambda tmp: _kg_folder(tmp / "dkn", {"raw_train.txt": "0\tsome title\t1\t1:a\n0\tother title\t0\t2:b\n"}),
     "openke": lambda tmp: _kg_folder(
         tmp / "openke",
         {

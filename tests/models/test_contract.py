@@ -185,7 +185,12 @@ SHARDED_LOSS_APPROXIMATE = {
     "mml": "mean over target positions, whose count differs between rows",
     "mario": "modality-preservation term averaged over the batch's distinct items",
 }
-SHARDED_LOSS_COUPLED = {"hcgcn": "in-batch contrastive loss: a shard contrasts its own rows only"}
+SHARDED_LOSS_COUPLED = {
+    "hcgcn": "in-batch contrastive loss: a shard contrasts its own rows only",
+    "fom": "masked-item softmax over the batch's items: a shard's pool is its own rows",  # outfit family
+    "pog": "next-item softmax over the batch's items: a shard's pool is its own rows",
+    "bilstm_outfit": "next / previous item softmax over the batch's items (Han et al.)",
+}
 
 
 @pytest.mark.parametrize("name", sorted(set(MODELS.names()) - CLOSED_FORM))
