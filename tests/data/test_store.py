@@ -233,6 +233,18 @@ def test_prepare_caches_by_key(home):
     assert prepare(DataConfig(name="synthetic", kcore=2), SYN) not in (folder, other)
 
 
+def test_one_folder_however_the_options_are_given(home):
+    """load_dataset(options=...), data.options and the defaults spelt out name one cached folder."""
+    from fusionrec.data.builtin.synthetic import SyntheticOptions
+
+    by_argument = cache_dir(DataConfig(name="synthetic"), SYN)
+    by_config = cache_dir(DataConfig(name="synthetic", options=SYN), None)
+    defaults = SyntheticOptions().model_dump()
+    spelt_out = cache_dir(DataConfig(name="synthetic"), {**defaults, **SYN, "seed": str(defaults["seed"])})
+    assert by_argument == by_config == spelt_out
+    assert cache_dir(DataConfig(name="synthetic"), {**SYN, "seed": 1}) != by_argument
+
+
 def test_prepare_rebuilds_a_damaged_cache_entry(home):
     config = DataConfig(name="synthetic")
     folder = prepare(config, SYN)

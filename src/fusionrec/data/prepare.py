@@ -223,13 +223,24 @@ def review_modality(dataset: Dataset, dim: int) -> Any:
 def cache_key(config: DataConfig, options: dict[str, Any] | None) -> str:
     settings = config.model_dump()
     settings.pop("name")  # the source signature names the source (a path spelt two ways is one source)
+    settings.pop("options", None)  # hashed once, below, in their validated form
     payload = {
         "config": settings,
-        "options": options or {},
+        "options": _canonical_options(config, options if options is not None else config.options),
         "pipeline": PIPELINE_VERSION,
         "source": _source_signature(config),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def _canonical_options(config: DataConfig, options: dict[str, Any] | None) -> dict[str, Any]:
+    """A built-in's options as its options class reads them (defaults filled in, values typed), so that
+    ``load_dataset(name, options={...})``, ``data.options`` and ``-o key=value`` name one cached folder."""
+    if _is_builtin(config):
+        entry = _builtin_entry(config)
+        if entry.config is not None:
+            return validate(entry.config, options or {}, f"{config.name} options").model_dump(mode="json")
+    return dict(options or {})
 
 
 def _source_signature(config: DataConfig) -> Any:
