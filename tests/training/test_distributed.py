@@ -90,12 +90,14 @@ def _torchrun(tmp_path: Path, name: str, args: list[str]) -> dict:
 def test_two_processes_follow_one_at_the_same_global_batch(tmp_path, monkeypatch):
     monkeypatch.setenv("FUSIONREC_HOME", str(tmp_path / "home"))
     args = ["-m", "lightgcn", "-d", "synthetic", *TINY, "model.embedding_dim=8", "train.epochs=2"]
-    single = train(*args[1:4:2], overrides=args[4:], run_dir=tmp_path / "one", progress=False).record
+    # one thread, as each rank has: the kernels then differ only in how the batch is split
+    single = train(*args[1:4:2], overrides=[*args[4:], "train.num_threads=1"], run_dir=tmp_path / "one", progress=False)
     double = _torchrun(tmp_path, "two", [*args, "--run-dir", str(tmp_path / "two")])
     assert double["distributed"] == {"world_size": 2, "backend": "gloo", "global_batch": 256}
     losses = [h["loss"] for h in double["history"]]
-    assert losses == pytest.approx([h["loss"] for h in single["history"]], rel=1e-5)
-    assert double["metrics"]["test"]["ndcg@20"] == pytest.approx(single["metrics"]["test"]["ndcg@20"], abs=1e-4)
+    assert losses == pytest.approx([h["loss"] for h in single.record["history"]], rel=1e-5)
+    # float rounding may flip a near-tie among 80 items: one user's rank moves NDCG by ~1e-3
+    assert double["metrics"]["test"]["ndcg@20"] == pytest.approx(single.test_metrics["ndcg@20"], abs=5e-3)
 
 
 def test_a_resumed_two_process_run_ends_where_the_uninterrupted_one_did(tmp_path):
