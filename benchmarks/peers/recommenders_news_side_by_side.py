@@ -10,8 +10,8 @@
    ``tensorflow.compat.v1.keras``, which recommenders' news layers import): trains NRMSModel for ``--epochs``
    epochs (no selection) and prints its test group AUC, mean MRR, nDCG@5/10 as one JSON line.
 
-    python benchmarks/peers/recommenders_news_side_by_side.py export news-movielens-posters /tmp/mind-posters
-    /tmp/peer-news-venv/bin/python benchmarks/peers/recommenders_news_side_by_side.py run /tmp/mind-posters --epochs 5
+    python benchmarks/peers/recommenders_news_side_by_side.py export news-movielens-posters runs/mind-posters
+    runs/peer-news-venv/bin/python benchmarks/peers/recommenders_news_side_by_side.py run runs/mind-posters --epochs 5
 
 Nothing here is imported by fusionrec.
 """

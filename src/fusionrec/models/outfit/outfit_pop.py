@@ -27,7 +27,7 @@ from fusionrec.registry import MODELS
 
 
 class OutfitPopConfig(ModelConfig):
-    pass
+    """Nothing to set: the scores are counts over the training outfits' item names."""
 
 
 def word_popularity(dataset: Any) -> np.ndarray:
