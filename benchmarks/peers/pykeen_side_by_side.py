@@ -205,6 +205,7 @@ def train_side_by_side(args: argparse.Namespace, venv: Path, work: Path) -> dict
         str(FUSIONREC), "train", "-m", args.model, "-d", args.data, "--run-dir", str(run_dir), "-q",
         f"model.dim={args.dim}", f"train.lr={args.lr}", f"train.batch_size={args.batch_size}",
         f"train.epochs={args.epochs}", f"train.patience={args.epochs}", f"train.seed={args.seed}",
+        f"train.eval_every={args.eval_every}",
         f"train.num_threads={args.threads}", f"task.num_negatives={args.negatives}", "task.directions=random",
     ]  # fmt: skip
     if args.model == "rotate":
@@ -234,6 +235,12 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--eval-every",
+        type=int,
+        default=1,
+        help="fusionrec validates every N epochs (full ranking is slow at 40k entities)",
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--verbose", action="store_true")

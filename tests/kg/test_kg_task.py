@@ -113,6 +113,22 @@ def test_evaluation_is_per_triple_and_independent_of_the_block_size():
     assert a.per_user["mrr"].mean() == pytest.approx(a.metrics["mrr"])
 
 
+@pytest.mark.parametrize("world_size", [2, 3])
+def test_data_parallel_parts_joined_equal_the_whole_evaluation(world_size):
+    from fusionrec.metrics.full_ranking import merge_results
+
+    _, task = task_for("distmult")
+    model = MODELS.get("distmult").from_dataset(MODELS.entry("distmult").config(name="distmult", dim=8), task.dataset)
+    whole = task.evaluate(model, "test")
+    parts = [task.evaluate(model, "test", shard=(rank, world_size)) for rank in range(world_size)]
+    assert sum(len(p.users) for p in parts) == len(whole.users) and not set(parts[0].users) & set(parts[1].users)
+    joined = merge_results(parts)
+    assert joined.metrics == pytest.approx(whole.metrics, rel=1e-9)
+    assert set(joined.metrics) == set(whole.metrics)  # head_mrr and tail_mrr too
+    np.testing.assert_array_equal(joined.users, whole.users)
+    assert (joined.num_users_evaluated, joined.num_users_skipped) == (len(whole.users), 0)
+
+
 def test_train_selects_on_valid_reads_test_once_and_saves_per_triple_values(tmp_path, monkeypatch):
     calls = Counter()
     original = KGTask.evaluate

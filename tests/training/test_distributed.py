@@ -117,3 +117,22 @@ def test_a_resumed_two_process_run_ends_where_the_uninterrupted_one_did(tmp_path
     resumed = _torchrun(tmp_path, "part", ["--resume", str(tmp_path / "part"), "train.epochs=3"])
     assert [h["loss"] for h in resumed["history"]] == [h["loss"] for h in full["history"]]
     assert resumed["metrics"]["test"] == full["metrics"]["test"]
+
+
+def test_a_two_process_kg_run_evaluates_its_triples_in_two_parts_and_matches_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("FUSIONREC_HOME", str(tmp_path / "home"))
+    options = ["data.options.num_entities=60", "data.options.num_relations=3", "data.options.num_clusters=4"]
+    args = ["-m", "distmult", "-d", "synthetic-kg", *options, "model.dim=8", "train.epochs=2", "train.batch_size=64"]
+    single = train(
+        "distmult",
+        "synthetic-kg",
+        overrides=[*args[4:], "train.num_threads=1"],
+        run_dir=tmp_path / "one",
+        progress=False,
+    )
+    double = _torchrun(tmp_path, "two", [*args, "--run-dir", str(tmp_path / "two")])
+    assert double["distributed"]["world_size"] == 2
+    assert [h["loss"] for h in double["history"]] == pytest.approx(
+        [h["loss"] for h in single.record["history"]], rel=1e-5
+    )
+    assert double["metrics"]["test"] == pytest.approx(single.test_metrics, rel=1e-4)

@@ -137,8 +137,10 @@ def per_triple_metrics(
     head_ranks: np.ndarray, tail_ranks: np.ndarray, ks: Sequence[int] = (1, 3, 10)
 ) -> dict[str, np.ndarray]:
     """Per triple, the mean over its two sides of each metric's summand (their mean over triples is
-    the both-sides metric), for paired significance tests between runs on the same split."""
+    the both-sides metric), and its head and tail reciprocal ranks (``head_mrr``, ``tail_mrr``): for
+    paired significance tests between runs on the same split, and for joining data-parallel parts."""
     both = np.stack([np.asarray(head_ranks, np.float64), np.asarray(tail_ranks, np.float64)])  # (2, N)
     out = {"mrr": (1.0 / both).mean(0), "mr": both.mean(0)}
     out.update({f"hits@{k}": (both <= k).mean(0) for k in ks})
+    out.update({"head_mrr": 1.0 / both[0], "tail_mrr": 1.0 / both[1]})
     return out

@@ -136,6 +136,9 @@ class Task(abc.ABC):
     needs: ClassVar[DataNeeds] = DataNeeds()
     default_batch_size: ClassVar[int]
     default_metric: ClassVar[str]
+    # Whether ``evaluate`` takes ``shard=(rank, world_size)`` and returns one data-parallel rank's part,
+    # which :func:`~fusionrec.metrics.full_ranking.merge_results` joins into the whole evaluation.
+    shards_evaluation: ClassVar[bool] = False
 
     protocol: str  # one line: candidates, masking, ties (recorded with every run)
     batch_size: int  # training rows per batch (recorded with every run)

@@ -79,6 +79,8 @@ class RankingTask(Task):
     """What the full-ranking families share: their metric vocabulary (``ndcg@20``, plain ``mrr``, ...),
     and evaluations that split over data-parallel ranks by user (``shard``)."""
 
+    shards_evaluation = True
+
     @abc.abstractmethod
     def evaluate(
         self,

@@ -37,7 +37,6 @@ from fusionrec.errors import FusionrecError
 from fusionrec.metrics.full_ranking import EvalResult, merge_results
 from fusionrec.models.base import Recommender
 from fusionrec.tasks.base import Task
-from fusionrec.tasks.ranking import RankingTask
 
 
 @dataclass(frozen=True)
@@ -183,12 +182,15 @@ def torchrun_command(nproc: int, argv: list[str]) -> list[str]:
 def evaluate_split(
     task: Task, model: Recommender, split: str, device: str | torch.device, distributed: Distributed | None
 ) -> EvalResult | None:
-    """``task.evaluate`` on ``split``, in a data-parallel job split by user over the ranks where the task
-    can (the full-ranking families) and joined on rank 0; the result on rank 0, None on the others."""
+    """``task.evaluate`` on ``split``, in a data-parallel job split over the ranks where the task can
+    (``Task.shards_evaluation``: the full-ranking families by user, kg by triple) and joined on rank 0;
+    the result on rank 0, None on the others."""
     if distributed is None:
         return task.evaluate(model, split, device)
-    if isinstance(task, RankingTask):
-        part = task.evaluate(model, split, device, shard=(distributed.rank, distributed.world_size))
+    if task.shards_evaluation:
+        part = task.evaluate(  # type: ignore[call-arg]
+            model, split, device, shard=(distributed.rank, distributed.world_size)
+        )
         parts = distributed.gather(part)
         return merge_results(parts) if parts is not None else None
     return task.evaluate(model, split, device) if distributed.is_main else None

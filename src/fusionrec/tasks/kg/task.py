@@ -67,6 +67,7 @@ class KGTaskConfig(TaskConfig):
 )
 class KGTask(Task):
     name = "kg"
+    shards_evaluation = True
     default_batch_size = 512
     default_metric = "mrr"
 
@@ -213,9 +214,14 @@ class KGTask(Task):
         ranks = realistic(optimistic, pessimistic)
         return ranks[len(rows) :], ranks[: len(rows)]  # head ranks (from the head queries), tail ranks
 
-    def evaluate(self, model: Any, split: str = "valid", device: Any = "cpu") -> EvalResult:
+    def evaluate(
+        self, model: Any, split: str = "valid", device: Any = "cpu", shard: tuple[int, int] | None = None
+    ) -> EvalResult:
+        """Filtered ranking of ``split``'s triples both ways; with ``shard=(rank, world_size)`` every
+        ``world_size``-th triple from the ``rank``-th on, for ``merge_results`` to join."""
         start = time.perf_counter()
-        rows = self.split_rows(split)
+        everything = self.split_rows(split)
+        rows = everything if shard is None else everything[shard[0] :: shard[1]]
         head_ranks, tail_ranks = self.side_ranks(model, rows, device)
         metrics = rank_metrics(np.concatenate([head_ranks, tail_ranks]), self.config.ks)
         metrics["head_mrr"] = rank_metrics(head_ranks, ())["mrr"]
@@ -225,7 +231,7 @@ class KGTask(Task):
             per_triple_metrics(head_ranks, tail_ranks, self.config.ks),
             rows,  # row of each triple in the data set's kg table
             len(rows),
-            0,
+            len(everything) - len(rows),  # the other ranks' triples
             time.perf_counter() - start,
             protocol=self.protocol,
             unit="triple",
