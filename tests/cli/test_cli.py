@@ -63,6 +63,8 @@ def test_train_evaluate_recommend_compare(tmp_path):
     recs = cli("recommend", str(run_dir), "--user", "0", "-k", "5", env_home=tmp_path).stdout
     assert sum(1 for line in recs.splitlines() if line.strip().startswith("│")) == 5
     assert "unknown user" in cli("recommend", str(run_dir), "--user", "zz", env_home=tmp_path, check=False).stderr
+    no_reasons = cli("recommend", str(run_dir), "--user", "0", "-k", "3", "--why", env_home=tmp_path)
+    assert "gives no per-item reasons" in no_reasons.stderr and "fusionrec explain" in no_reasons.stderr
     compared = cli("compare", str(run_dir), str(run_dir), env_home=tmp_path).stdout
     assert compared.count("bpr") >= 2
     unread = cli(

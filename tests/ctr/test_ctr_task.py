@@ -130,6 +130,20 @@ def test_cmbf_trains_evaluates_recommends_and_explains_through_the_api(tmp_path)
     if item in by_recommend:
         assert explained.score == pytest.approx(by_recommend[item], rel=1e-5)
 
+    # --why: the text token each recommended item's image attends to most, the same weight explain shows
+    why = api.recommend(run.run_dir, user, k=80, with_reasons=True)
+    assert [r["item"] for r in why] == list(by_recommend)
+    assert [r["score"] for r in why] == pytest.approx(list(by_recommend.values()))
+    image_items = set(run.dataset.item_ids[with_image].astype(str))
+    assert all((r["reason"] is None) == (r["item"] not in image_items) for r in why)
+    explained_reasons = {}
+    for r in [r for r in why if r["reason"] is not None][:3]:
+        weights = api.explain(run.run_dir, user, r["item"]).weights["text tokens the image side attends to"]
+        explained_reasons[r["reason"][0]] = (r["reason"][1], max(weights.values()), weights.get(r["reason"][0]))
+    assert explained_reasons
+    for reason_weight, top_weight, same_token in explained_reasons.values():
+        assert reason_weight == pytest.approx(top_weight, rel=1e-5) == same_token
+
 
 def test_explain_needs_a_model_with_cross_attention(tmp_path):
     run = api.train(

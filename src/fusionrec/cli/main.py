@@ -385,6 +385,12 @@ def recommend_cmd(
             row.append(f"{why[0]} ({why[1]:.2f})" if why else "-")
         rows.append(row)
     _table(columns, rows)
+    if reasons and recs and all(r.get("reason") is None for r in recs):
+        typer.echo(
+            f"this model gives no per-item reasons here (no attention over modalities or history, or no image "
+            f"for these items); `fusionrec explain {run_dir} --user {user} --item ITEM` explains one item",
+            err=True,
+        )
 
 
 def _recommend_all(run_dir: Path, k: int, out_file: Optional[Path]) -> None:

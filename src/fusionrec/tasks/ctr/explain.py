@@ -20,26 +20,26 @@ from fusionrec.tasks.base import Explanation, WeightGrid, labelled
 TOP = 10
 
 
-def text_token_labels(model: Any, task: Any, batch: CTRBatch) -> tuple[list[str], np.ndarray]:
-    """Labels of the model's text tokens for the one row of ``batch`` and which of them are real (not padding)."""
+def text_token_labels(model: Any, task: Any, batch: CTRBatch, row: int = 0) -> tuple[list[str], np.ndarray]:
+    """Labels of the model's text tokens for ``row`` of ``batch`` and which of them are real (not padding)."""
     infos = {f.name: f for f in task.layout.fields}
     codes: dict[str, Any] = {}
     categorical = [f.name for f in task.layout.of_kind("categorical")]
     sequences = [f.name for f in task.layout.of_kind("sequence")]
     for j, name in enumerate(categorical):
-        codes[name] = int(batch.categorical[0, j])
+        codes[name] = int(batch.categorical[row, j])
     for j, name in enumerate(sequences):
-        codes[name] = batch.sequences[j][0].tolist()
+        codes[name] = batch.sequences[j][row].tolist()
     numeric = [f.name for f in task.layout.of_kind("numeric")]
     contents = [f.name for f in task.layout.of_kind("content")]
     labels, real = [], []
     for name, position in model.text_tokens:
         info = infos[name]
         if name in numeric:
-            labels.append(f"{name}={float(batch.numeric[0, numeric.index(name)]):+.2f} sd")
+            labels.append(f"{name}={float(batch.numeric[row, numeric.index(name)]):+.2f} sd")
             real.append(True)
         elif name in contents:
-            present = bool(batch.content_masks[contents.index(name)][0])
+            present = bool(batch.content_masks[contents.index(name)][row])
             labels.append(f"{name} vector")
             real.append(present)
         elif name in sequences:
@@ -50,6 +50,30 @@ def text_token_labels(model: Any, task: Any, batch: CTRBatch) -> tuple[list[str]
             labels.append(f"{name}={info.labels[codes[name]]}")
             real.append(True)
     return labels, np.asarray(real, dtype=bool)
+
+
+def strongest_text_tokens(model: Any, task: Any, batch: CTRBatch) -> list[tuple[str, float] | None]:
+    """Per row of ``batch``, the text token its image attends to most (last cross-modal layer, heads and
+    image tokens averaged) with that weight: the reason ``recommend --why`` shows. None for a row without
+    an image, and for every row of a model without cross-modal layers."""
+    import torch
+
+    with torch.no_grad():
+        attention = model.cross_attention(batch)
+    if not attention:
+        return [None] * len(batch.users)
+    image_to_text = attention["image_to_text"].mean(dim=(1, 2)).cpu().numpy()  # (B, Lt)
+    image_present = batch.content_masks[model.image_index].cpu().numpy()
+    reasons: list[tuple[str, float] | None] = []
+    for row, weights in enumerate(image_to_text):
+        labels, real = text_token_labels(model, task, batch, row)
+        kept = np.flatnonzero(real)
+        if not image_present[row] or not len(kept):
+            reasons.append(None)
+            continue
+        best = kept[np.argmax(weights[kept])]
+        reasons.append((labels[best], float(weights[best])))
+    return reasons
 
 
 def image_token_labels(count: int, regions: bool) -> list[str]:

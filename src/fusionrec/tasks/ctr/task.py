@@ -29,7 +29,7 @@ from fusionrec.models.base import Recommender
 from fusionrec.models.ctr.common import LAYOUT_KEY, CTRBatch, FieldLayout
 from fusionrec.registry import TASKS
 from fusionrec.tasks.base import Explanation, Recommendation, Task, TaskConfig, model_device
-from fusionrec.tasks.ctr.explain import explain_row
+from fusionrec.tasks.ctr.explain import explain_row, strongest_text_tokens
 from fusionrec.tasks.ctr.fields import DEFAULT_FIELDS, FieldSpec, fit_fields
 from fusionrec.tasks.ctr.metrics import auc, gauc, row_logloss
 
@@ -208,14 +208,25 @@ class CTRTask(Task):
         self, model: Recommender, user: int, k: int, include_seen: bool = False, with_reasons: bool = False
     ) -> list[Recommendation]:
         """The ``k`` items with the highest predicted CTR for ``user`` (ties: lower item index first); the
-        user's logged items are skipped unless ``include_seen``. Interaction-level fields are unknown."""
+        user's logged items are skipped unless ``include_seen``. Interaction-level fields are unknown.
+        With ``with_reasons``, CMBF gives each item the text token its image attends to most."""
         candidates = np.arange(self.dataset.num_items)
         if not include_seen:
             seen = np.unique(self.items[self.users == user])
             candidates = np.setdiff1d(candidates, seen)
         probs = self.score_pairs(model, user, candidates)
-        best = np.lexsort((candidates, -probs))[:k]
-        return [Recommendation(int(candidates[i]), float(probs[i])) for i in best]
+        best = candidates[np.lexsort((candidates, -probs))[:k]]
+        scores = probs[np.searchsorted(candidates, best)]
+        reasons: list[tuple[str, float] | None] = [None] * len(best)
+        if with_reasons and len(best) and hasattr(model, "cross_attention"):
+            batch = self.batch(np.full(len(best), -1), np.full(len(best), user), best).to(model_device(model))
+            was_training = model.training
+            model.eval()
+            try:
+                reasons = strongest_text_tokens(model, self, batch)
+            finally:
+                model.train(was_training)
+        return [Recommendation(int(i), float(p), why) for i, p, why in zip(best, scores, reasons)]
 
     def explain(self, model: Recommender, user: int, item: int | None, out_dir: Path | None) -> Explanation:
         """CMBF's cross-attention between the row's field/text tokens and its image tokens: the logged
