@@ -172,3 +172,14 @@ def test_plain_mrr_selects_the_epoch_and_other_metrics_need_a_cutoff(tmp_path):
 def test_a_selection_metric_outside_metrics_x_ks_is_computed_too(tmp_path, metric):
     record = run(tmp_path, extra=["train.epochs=1", f"train.metric={metric}"]).record
     assert metric in record["metrics"]["valid"] and metric in record["metrics"]["test"]
+
+
+def test_the_progress_line_says_what_was_evaluated():
+    from fusionrec.training.fit import FitState, _selection_line
+
+    fresh = FitState()
+    assert _selection_line("mrr", {}, fresh, 2) == "mrr not evaluated yet (every 2 epochs)"
+    assert _selection_line("mrr", {"valid": {"mrr": float("nan")}}, fresh, 1) == "mrr nan (no best yet)"
+    fresh.best_value, fresh.best_epoch = 0.25, 2
+    assert _selection_line("mrr", {"valid": {"mrr": 0.2}}, fresh, 1) == "mrr 0.2000 (best 0.2500 @ 2)"
+    assert _selection_line("mrr", {}, fresh, 2) == "mrr best 0.2500 @ 2"

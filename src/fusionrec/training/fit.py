@@ -174,7 +174,7 @@ def fit(
                     if run_dir is not None and is_main:
                         write_with(run_dir / BEST, lambda p: torch.save(best_state, p))  # noqa: B023  # called at once
                 state.history.append(entry)
-                info = f"loss {entry['loss']:.4f}  {task.metric} {state.best_value:.4f} (best @ {state.best_epoch})"
+                info = f"loss {entry['loss']:.4f}  {_selection_line(task.metric, entry, state, cfg.eval_every)}"
                 bar.update(epochs_bar, advance=1, info=info)
                 if not console.is_terminal:  # a pipe or a log file: the bar is not drawn, so one line per epoch
                     console.print(f"epoch {epoch}/{cfg.epochs}  {info}  {train_s:.2f} s", highlight=False)
@@ -259,6 +259,15 @@ def _evaluate_once(
             on_epoch_end(state)
     state.stopped = "closed_form"  # after the saves, as in the loop: a run killed before its test read resumes
     return state
+
+
+def _selection_line(metric: str, entry: dict[str, Any], state: FitState, eval_every: int) -> str:
+    """The progress line's validation part: this epoch's value when it was evaluated, and the best so far."""
+    value = f"{metric} {entry['valid'][metric]:.4f}" if "valid" in entry else None
+    if state.best_epoch == 0:
+        return f"{value} (no best yet)" if value else f"{metric} not evaluated yet (every {eval_every} epochs)"
+    best = f"best {state.best_value:.4f} @ {state.best_epoch}"
+    return f"{value} ({best})" if value else f"{metric} {best}"
 
 
 def _improves(value: float, state: FitState, maximize: bool) -> bool:
