@@ -220,3 +220,20 @@ def test_the_pointwise_families_serve_through_their_task(runs, model):
     assert [r["item"] for r in got["items"]] == [r["item"] for r in expected]
     assert [r["score"] for r in got["items"]] == pytest.approx([r["score"] for r in expected], rel=1e-5)
     assert c.get("/metadata").json()["task"] == run.task.name
+
+
+def test_a_kg_run_serves_its_queries(tmp_path, monkeypatch):
+    monkeypatch.setenv("FUSIONREC_HOME", str(tmp_path / "home"))
+    options = ["data.options.num_entities=60", "data.options.num_relations=3", "data.options.num_clusters=4"]
+    run_dir = api.train(
+        "distmult", "synthetic-kg", overrides=[*options, "model.dim=8", "train.epochs=1"], run_dir=tmp_path / "kg"
+    ).run_dir
+    c = client(run_dir)
+    for query in ("e1 r0", "e1 r0^-1"):  # tails of (e1, r0, ?), heads of (?, r0, e1)
+        expected = api.recommend(run_dir, query, k=5)
+        got = c.get("/recommend", params={"user": query, "k": 5}).json()
+        assert [r["item"] for r in got["items"]] == [r["item"] for r in expected]
+        assert [r["score"] for r in got["items"]] == pytest.approx([r["score"] for r in expected], rel=1e-5)
+    bad = c.get("/recommend", params={"user": "e1", "k": 5})
+    assert bad.status_code == 404 and "ENTITY RELATION" in bad.json()["error"]
+    assert c.get("/metadata").json()["task"] == "kg"

@@ -241,6 +241,14 @@ class Service:
 
     # ------------------------------------------------------------------ helpers
     def _user(self, user: str) -> int:
+        """The task's index for ``user``: a raw user id, or what the family asks instead (the kg task's
+        queries ``"ENTITY RELATION"`` and ``"ENTITY RELATION^-1"``)."""
+        try:
+            resolved = self.task.resolve_user(self.dataset, user)
+        except FusionrecError as exc:
+            raise RequestError(404, str(exc)) from None
+        if resolved is not None:
+            return resolved
         if user not in self.users:
             raise RequestError(
                 404, f"unknown user {user!r} in {self.dataset.name} (ids look like {', '.join(self.users[:3])})"
