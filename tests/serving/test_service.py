@@ -220,6 +220,9 @@ def test_the_pointwise_families_serve_through_their_task(runs, model):
     assert [r["item"] for r in got["items"]] == [r["item"] for r in expected]
     assert [r["score"] for r in got["items"]] == pytest.approx([r["score"] for r in expected], rel=1e-5)
     assert c.get("/metadata").json()["task"] == run.task.name
+    everyone = Service.from_run_dir(runs[model], ann="none").recommend_all(k=5)  # user by user through the task
+    assert everyone[everyone["user"] == user]["item"].tolist() == [r["item"] for r in expected]
+    assert everyone["user"].nunique() == run.dataset.num_users
 
 
 def test_a_kg_run_serves_its_queries(tmp_path, monkeypatch):
@@ -237,3 +240,5 @@ def test_a_kg_run_serves_its_queries(tmp_path, monkeypatch):
     bad = c.get("/recommend", params={"user": "e1", "k": 5})
     assert bad.status_code == 404 and "ENTITY RELATION" in bad.json()["error"]
     assert c.get("/metadata").json()["task"] == "kg"
+    with pytest.raises(FusionrecError, match="no users to list"):
+        Service.from_run_dir(run_dir, ann="none").recommend_all(k=5)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 import warnings
@@ -388,7 +389,7 @@ def recommend_cmd(
     if reasons and recs and all(r.get("reason") is None for r in recs):
         typer.echo(
             f"this model gives no per-item reasons here (no attention over modalities or history, or no image "
-            f"for these items); `fusionrec explain {run_dir} --user {user} --item ITEM` explains one item",
+            f"for these items); `fusionrec explain {run_dir} --user {shlex.quote(user)} --item ITEM` explains one item",
             err=True,
         )
 

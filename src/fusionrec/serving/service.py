@@ -26,6 +26,7 @@ from fusionrec.models.base import EmbeddingScorer
 from fusionrec.retrieval import top_k_items
 from fusionrec.serving.ann import AnnIndex, build_index
 from fusionrec.tasks.base import Task
+from fusionrec.tasks.ranking import RankingTask
 
 MAX_K = 1000  # a larger k is a bulk export (`fusionrec recommend --all`), not a request
 
@@ -216,8 +217,16 @@ class Service:
 
     # ------------------------------------------------------------------ bulk
     def recommend_all(self, k: int, batch_size: int = 1024, progress: Any = None) -> pd.DataFrame:
-        """Every user's top-``k`` unseen items: one row per (user, rank), batched (``fusionrec recommend --all``)."""
+        """Every user's top-``k`` unseen items: one row per (user, rank) (``fusionrec recommend --all``);
+        batched for the full-ranking families, user by user through the task for the others."""
         k = _check_k(k)
+        if self.dataset.num_users == 0:
+            raise FusionrecError(
+                f"{self.dataset.name} has no users to list: a {self.task.name} run answers one query at a time "
+                "(`fusionrec recommend RUN_DIR --user QUERY`)"
+            )
+        if not isinstance(self.task, RankingTask):
+            return self._recommend_each(k, progress)
         scorer = self._scorer()
         frames = []
         for start in range(0, self.dataset.num_users, batch_size):
@@ -238,6 +247,16 @@ class Service:
             if progress is not None:
                 progress(len(users))
         return pd.concat(frames, ignore_index=True)
+
+    def _recommend_each(self, k: int, progress: Any = None) -> pd.DataFrame:
+        """Every user's top-``k`` through the task's own ``recommend`` (ctr, rating, news, ...)."""
+        rows: list[tuple[str, int, str, float]] = []
+        for u in range(self.dataset.num_users):
+            recs = self.answer(u, k, False, False)
+            rows += [(str(self.users[u]), rank, str(self.items[r.item]), r.score) for rank, r in enumerate(recs, 1)]
+            if progress is not None:
+                progress(1)
+        return pd.DataFrame(rows, columns=["user", "rank", "item", "score"])
 
     # ------------------------------------------------------------------ helpers
     def _user(self, user: str) -> int:
