@@ -292,9 +292,9 @@ def _summary(record: dict[str, Any] | None) -> str:
     if not record:
         return "no record"
     test = record["metrics"].get("test") or {}
-    shown = ", ".join(
-        f"{k} {v:.4f}" for k, v in test.items() if k.endswith("@20") and k.split("@")[0] in ("recall", "ndcg")
-    )
+    selected_on = (record.get("evaluation") or {}).get("selection", "").rpartition(" ")[2]  # "best epoch by valid X"
+    wanted = {selected_on} | {k for k in test if k.endswith("@20") and k.split("@")[0] in ("recall", "ndcg")}
+    shown = ", ".join(f"{k} {v:.4f}" for k, v in test.items() if k in wanted) or "not evaluated"
     return (
         f"{record['status']}, best epoch {record.get('best_epoch')} of {record.get('epochs_run')}, "
         f"{record['timings'].get('train_s_per_epoch')} s/epoch; test {shown}"
