@@ -8,11 +8,13 @@ import copy
 import json
 import os
 import pickle
+import shutil
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
 from scipy.stats import wilcoxon
 
@@ -349,6 +351,22 @@ def test_changed_configuration_is_not_silently_reused(done, tmp_path):
         FusionrecError, match=r"seed1: holds a run of another configuration \(differs at model.embedding_dim\)"
     ):
         run_benchmark(spec, done.out, only_report=False, log=quiet)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="train.device=auto picks CUDA here")
+def test_runs_recorded_before_device_auto_existed_are_reused(done, tmp_path, monkeypatch):
+    out = tmp_path / "copy"
+    shutil.copytree(done.out, out)
+    for path in out.rglob("record.json"):  # as a run from before train.device=auto recorded it
+        record = json.loads(path.read_text())
+        record["config"]["train"]["device"] = "cpu"
+        path.write_text(json.dumps(record))
+    from fusionrec import api
+
+    counter = Counter()
+    monkeypatch.setattr(api, "train", counter)
+    run_benchmark(smoke(), out, log=quiet)
+    assert counter.calls == 0
 
 
 def _expect(done, shift_in_se: float) -> dict:

@@ -37,6 +37,7 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
+import torch
 
 from fusionrec.benchmark.spec import BenchmarkSpec, CategoricalParam, Cell, FloatParam, SearchSpec, cells, load_spec
 from fusionrec.data.io import write_json
@@ -223,7 +224,12 @@ def _same_config(tree: dict[str, Any], record: dict[str, Any], run_path: Path) -
     from fusionrec.api import resolve_config
 
     want = json.loads(json.dumps(resolve_config(config=tree)[0].model_dump(mode="json")))
-    diff = sorted(_diff(want, record.get("config", {})))
+    have = json.loads(json.dumps(record.get("config", {})))
+    for config in (want, have):  # "auto" is whatever it picks on this machine (runs before it existed say "cpu")
+        train = config.get("train") or {}
+        if train.get("device") == "auto":
+            train["device"] = "cuda" if torch.cuda.is_available() else "cpu"
+    diff = sorted(_diff(want, have))
     if diff:
         shown = ", ".join(diff[:5]) + (" ..." if len(diff) > 5 else "")
         raise FusionrecError(
