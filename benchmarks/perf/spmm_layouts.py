@@ -149,15 +149,6 @@ def best_of(f, repeats: int) -> float:
     return min(times)
 
 
-def torch_csr(a: sp.csr_matrix) -> torch.Tensor:
-    return torch.sparse_csr_tensor(
-        torch.from_numpy(a.indptr.astype(np.int64)),
-        torch.from_numpy(a.indices.astype(np.int64)),
-        torch.from_numpy(a.data.astype(np.float32)),
-        size=a.shape,
-    )
-
-
 def measure(n: int, threads: int, lib, dim: int = 64) -> dict:
     from fusionrec.data import load_dataset
     from fusionrec.nn import graph
@@ -172,7 +163,7 @@ def measure(n: int, threads: int, lib, dim: int = 64) -> dict:
     num_users, edges = train.shape[0], a.nnz
     repeats = 5 if n < 10_000_000 else 3
     x = torch.randn(a.shape[0], dim)
-    adj = torch_csr(a)
+    adj = graph.to_torch_sparse(a)
     reference = adj @ x
     ns = lambda seconds: round(seconds / edges * 1e9, 1)  # noqa: E731
     row = {"interactions": n, "nodes": a.shape[0], "edges": edges, "table_mb": round(x.numel() * 4 / 2**20, 1)}
@@ -201,7 +192,7 @@ def measure(n: int, threads: int, lib, dim: int = 64) -> dict:
         perm = np.concatenate([users, num_users + items])
         permuted = a[perm][:, perm].tocsr()
         permuted.sort_indices()
-        reordered = torch_csr(permuted)
+        reordered = graph.to_torch_sparse(permuted)
         row[name] = ns(best_of(lambda: reordered @ x, repeats))  # noqa: B023
 
     if lib is not None:

@@ -3,17 +3,13 @@ full scoring."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 import torch
+from family_modules import family as load_family
 
 from fusionrec.registry import MODELS
 
-_spec = importlib.util.spec_from_file_location("kg_family", Path(__file__).parents[1] / "models" / "families" / "kg.py")
-family = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(family)
+family = load_family("kg")
 
 EMBEDDING_MODELS = ["transe", "distmult", "complex", "rotate"]
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from family_modules import family as load_family
 
 from fusionrec import api
 from fusionrec.errors import ConfigError, DataError
@@ -16,9 +15,7 @@ from fusionrec.registry import MODELS
 from fusionrec.tasks.kg.task import KGTask, KGTaskConfig
 from fusionrec.training.record import load_per_user
 
-_spec = importlib.util.spec_from_file_location("kg_family", Path(__file__).parents[1] / "models" / "families" / "kg.py")
-family = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(family)
+family = load_family("kg")
 
 TINY_RUN = [f"data.options.{k}={v}" for k, v in family.OPTIONS.items()] + [
     "train.epochs=3",

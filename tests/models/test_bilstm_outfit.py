@@ -1,22 +1,10 @@
 """Bi-LSTM outfit model: the backward pass reads each outfit reversed up to its length; the forward prediction of
 a slot reads only the slots before it."""
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import torch
+from family_modules import family as load_family
 
 from fusionrec.models.outfit.bilstm_outfit import BiLSTMOutfit, BiLSTMOutfitConfig, reverse_padded
-
-
-def _family():
-    if "outfit_family" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("outfit_family", Path(__file__).parent / "families" / "outfit.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        sys.modules["outfit_family"] = module
-    return sys.modules["outfit_family"]
 
 
 def test_reverse_padded_keeps_padding_at_the_end():
@@ -28,7 +16,7 @@ def test_reverse_padded_keeps_padding_at_the_end():
 def test_forward_predictions_are_causal():
     torch.manual_seed(0)
     model = BiLSTMOutfit.from_dataset(
-        BiLSTMOutfitConfig(name="bilstm_outfit", dim=8, hidden_dim=8), _family().tiny_dataset()
+        BiLSTMOutfitConfig(name="bilstm_outfit", dim=8, hidden_dim=8), load_family("outfit").tiny_dataset()
     )
     mask = torch.ones(1, 4, dtype=torch.bool)
     with torch.no_grad():

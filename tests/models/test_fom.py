@@ -1,26 +1,16 @@
 """FOM: the masked item cannot see itself; an outfit is a set (order does not matter); FITB picks by the blank."""
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import torch
+from family_modules import family as load_family
 
 from fusionrec.models.outfit.fom import FOM, FOMConfig
 
 
-def _family():
-    if "outfit_family" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("outfit_family", Path(__file__).parent / "families" / "outfit.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        sys.modules["outfit_family"] = module
-    return sys.modules["outfit_family"]
-
-
 def model():
     torch.manual_seed(0)
-    return FOM.from_dataset(FOMConfig(name="fom", dim=8, num_layers=2, dropout=0.0), _family().tiny_dataset()).eval()
+    return FOM.from_dataset(
+        FOMConfig(name="fom", dim=8, num_layers=2, dropout=0.0), load_family("outfit").tiny_dataset()
+    ).eval()
 
 
 def test_the_masked_item_cannot_see_itself():

@@ -3,16 +3,12 @@ prefix-guided attention lets the visual tokens read the text; the text-only vari
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import torch
+from family_modules import family as load_family
 
 from fusionrec.registry import MODELS
 
-_spec = importlib.util.spec_from_file_location("kg_family", Path(__file__).parent / "families" / "kg.py")
-family = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(family)
+family = load_family("kg")
 
 
 def build(**config):

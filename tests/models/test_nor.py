@@ -1,22 +1,10 @@
 """NOR: the mutual attention gives padding no weight and ignores what padding holds; the joint loss has both parts;
 comments are words of the training comments' vocabulary."""
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import torch
+from family_modules import family as load_family
 
 from fusionrec.models.outfit.nor import NOR, MutualAttention, NORConfig
-
-
-def _family():
-    if "outfit_family" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("outfit_family", Path(__file__).parent / "families" / "outfit.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        sys.modules["outfit_family"] = module
-    return sys.modules["outfit_family"]
 
 
 def test_mutual_attention_masks_padding():
@@ -35,7 +23,7 @@ def test_mutual_attention_masks_padding():
 
 
 def test_name_word_parts_mask_padding_words():
-    family = _family()
+    family = load_family("outfit")
     dataset = family.tiny_dataset()
     torch.manual_seed(0)
     model = NOR.from_dataset(NORConfig(name="nor", dim=8, hidden_dim=8, modalities=(), dropout=0.0), dataset).eval()
@@ -49,7 +37,7 @@ def test_name_word_parts_mask_padding_words():
 
 
 def test_joint_loss_and_generated_comments():
-    family = _family()
+    family = load_family("outfit")
     config = NORConfig(name="nor", **family.TINY["nor"])
     dataset, task = family.tiny_task("nor", config)
     torch.manual_seed(0)

@@ -1,27 +1,16 @@
 """Outfit popularity: an item's score is the mean log count of its name's words among training items."""
 
-import importlib.util
 import math
-import sys
-from pathlib import Path
 
 import torch
+from family_modules import family as load_family
 
 from fusionrec.metrics.generation import words
 from fusionrec.models.outfit.outfit_pop import OutfitPop, OutfitPopConfig
 
 
-def _family():
-    if "outfit_family" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("outfit_family", Path(__file__).parent / "families" / "outfit.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        sys.modules["outfit_family"] = module
-    return sys.modules["outfit_family"]
-
-
 def test_word_popularity_by_hand():
-    dataset = _family().tiny_dataset()
+    dataset = load_family("outfit").tiny_dataset()
     model = OutfitPop.from_dataset(OutfitPopConfig(name="outfit_pop"), dataset)
     outfits = dataset.tables["outfits"]
     train = sorted({int(i) for its in outfits.loc[outfits["split"] == 0, "items"] for i in its})

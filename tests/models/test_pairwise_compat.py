@@ -1,27 +1,15 @@
 """Pairwise compatibility: an outfit scores the mean of its distinct item pairs, padding excluded."""
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import torch
+from family_modules import family as load_family
 
 from fusionrec.models.outfit.pairwise_compat import PairwiseCompat, PairwiseCompatConfig
-
-
-def _family():
-    if "outfit_family" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("outfit_family", Path(__file__).parent / "families" / "outfit.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        sys.modules["outfit_family"] = module
-    return sys.modules["outfit_family"]
 
 
 def test_outfit_score_is_the_mean_of_pair_scores():
     torch.manual_seed(0)
     model = PairwiseCompat.from_dataset(
-        PairwiseCompatConfig(name="pairwise_compat", dim=8, hidden_dim=8), _family().tiny_dataset()
+        PairwiseCompatConfig(name="pairwise_compat", dim=8, hidden_dim=8), load_family("outfit").tiny_dataset()
     )
     items = torch.tensor([[1, 20, 40, 0]])
     mask = torch.tensor([[True, True, True, False]])

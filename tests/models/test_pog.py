@@ -1,25 +1,13 @@
 """POG: Gen starts from FOM's weights after stage 1, FOM is frozen, and the user's history changes the next item."""
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import torch
+from family_modules import family as load_family
 
 from fusionrec.models.outfit.pog import POG, POGConfig
 
 
-def _family():
-    if "outfit_family" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("outfit_family", Path(__file__).parent / "families" / "outfit.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        sys.modules["outfit_family"] = module
-    return sys.modules["outfit_family"]
-
-
 def built(**config):
-    family = _family()
+    family = load_family("outfit")
     cfg = POGConfig(name="pog", **{**family.TINY["pog"], **config})
     dataset, task = family.tiny_task("pog", cfg)
     torch.manual_seed(0)

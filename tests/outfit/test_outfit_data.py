@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from family_modules import family as load_family
 
 from fusionrec.data.dataset import Dataset
 from fusionrec.data.paths import shared_dir
@@ -19,20 +18,8 @@ from fusionrec.data.store import load_dataset_dir, save_dataset
 from fusionrec.errors import DataError
 
 
-def _family():
-    """tests/models/families/outfit.py, loaded once per session (its tiny data set is cached there)."""
-    if "outfit_family" not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            "outfit_family", Path(__file__).parents[1] / "models" / "families" / "outfit.py"
-        )
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        sys.modules["outfit_family"] = module
-    return sys.modules["outfit_family"]
-
-
 def tiny_dataset(**options):
-    return _family().tiny_dataset(**options)
+    return load_family("outfit").tiny_dataset(**options)
 
 
 def split_items(dataset: Dataset, code: int) -> set[int]:

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
+from family_modules import family as load_family
 from sklearn.metrics import roc_auc_score
 
 from fusionrec.errors import ConfigError, DataError
@@ -18,19 +15,8 @@ from fusionrec.tasks.outfit.task import OutfitTask, OutfitTaskConfig, realistic_
 from fusionrec.training.config import TrainConfig
 
 
-def _family():
-    if "outfit_family" not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            "outfit_family", Path(__file__).parents[1] / "models" / "families" / "outfit.py"
-        )
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        sys.modules["outfit_family"] = module
-    return sys.modules["outfit_family"]
-
-
 def task_for(name, **task):
-    family = _family()
+    family = load_family("outfit")
     config = MODELS.entry(name).config(name=name, **family.TINY.get(name, {}))
     dataset, built = family.tiny_task(name, config, **task)
     return dataset, built, config
@@ -90,7 +76,7 @@ def test_protocols_follow_the_model_and_refuse_foreign_metrics():
     assert task_for("pog")[1].protocol_name == "generation"
     assert task_for("nor")[1].protocol_name == "matching"
     assert task_for("pairwise_compat", protocol="matching")[1].metric == "match_auc"
-    family = _family()
+    family = load_family("outfit")
     config = MODELS.entry("fom").config(name="fom")
     with pytest.raises(ConfigError, match="compatibility protocol reports fitb, auc"):
         OutfitTask.build(OutfitTaskConfig(), TrainConfig(metric="match_auc"), family.tiny_dataset(), config)
@@ -127,7 +113,7 @@ def test_matching_batches_and_comment_targets_are_training_pairs_only():
 def test_name_vocabulary_comes_from_training_outfits():
     from fusionrec.models.outfit.base import name_word_ids
 
-    dataset = _family().tiny_dataset()
+    dataset = load_family("outfit").tiny_dataset()
     dataset = type(dataset)(**{**vars(dataset), "items": dataset.items.copy()})
     outfits = dataset.tables["outfits"]
     train = {int(i) for its in outfits.loc[outfits["split"] == 0, "items"] for i in its}
@@ -157,7 +143,7 @@ def test_generation_protocol_ranks_and_generates():
 def test_a_run_through_the_api_explains_and_recommends(tmp_path):
     from fusionrec import api as fusionrec
 
-    overrides = [f"data.options.{k}={v}" for k, v in _family().OPTIONS.items()] + [
+    overrides = [f"data.options.{k}={v}" for k, v in load_family("outfit").OPTIONS.items()] + [
         "train.epochs=2",
         "train.batch_size=16",
         "model.dim=8",
@@ -175,7 +161,7 @@ def test_a_run_through_the_api_explains_and_recommends(tmp_path):
 
 
 def test_generation_without_users_is_one_line():
-    family = _family()
+    family = load_family("outfit")
     config = MODELS.entry("pog").config(name="pog", **family.TINY["pog"])
     with pytest.raises(DataError, match="needs user histories"):
         OutfitTask.build(OutfitTaskConfig(), TrainConfig(), family.tiny_dataset(num_users=0), config)

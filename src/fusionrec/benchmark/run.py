@@ -37,11 +37,11 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
-import torch
 
 from fusionrec.benchmark.spec import BenchmarkSpec, CategoricalParam, Cell, FloatParam, SearchSpec, cells, load_spec
 from fusionrec.data.io import write_json
 from fusionrec.errors import FusionrecError
+from fusionrec.training.device import resolve_device
 from fusionrec.training.record import LAST, RECORD
 
 FINISHED = ("early_stopping", "max_epochs", "diverged", "closed_form")
@@ -228,7 +228,7 @@ def _same_config(tree: dict[str, Any], record: dict[str, Any], run_path: Path) -
     for config in (want, have):  # "auto" is whatever it picks on this machine (runs before it existed say "cpu")
         train = config.get("train") or {}
         if train.get("device") == "auto":
-            train["device"] = "cuda" if torch.cuda.is_available() else "cpu"
+            train["device"] = resolve_device("auto")
     diff = sorted(_diff(want, have))
     if diff:
         shown = ", ".join(diff[:5]) + (" ..." if len(diff) > 5 else "")
